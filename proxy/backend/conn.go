@@ -1,0 +1,126 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
+	pingcaperrors "github.com/pingcap/errors"
+
+	"github.com/switchyard/switchyard/proxy/wire"
+)
+
+// Behavioral are the capability flags that change the format or meaning of
+// what a server sends after the handshake. They are mirrored from the client.
+// Flags that shape the handshake packet itself (plugin auth, attributes,
+// connect-with-db, SSL) stay as go-mysql wrote them.
+const Behavioral = mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_LONG_FLAG | mysql.CLIENT_NO_SCHEMA |
+	mysql.CLIENT_ODBC | mysql.CLIENT_LOCAL_FILES | mysql.CLIENT_IGNORE_SPACE |
+	mysql.CLIENT_INTERACTIVE | mysql.CLIENT_TRANSACTIONS | mysql.CLIENT_MULTI_STATEMENTS |
+	mysql.CLIENT_MULTI_RESULTS | mysql.CLIENT_PS_MULTI_RESULTS | mysql.CLIENT_SESSION_TRACK |
+	mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_QUERY_ATTRIBUTES
+
+// Buffer sizes of a backend connection. Reads are large so that rows
+// stream in big chunks; writes carry commands, which are mostly small.
+const (
+	readBufferSize  = 64 << 10
+	writeBufferSize = 16 << 10
+)
+
+// Options says how to open a backend connection.
+type Options struct {
+	Name, Address  string // the backend's config name and host:port
+	User, Password string
+	DB             string
+	Capabilities   uint32 // what the client negotiated; only Behavioral bits are used
+	Collation      uint8  // the client's handshake collation id
+	Attributes     map[string]string
+	Timeout        time.Duration // dial and handshake
+}
+
+// Conn is an authenticated backend connection, ready to relay.
+type Conn struct {
+	*wire.Conn
+	Name, Address string
+	ThreadID      uint32 // the server's connection id, for KILL
+	Capabilities  uint32 // in effect on this connection
+
+	closeOnce sync.Once
+}
+
+// Error says why a backend could not be used. Server is set when the
+// server itself refused (bad credentials, unknown database…): that error
+// goes to the client unchanged.
+type Error struct {
+	Name, Address string
+	Server        *mysql.MyError
+	Err           error
+}
+
+func (e *Error) Error() string {
+	if e.Server != nil {
+		return fmt.Sprintf("backend %s (%s): %s", e.Name, e.Address, e.Server.Error())
+	}
+	return fmt.Sprintf("backend %s (%s): %v", e.Name, e.Address, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Dial opens and authenticates a connection with the client's dialect.
+func Dial(ctx context.Context, o Options) (*Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	var serverCaps uint32
+	var want uint32
+	dialer := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		_ = nc.SetDeadline(time.Now().Add(o.Timeout))
+		return &handshakeRewriter{Conn: nc, caps: o.Capabilities & Behavioral, collation: o.Collation, serverCaps: &serverCaps, sent: &want}, nil
+	}
+	cc, err := client.ConnectWithDialer(ctx, "tcp", o.Address, o.User, o.Password, o.DB, dialer, func(c *client.Conn) error {
+		if len(o.Attributes) > 0 {
+			c.SetAttributes(o.Attributes)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, classify(o, err)
+	}
+	rw := cc.Conn.Conn.(*handshakeRewriter)
+	nc := rw.Conn
+	_ = nc.SetDeadline(time.Time{})
+	return &Conn{
+		Conn:         wire.NewConn(nc, readBufferSize, writeBufferSize),
+		Name:         o.Name,
+		Address:      o.Address,
+		ThreadID:     cc.GetConnectionID(),
+		Capabilities: want & serverCaps,
+	}, nil
+}
+
+// Close closes the connection once; later calls do nothing.
+func (c *Conn) Close() {
+	c.closeOnce.Do(func() { _ = c.Conn.Close() })
+}
+
+func classify(o Options, err error) error {
+	var my *mysql.MyError
+	if errors.As(err, &my) {
+		return &Error{Name: o.Name, Address: o.Address, Server: my, Err: err}
+	}
+	if c, ok := pingcaperrors.Cause(err).(*mysql.MyError); ok {
+		return &Error{Name: o.Name, Address: o.Address, Server: c, Err: err}
+	}
+	return &Error{Name: o.Name, Address: o.Address, Err: err}
+}

@@ -1,0 +1,38 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/switchyard/switchyard/proxy/backend"
+	"github.com/switchyard/switchyard/proxy/wire"
+	"github.com/switchyard/switchyard/router"
+)
+
+// Error codes the proxy sends for its own failures. Clients and drivers
+// already know 2003 as "cannot reach the server", which is what these mean.
+const (
+	codeCannotConnect  = 2003
+	stateCannotConnect = "HY000"
+)
+
+// errToClient is the one place that decides what a client sees for an
+// internal error: a MySQL error code, SQLSTATE and a message that says what
+// happened and what to do. A backend server's own error passes unchanged.
+func errToClient(err error) []byte {
+	var be *backend.Error
+	switch {
+	case errors.As(err, &be) && be.Server != nil:
+		return wire.ErrPacket(be.Server.Code, be.Server.State, be.Server.Message)
+	case errors.As(err, &be):
+		return wire.ErrPacket(codeCannotConnect, stateCannotConnect,
+			fmt.Sprintf("switchyard cannot reach backend %s (%s): %v; retry the statement, this connection stays usable", be.Name, be.Address, be.Err))
+	case errors.Is(err, router.ErrNoPrimary):
+		return wire.ErrPacket(codeCannotConnect, stateCannotConnect,
+			"switchyard knows no writable primary right now (see /topology on the admin listener); retry the statement shortly, this connection stays usable")
+	default:
+		return wire.ErrPacket(mysql.ER_UNKNOWN_ERROR, "HY000", "switchyard: "+err.Error())
+	}
+}

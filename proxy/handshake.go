@@ -1,0 +1,173 @@
+package proxy
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/server"
+
+	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/proxy/backend"
+	"github.com/switchyard/switchyard/proxy/wire"
+)
+
+// Client-side buffer sizes. The reader is small because an idle session
+// keeps it; large statements stream through it. The writer fills up with
+// result rows before a flush, so it is larger.
+const (
+	clientReadBuffer  = 4 << 10
+	clientWriteBuffer = 16 << 10
+)
+
+// handshake authenticates the client with go-mysql's server, opens its first
+// backend connection in the client's dialect, and returns the session.
+func (s *Server) handshake(ctx context.Context, nc net.Conn, log *slog.Logger) (*Session, error) {
+	_ = nc.SetDeadline(time.Now().Add(s.cfg.Limits.HandshakeTimeout))
+	hc := &capsRewriter{Conn: nc, caps: s.caps}
+	ah := &authHandler{srv: s, ctx: ctx}
+	sc, err := s.mysql.NewCustomizedConn(hc, ah, ah)
+	if err != nil {
+		return nil, err
+	}
+	raw := sc.Conn.Conn // a *tls.Conn over hc after STARTTLS, else hc itself
+	if raw == net.Conn(hc) {
+		raw = nc
+	}
+	_ = nc.SetDeadline(time.Time{})
+	sess := &Session{
+		srv:        s,
+		id:         sc.ConnectionID(),
+		user:       ah.user,
+		client:     wire.NewConn(raw, clientReadBuffer, clientWriteBuffer),
+		caps:       sc.Capability() & s.caps,
+		collation:  sc.Charset(),
+		db:         ah.db,
+		attrs:      maps.Clone(sc.Attributes()),
+		backend:    ah.backend,
+		backendErr: ah.backendErr,
+	}
+	sess.log = log.With("conn_id", sess.id, "user", sess.user.Name)
+	return sess, nil
+}
+
+// authHandler gives go-mysql the configured credentials and, once the
+// client is authenticated, connects its first backend so that a server-side
+// refusal (unknown database, missing grant) reaches the client as the
+// handshake's answer, exactly as it would without the proxy.
+type authHandler struct {
+	srv *Server
+	ctx context.Context
+
+	user       config.User
+	db         string
+	backend    *backend.Conn
+	backendErr error
+}
+
+func (h *authHandler) GetCredential(username string) (server.Credential, bool, error) {
+	u, ok := h.srv.users[username]
+	if !ok {
+		return server.Credential{}, false, nil
+	}
+	plugin := u.AuthPlugin
+	if plugin == "" {
+		plugin = mysql.AUTH_NATIVE_PASSWORD
+	}
+	return server.Credential{Passwords: []string{u.Password}, AuthPluginName: plugin}, true, nil
+}
+
+func (h *authHandler) OnAuthSuccess(c *server.Conn) error {
+	h.user = h.srv.users[c.GetUser()]
+	c.SetStatus(mysql.SERVER_STATUS_AUTOCOMMIT)
+	bc, err := h.srv.dialPrimary(h.ctx, h.user, h.db, c.Capability()&h.srv.caps, c.Charset(), c.Attributes())
+	var be *backend.Error
+	if errors.As(err, &be) && be.Server != nil {
+		return be.Server // the server's own refusal goes to the client unchanged
+	}
+	// An unreachable backend does not fail the login: the client gets a clear
+	// error on its first statement and may retry on the same connection.
+	h.backend, h.backendErr = bc, err
+	return nil
+}
+
+func (h *authHandler) OnAuthFailure(c *server.Conn, err error) {
+	h.srv.log.Info("client authentication failed", "client", c.RemoteAddr().String(), "user", c.GetUser())
+}
+
+// UseDB records the database named in the handshake.
+func (h *authHandler) UseDB(db string) error { h.db = db; return nil }
+
+// The proxy owns the command loop; go-mysql's command handlers are never called.
+func (h *authHandler) HandleQuery(string) (*mysql.Result, error) { return nil, errUnused }
+func (h *authHandler) HandleFieldList(string, string) ([]*mysql.Field, error) {
+	return nil, errUnused
+}
+func (h *authHandler) HandleStmtPrepare(string) (int, int, any, error) { return 0, 0, nil, errUnused }
+func (h *authHandler) HandleStmtExecute(any, string, []any) (*mysql.Result, error) {
+	return nil, errUnused
+}
+func (h *authHandler) HandleStmtClose(any) error             { return errUnused }
+func (h *authHandler) HandleOtherCommand(byte, []byte) error { return errUnused }
+
+var errUnused = errors.New("BUG: go-mysql command handler called; the proxy owns the command loop")
+
+// dialPrimary opens a backend connection to the current primary for user.
+func (s *Server) dialPrimary(ctx context.Context, u config.User, db string, caps uint32, collation uint8, attrs map[string]string) (*backend.Conn, error) {
+	target, err := s.route()
+	if err != nil {
+		return nil, err
+	}
+	return backend.Dial(ctx, backend.Options{
+		Name:         target.Name,
+		Address:      target.Address,
+		User:         u.Name,
+		Password:     u.Password,
+		DB:           db,
+		Capabilities: caps,
+		Collation:    collation,
+		Attributes:   attrs,
+		Timeout:      s.cfg.Limits.ConnectTimeout,
+	})
+}
+
+// capsRewriter adds the proxy's extra capability flags to go-mysql's
+// initial handshake packet (the first write on the connection): go-mysql
+// lets a caller add only a few flags, and the proxy relays more.
+type capsRewriter struct {
+	net.Conn
+	caps    uint32
+	written bool
+}
+
+func (c *capsRewriter) Write(p []byte) (int, error) {
+	if !c.written {
+		c.written = true
+		if err := patchHandshakeCaps(p, c.caps); err != nil {
+			return 0, err
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+// patchHandshakeCaps overwrites the capability flags of a HandshakeV10
+// packet (header included) in place.
+func patchHandshakeCaps(p []byte, caps uint32) error {
+	pos := 5 // header(4) + protocol version(1)
+	for pos < len(p) && p[pos] != 0 {
+		pos++
+	}
+	pos += 1 + 4 + 8 + 1 // NUL, connection id, auth data part 1, filler
+	if pos+7 > len(p) {
+		return fmt.Errorf("BUG: initial handshake of %d bytes is too short to patch", len(p))
+	}
+	binary.LittleEndian.PutUint16(p[pos:], uint16(caps))
+	binary.LittleEndian.PutUint16(p[pos+5:], uint16(caps>>16)) // after charset(1) and status(2)
+	return nil
+}

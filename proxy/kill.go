@@ -1,0 +1,148 @@
+package proxy
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/switchyard/switchyard/proxy/wire"
+)
+
+// Clients see the proxy's connection ids (from the handshake), not the
+// backends' thread ids. KILL of such an id is translated here; KILL of any
+// other id (for instance one read from CONNECTION_ID(), which the backend
+// answers) goes to the backend unchanged.
+
+var killRE = regexp.MustCompile(`(?is)^\s*KILL\s+(?:(HARD|SOFT)\s+)?(?:(CONNECTION|QUERY)\s+)?(\d+)\s*;?\s*$`)
+
+// maybeKill handles a COM_QUERY that is a KILL of a proxy connection id. It
+// returns false, without consuming anything, for every other statement.
+func (s *Session) maybeKill(ctx context.Context, size int, seq byte) (bool, error) {
+	if size > 256 {
+		return false, nil
+	}
+	peek, err := s.client.R.Peek(size)
+	if err != nil {
+		return false, err
+	}
+	m := killRE.FindSubmatch(peek[1:])
+	if m == nil {
+		return false, nil
+	}
+	id, err := strconv.ParseUint(string(m[3]), 10, 32)
+	if err != nil {
+		return false, nil
+	}
+	target, ok := s.srv.session(uint32(id))
+	if !ok {
+		return false, nil
+	}
+	if _, err := s.client.DiscardBody(size, seq); err != nil {
+		return true, err
+	}
+	return true, s.killSession(ctx, target, string(m[1]), string(m[2]) == "QUERY" || string(m[2]) == "query", seq+1)
+}
+
+// processKill serves COM_PROCESS_KILL: KILL CONNECTION by id.
+func (s *Session) processKill(ctx context.Context, size int, seq byte) error {
+	body, err := s.client.ReadBody(s.buf, size, smallPacketLimit)
+	if err != nil {
+		return err
+	}
+	if len(body) < 5 {
+		return s.reply(seq+1, wire.ErrPacket(mysql.ER_MALFORMED_PACKET, "HY000", "COM_PROCESS_KILL needs a 4-byte connection id"))
+	}
+	id := binary.LittleEndian.Uint32(body[1:5])
+	if target, ok := s.srv.session(id); ok {
+		return s.killSession(ctx, target, "", false, seq+1)
+	}
+	// Not a proxy id: pass it to the backend as a statement.
+	return s.runLocal(ctx, seq+1, fmt.Sprintf("KILL %d", id))
+}
+
+// killSession kills another session's running statement (query) or the
+// whole session, as MariaDB allows: only the owner's user may do it.
+func (s *Session) killSession(ctx context.Context, target *Session, hardness string, query bool, seq byte) error {
+	if target.user.Name != s.user.Name {
+		return s.reply(seq, wire.ErrPacket(mysql.ER_KILL_DENIED_ERROR, "HY000",
+			fmt.Sprintf("You are not owner of thread %d", target.id)))
+	}
+	if !query {
+		if target == s {
+			s.kill()
+			return s.reply(seq, wire.ErrPacket(1927, "70100", "Connection was killed"))
+		}
+		target.kill()
+		return s.reply(seq, wire.OKPacket(mysql.SERVER_STATUS_AUTOCOMMIT))
+	}
+	target.mu.Lock()
+	be := target.backend
+	var threadID uint32
+	var addr string
+	if be != nil {
+		threadID, addr = be.ThreadID, be.Address
+	}
+	target.mu.Unlock()
+	if be == nil { // nothing runs for it
+		return s.reply(seq, wire.OKPacket(mysql.SERVER_STATUS_AUTOCOMMIT))
+	}
+	stmt := fmt.Sprintf("KILL %s QUERY %d", hardness, threadID)
+	if err := s.srv.execMonitor(ctx, addr, stmt); err != nil {
+		return s.replyErr(seq, err)
+	}
+	return s.reply(seq, wire.OKPacket(mysql.SERVER_STATUS_AUTOCOMMIT))
+}
+
+// runLocal runs a proxy-made statement on the session's backend and relays
+// its single-packet answer.
+func (s *Session) runLocal(ctx context.Context, seq byte, stmt string) error {
+	be, err := s.ensureBackend(ctx)
+	if err != nil {
+		return s.replyErr(seq, err)
+	}
+	payload := append([]byte{mysql.COM_QUERY}, stmt...)
+	if _, err := be.Write(payload, 0); err != nil {
+		s.dropBackend()
+		return s.replyErr(seq, err)
+	}
+	if err := be.Flush(); err != nil {
+		s.dropBackend()
+		return s.replyErr(seq, err)
+	}
+	return s.relayAs(seq)
+}
+
+// relayAs relays a single-packet backend answer under the client's sequence id.
+func (s *Session) relayAs(seq byte) error {
+	size, _, err := s.backend.ReadHeader()
+	if err != nil {
+		return s.finish(s.backendLost(err, seq))
+	}
+	if err := s.client.WriteHeader(size, seq); err != nil {
+		return err
+	}
+	if err := s.backend.ForwardBody(s.client, size); err != nil {
+		return err
+	}
+	return s.client.Flush()
+}
+
+// execMonitor runs one administrative statement on a backend with the
+// monitor account, on a connection of its own.
+func (s *Server) execMonitor(ctx context.Context, addr, stmt string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Limits.ConnectTimeout+5*time.Second)
+	defer cancel()
+	c, err := client.ConnectWithContext(ctx, addr, s.cfg.Monitor.User, s.cfg.Monitor.Password, "", s.cfg.Limits.ConnectTimeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Execute(stmt)
+	return err
+}

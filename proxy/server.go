@@ -1,0 +1,204 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/server"
+
+	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/health"
+	"github.com/switchyard/switchyard/proxy/wire"
+)
+
+// Topology is what the proxy needs from health: the current snapshot.
+type Topology interface {
+	Snapshot() *health.Topology
+}
+
+// advertised are the capability flags the proxy offers clients on top of
+// go-mysql's defaults. Each one is relayed end to end, so each is supported
+// by MariaDB 10.6+ and MySQL 8.0+. CLIENT_DEPRECATE_EOF and compression are
+// not offered: the relay is simpler with one row-stream dialect and a
+// compressed stream cannot be inspected without decompressing it.
+const advertised = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_LOCAL_FILES |
+	mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_IGNORE_SPACE | mysql.CLIENT_INTERACTIVE |
+	mysql.CLIENT_ODBC | mysql.CLIENT_NO_SCHEMA
+
+// Server accepts client connections and runs their sessions.
+type Server struct {
+	cfg    config.Config
+	topo   Topology
+	log    *slog.Logger
+	mysql  *server.Server // handshake and auth settings, built once
+	caps   uint32         // capability flags offered to clients
+	users  map[string]config.User
+	active atomic.Int64
+
+	mu       sync.Mutex
+	sessions map[uint32]*Session // by the connection id the client sees
+	closing  bool
+
+	wg sync.WaitGroup
+}
+
+// NewServer builds the handshake settings once for the process. version is
+// the server version clients see (the primary's).
+func NewServer(cfg config.Config, topo Topology, version string, log *slog.Logger) (*Server, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("generate RSA key for caching_sha2_password: %w", err)
+	}
+	var tlsConf *tls.Config
+	if cfg.TLS.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	ms := server.NewServer(version, mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, key, tlsConf)
+	users := make(map[string]config.User, len(cfg.Users))
+	for _, u := range cfg.Users {
+		users[u.Name] = u
+	}
+	return &Server{
+		cfg:      cfg,
+		topo:     topo,
+		log:      log,
+		mysql:    ms,
+		caps:     ms.Capability() | advertised,
+		users:    users,
+		sessions: make(map[uint32]*Session),
+	}, nil
+}
+
+// HandshakeVersion turns a server's @@version into what the server itself
+// puts in its handshake: MariaDB 10+ prefixes "5.5.5-" so that old clients
+// that parse a major version of 5 keep working.
+func HandshakeVersion(v string) string {
+	if strings.Contains(v, "MariaDB") && !strings.HasPrefix(v, "5.5.5-") {
+		return "5.5.5-" + v
+	}
+	if v == "" {
+		return "8.0.0-switchyard"
+	}
+	return v
+}
+
+// Serve accepts connections on ln until ctx is done or ln is closed, then
+// closes every session and waits for them.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
+	defer stop()
+	var tempDelay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
+				time.Sleep(tempDelay)
+				continue
+			}
+			s.shutdown()
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		tempDelay = 0
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		if s.active.Add(1) > int64(s.cfg.Limits.MaxConnections) {
+			s.active.Add(-1)
+			s.refuse(nc, mysql.ER_CON_COUNT_ERROR, "08004", "Too many connections: switchyard's limits.max_connections is reached; retry later or raise it")
+			continue
+		}
+		s.wg.Go(func() {
+			defer s.active.Add(-1)
+			s.handle(ctx, nc)
+		})
+	}
+}
+
+// refuse answers a connection it will not serve with an ERR packet in place
+// of the handshake, as a MySQL server does.
+func (s *Server) refuse(nc net.Conn, code uint16, state, msg string) {
+	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+	c := wire.NewConn(nc, 16, 256)
+	_, _ = c.Write(wire.ErrPacket(code, state, msg), 0)
+	_ = c.Flush()
+	_ = nc.Close()
+}
+
+func (s *Server) handle(ctx context.Context, nc net.Conn) {
+	log := s.log.With("client", nc.RemoteAddr().String())
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("session panicked; closing the client", "panic", r)
+			_ = nc.Close()
+		}
+	}()
+	sess, err := s.handshake(ctx, nc, log)
+	if err != nil {
+		log.Debug("handshake failed", "err", err)
+		_ = nc.Close()
+		return
+	}
+	if !s.register(sess) {
+		sess.close()
+		return
+	}
+	defer s.unregister(sess)
+	sess.run(ctx)
+}
+
+func (s *Server) register(sess *Session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.sessions[sess.id] = sess
+	return true
+}
+
+func (s *Server) unregister(sess *Session) {
+	s.mu.Lock()
+	delete(s.sessions, sess.id)
+	s.mu.Unlock()
+}
+
+func (s *Server) session(id uint32) (*Session, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.sessions[id]
+	return sess, ok
+}
+
+// shutdown closes every session and waits for their goroutines.
+func (s *Server) shutdown() {
+	s.mu.Lock()
+	s.closing = true
+	for _, sess := range s.sessions {
+		sess.kill()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// ActiveConnections is the number of client connections open now.
+func (s *Server) ActiveConnections() int64 { return s.active.Load() }
