@@ -74,7 +74,9 @@ type authHandler struct {
 func (h *authHandler) GetCredential(username string) (server.Credential, bool, error) {
 	u, ok := h.srv.users[username]
 	if !ok {
-		return server.Credential{}, false, nil
+		// An unknown user fails like a wrong password (1045), as MySQL does,
+		// so that user names cannot be probed.
+		return server.Credential{Passwords: []string{unguessable}, AuthPluginName: mysql.AUTH_NATIVE_PASSWORD}, true, nil
 	}
 	plugin := u.AuthPlugin
 	if plugin == "" {
@@ -137,6 +139,9 @@ func (s *Server) dialPrimary(ctx context.Context, u config.User, db string, caps
 	})
 }
 
+// unguessable is a password no client can know, for unknown users.
+var unguessable = string(mysql.RandomBuf(32))
+
 // capsRewriter adds the proxy's extra capability flags to go-mysql's
 // initial handshake packet (the first write on the connection): go-mysql
 // lets a caller add only a few flags, and the proxy relays more.
@@ -144,6 +149,22 @@ type capsRewriter struct {
 	net.Conn
 	caps    uint32
 	written bool
+}
+
+// RemoteAddr is the client's host without its port: go-mysql names it in
+// "Access denied for user 'u'@'host'", where MySQL puts the host alone.
+func (c *capsRewriter) RemoteAddr() net.Addr {
+	return hostAddr{c.Conn.RemoteAddr()}
+}
+
+type hostAddr struct{ net.Addr }
+
+func (a hostAddr) String() string {
+	host, _, err := net.SplitHostPort(a.Addr.String())
+	if err != nil {
+		return a.Addr.String()
+	}
+	return host
 }
 
 func (c *capsRewriter) Write(p []byte) (int, error) {

@@ -115,12 +115,35 @@ func (c *Conn) Close() {
 }
 
 func classify(o Options, err error) error {
-	var my *mysql.MyError
-	if errors.As(err, &my) {
-		return &Error{Name: o.Name, Address: o.Address, Server: my, Err: err}
+	my, ok := pingcaperrors.Cause(err).(*mysql.MyError)
+	if !ok && !errors.As(err, &my) {
+		return &Error{Name: o.Name, Address: o.Address, Err: err}
 	}
-	if c, ok := pingcaperrors.Cause(err).(*mysql.MyError); ok {
-		return &Error{Name: o.Name, Address: o.Address, Server: c, Err: err}
+	return &Error{Name: o.Name, Address: o.Address, Server: fixPreAuthError(my), Err: err}
+}
+
+// fixPreAuthError repairs an error the server sent before the handshake
+// completed (such as 1040 Too many connections): it has no SQLSTATE marker,
+// and go-mysql reads the first five bytes of the message as one.
+func fixPreAuthError(e *mysql.MyError) *mysql.MyError {
+	if validSQLState(e.State) {
+		return e
 	}
-	return &Error{Name: o.Name, Address: o.Address, Err: err}
+	state, ok := mysql.MySQLState[e.Code]
+	if !ok {
+		state = mysql.DEFAULT_MYSQL_STATE
+	}
+	return &mysql.MyError{Code: e.Code, State: state, Message: e.State + e.Message}
+}
+
+func validSQLState(s string) bool {
+	if len(s) != 5 {
+		return false
+	}
+	for _, r := range s {
+		if (r < '0' || r > '9') && (r < 'A' || r > 'Z') {
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,100 @@
+package config
+
+import "time"
+
+// Config is the whole YAML file. Field names are the contract in DESIGN.md;
+// new fields may be added, existing ones keep their meaning.
+type Config struct {
+	Listen      string       `yaml:"listen"`
+	AdminListen string       `yaml:"admin_listen"`
+	Region      string       `yaml:"region"`
+	Zone        string       `yaml:"zone"`
+	Users       []User       `yaml:"users"`
+	Monitor     Monitor      `yaml:"monitor"`
+	Backends    []Backend    `yaml:"backends"`
+	Cluster     *Cluster     `yaml:"cluster"`
+	TLS         TLS          `yaml:"tls"`
+	Limits      Limits       `yaml:"limits"`
+	Health      HealthConfig `yaml:"health"`
+	Log         Log          `yaml:"log"`
+}
+
+// User is a client credential. The same name and password open the
+// backend connections that serve this user's sessions.
+type User struct {
+	Name     string `yaml:"name"`
+	Password string `yaml:"password"`
+	// AuthPlugin is the method clients authenticate with:
+	// mysql_native_password (default) or caching_sha2_password.
+	AuthPlugin string `yaml:"auth_plugin"`
+}
+
+// Monitor is the account used for probes, promotion and fencing.
+type Monitor struct {
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+}
+
+// Backend is one MariaDB or MySQL server. Its role is discovered by probing,
+// never configured.
+type Backend struct {
+	Name     string `yaml:"name"`
+	Address  string `yaml:"address"`
+	Region   string `yaml:"region"`
+	Zone     string `yaml:"zone"`
+	Promote  *bool  `yaml:"promote"`  // nil means true: may be promoted
+	Priority int    `yaml:"priority"` // higher wins a promotion tie
+}
+
+// Cluster is the optional proxy cluster; absent means a cluster of one.
+type Cluster struct {
+	Name         string   `yaml:"name"`
+	Bind         string   `yaml:"bind"`
+	Join         []string `yaml:"join"`
+	ExpectedSize int      `yaml:"expected_size"`
+	Key          string   `yaml:"key"` // optional gossip encryption key (16, 24 or 32 bytes, base64)
+}
+
+// TLS for the client side: when Cert and Key are set, TLS is offered.
+type TLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Limits protect the proxy and the backends.
+type Limits struct {
+	MaxConnections   int           `yaml:"max_connections"`
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	ConnectTimeout   time.Duration `yaml:"connect_timeout"`
+}
+
+// HealthConfig tunes the probes.
+type HealthConfig struct {
+	Interval time.Duration `yaml:"interval"`
+	Timeout  time.Duration `yaml:"timeout"`
+}
+
+// Log selects the log format and level.
+type Log struct {
+	Format string `yaml:"format"` // text or json
+	Level  string `yaml:"level"`  // debug, info, warn, error
+}
+
+// Default returns a Config with every default set.
+func Default() Config {
+	return Config{
+		Listen:      "127.0.0.1:3306",
+		AdminListen: "127.0.0.1:9090",
+		Monitor:     Monitor{User: "root"},
+		Limits: Limits{
+			MaxConnections:   10000,            // client connections; beyond it a client gets 1040
+			HandshakeTimeout: 10 * time.Second, // a client that never finishes the handshake is dropped
+			ConnectTimeout:   2 * time.Second,  // dialing a backend, handshake included
+		},
+		Health: HealthConfig{
+			Interval: 500 * time.Millisecond, // probe period: with 3 misses a dead primary is seen in ~2s
+			Timeout:  1 * time.Second,
+		},
+		Log: Log{Format: "text", Level: "info"},
+	}
+}

@@ -1,0 +1,178 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// prober probes one backend over a connection it keeps open between rounds.
+// Not safe for concurrent use: the Monitor runs at most one probe per
+// backend at a time (rounds are serialized by Monitor.roundMu).
+type prober struct {
+	addr, user, password string
+	conn                 *client.Conn // nil until connected, and after a failure
+	flavor               Flavor       // from the handshake of conn
+}
+
+// probeResult is what one successful probe learned.
+type probeResult struct {
+	state   serverState
+	flavor  Flavor
+	replica replicaStatus
+	rtt     time.Duration
+}
+
+// probe runs one probe bounded by ctx. A failure closes the connection so the
+// next probe reconnects. A reused connection that fails is retried once on a
+// fresh one within the same deadline: after a server restart the kept
+// connection is dead although the server is up.
+func (p *prober) probe(ctx context.Context) (probeResult, error) {
+	reused := p.conn != nil
+	res, err := p.probeConn(ctx)
+	if err != nil && reused && ctx.Err() == nil {
+		p.close()
+		res, err = p.probeConn(ctx)
+	}
+	if err != nil {
+		p.close()
+		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+			err = fmt.Errorf("%w (%w)", ctxErr, err)
+		}
+	}
+	return res, err
+}
+
+func (p *prober) probeConn(ctx context.Context) (probeResult, error) {
+	if p.conn == nil {
+		if err := p.connect(ctx); err != nil {
+			return probeResult{}, err
+		}
+	}
+	c := p.conn
+	if err := armDeadline(ctx, c); err != nil {
+		return probeResult{}, err
+	}
+	// Cancellation (not only the deadline) must interrupt a blocked read.
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	d := dialects[p.flavor]
+	start := time.Now()
+	stateRows, err := query(c, d.stateSQL)
+	if err != nil {
+		return probeResult{}, err
+	}
+	rtt := time.Since(start)
+	state, err := parseState(stateRows)
+	if err != nil {
+		return probeResult{}, err
+	}
+	statusRows, err := query(c, d.replicaStatusSQL)
+	if err != nil {
+		return probeResult{}, err
+	}
+	if f := flavorOf(state.Version); f != p.flavor {
+		// Something between us and the server rewrote the handshake; the
+		// status columns would be misread.
+		return probeResult{}, fmt.Errorf("handshake version %q is %s but @@version %q is %s",
+			c.GetServerVersion(), p.flavor, state.Version, f)
+	}
+	return probeResult{
+		state:   state,
+		flavor:  p.flavor,
+		replica: parseReplicaStatus(p.flavor, statusRows),
+		rtt:     rtt,
+	}, nil
+}
+
+// connect dials and authenticates; the handshake is bounded by ctx too.
+func (p *prober) connect(ctx context.Context) error {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", p.addr)
+	if err != nil {
+		return err
+	}
+	if err := armDeadline(ctx, nc); err != nil {
+		nc.Close()
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	dialed := func(context.Context, string, string) (net.Conn, error) { return nc, nil }
+	c, err := client.ConnectWithDialer(ctx, "tcp", p.addr, p.user, p.password, "", dialed)
+	if err != nil {
+		nc.Close()
+		return fmt.Errorf("handshake as %q: %w", p.user, err)
+	}
+	p.conn = c
+	p.flavor = flavorOf(c.GetServerVersion())
+	return nil
+}
+
+func (p *prober) close() {
+	if p.conn != nil {
+		_ = p.conn.Close()
+		p.conn = nil
+	}
+}
+
+// armDeadline bounds all I/O on c by ctx's deadline.
+func armDeadline(ctx context.Context, c interface{ SetDeadline(time.Time) error }) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = time.Time{} // no deadline: Run and ProbeOnce always set one
+	}
+	return c.SetDeadline(dl)
+}
+
+// query runs a statement and returns its rows by column name.
+//
+// It deliberately does not call res.Close: that returns the Resultset to
+// go-mysql's package-level pool with its Fields still set (Reset keeps the
+// old *Field pointers), and mysql.BuildSimpleTextResultset, which expects nil
+// fields, then reuses them with stale names and types or fails with "row
+// types aren't consistent". The proxy builds small results that way in the
+// same process, so probes leave their few small results to the GC instead.
+func query(c *client.Conn, sql string) ([]row, error) {
+	res, err := c.Execute(sql)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", sql, err)
+	}
+	if res.Resultset == nil {
+		return nil, nil
+	}
+	rows := make([]row, 0, len(res.Values))
+	for _, vals := range res.Values {
+		r := make(row, len(res.Fields))
+		for j, f := range res.Fields {
+			if j >= len(vals) {
+				break
+			}
+			v := vals[j]
+			switch v.Type {
+			case mysql.FieldValueTypeNull:
+				continue
+			case mysql.FieldValueTypeString:
+				r[string(f.Name)] = string(v.AsString())
+			case mysql.FieldValueTypeUnsigned:
+				r[string(f.Name)] = strconv.FormatUint(v.AsUint64(), 10)
+			case mysql.FieldValueTypeSigned:
+				r[string(f.Name)] = strconv.FormatInt(v.AsInt64(), 10)
+			case mysql.FieldValueTypeFloat:
+				r[string(f.Name)] = strconv.FormatFloat(v.AsFloat64(), 'f', -1, 64)
+			}
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}

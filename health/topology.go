@@ -1,0 +1,88 @@
+package health
+
+import "time"
+
+// Role is what a server is in the replication topology, as discovered by
+// probing. It is never configured.
+type Role string
+
+const (
+	RolePrimary Role = "primary" // up, writable, not replicating, and the only such server
+	RoleReplica Role = "replica" // up and replicating from somewhere
+	RoleUnknown Role = "unknown" // down, or in a state we refuse to guess about
+)
+
+// Flavor is the server family; GTIDs, replication status and promotion
+// statements differ between them.
+type Flavor string
+
+const (
+	FlavorMariaDB Flavor = "mariadb"
+	FlavorMySQL   Flavor = "mysql"
+)
+
+// Server is one backend as of its last probe. It is a value: a Server taken
+// from a Topology is a copy and stays valid forever.
+type Server struct {
+	Name, Address, Region, Zone string // from config
+
+	Role     Role
+	Up       bool // the last probe connected and ran every status query
+	ReadOnly bool // @@read_only = 1 (MySQL's super_read_only implies it)
+	Version  string
+	Flavor   Flavor
+	RTT      time.Duration // round trip of the last probe's first query (connect excluded)
+	Lag      time.Duration // replication lag (Seconds_Behind_Master); -1 if unknown or not replicating
+
+	Replicating      bool   // has replication configured (a replica status row with a source)
+	SourceAddress    string // host:port it replicates from, if any
+	IOThreadRunning  bool   // replica I/O thread is running ("Yes"; "Connecting" is false)
+	SQLThreadRunning bool   // replica SQL thread is running
+	ReplicationError string // Last_IO_Error / Last_SQL_Error as the server reports them, if any
+
+	GTIDCurrent string // MariaDB @@gtid_current_pos, MySQL @@gtid_executed
+
+	LastError    string    // why the last probe failed, or why the role is unknown; "" when all is well
+	FailedProbes int       // consecutive failed probes; 0 after a success
+	ProbedAt     time.Time // when the last probe of this server finished
+}
+
+// Topology is an immutable snapshot of every configured backend, in config
+// order. Readers must not modify it (including the Servers slice): the
+// Monitor hands the same pointer to every reader without copying.
+type Topology struct {
+	// Epoch increases by one each time the primary this Monitor sees changes
+	// (including to or from none); 0 until the first primary is found.
+	// Failover will tie it to the epoch recorded in the database.
+	Epoch    uint64
+	Servers  []Server
+	ProbedAt time.Time // when the round that produced this snapshot finished; zero before the first
+}
+
+// Primary returns the single up server with Role primary. It returns false
+// when there is none, or (defensively: role discovery never produces it)
+// more than one.
+func (t *Topology) Primary() (Server, bool) {
+	var p Server
+	n := 0
+	for i := range t.Servers {
+		if s := &t.Servers[i]; s.Up && s.Role == RolePrimary {
+			p = *s
+			n++
+		}
+	}
+	if n != 1 {
+		return Server{}, false
+	}
+	return p, true
+}
+
+// Server returns the server with the given configured name.
+func (t *Topology) Server(name string) (Server, bool) {
+	for i := range t.Servers {
+		if t.Servers[i].Name == name {
+			return t.Servers[i], true
+		}
+	}
+	return Server{}, false
+}

@@ -1,0 +1,121 @@
+package testenv
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Switchyard is a real switchyard process started by a test.
+type Switchyard struct {
+	Addr, AdminAddr string // host:port of the MySQL and admin listeners
+	ConfigPath      string
+	LogPath         string
+	Cmd             *exec.Cmd
+}
+
+// PID is the process id, for RSS and CPU readings.
+func (s *Switchyard) PID() int { return s.Cmd.Process.Pid }
+
+// ProxyConfig returns a config for a switchyard in front of addrs, with
+// fresh loopback ports, users app/app, and the extra YAML appended.
+func ProxyConfig(tb testing.TB, addrs []string, extra string) (yaml, addr, admin string) {
+	tb.Helper()
+	addr = fmt.Sprintf("127.0.0.1:%d", FreePort(tb))
+	admin = fmt.Sprintf("127.0.0.1:%d", FreePort(tb))
+	var b strings.Builder
+	fmt.Fprintf(&b, "listen: %s\nadmin_listen: %s\nregion: local\n", addr, admin)
+	b.WriteString("users:\n  - {name: app, password: app}\nmonitor: {user: root, password: \"\"}\nbackends:\n")
+	for i, a := range addrs {
+		fmt.Fprintf(&b, "  - {name: db%d, address: %q, region: local}\n", i+1, a)
+	}
+	b.WriteString(extra)
+	return b.String(), addr, admin
+}
+
+// StartSwitchyard starts the -race switchyard binary with the given config
+// (from ProxyConfig), waits until it serves a primary (/readyz) or, when
+// requireReady is false, until its listener answers, and stops it (SIGTERM,
+// then SIGKILL) when the test ends.
+func StartSwitchyard(tb testing.TB, yaml, addr, admin string, requireReady bool) *Switchyard {
+	tb.Helper()
+	bin := BuildSwitchyard(tb)
+	dir := tb.TempDir()
+	s := &Switchyard{
+		Addr:       addr,
+		AdminAddr:  admin,
+		ConfigPath: filepath.Join(dir, "switchyard.yaml"),
+		LogPath:    filepath.Join(dir, "switchyard.log"),
+	}
+	if err := os.WriteFile(s.ConfigPath, []byte(yaml), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	logFile, err := os.Create(s.LogPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.Cmd = exec.Command(bin, "--config", s.ConfigPath)
+	s.Cmd.Stdout, s.Cmd.Stderr = logFile, logFile
+	if err := s.Cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = s.Cmd.Wait(); logFile.Close(); close(exited) }()
+	tb.Cleanup(func() {
+		_ = s.Cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = s.Cmd.Process.Kill()
+			<-exited
+		}
+		if tb.Failed() {
+			if b, err := os.ReadFile(s.LogPath); err == nil {
+				tb.Logf("switchyard log:\n%s", tail(b, 4000))
+			}
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(s.LogPath)
+			tb.Fatalf("switchyard exited at start:\n%s", b)
+		default:
+		}
+		if requireReady {
+			if resp, err := http.Get("http://" + admin + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return s
+				}
+			}
+		} else if WaitTCP(addr, 100*time.Millisecond) == nil {
+			return s
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tb.Fatalf("switchyard at %s did not become ready within 30s", addr)
+	return nil
+}
+
+// Proxy starts a switchyard in front of the shared topology.
+func Proxy(tb testing.TB, extra string) *Switchyard {
+	tb.Helper()
+	topo := Topology(tb)
+	yaml, addr, admin := ProxyConfig(tb, topo.Addrs(), extra)
+	return StartSwitchyard(tb, yaml, addr, admin, true)
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
