@@ -213,7 +213,7 @@ func TestLargePackets(t *testing.T) {
 		blob[12345] = 0xFE
 		mustExec(t, db, "INSERT INTO "+table+" VALUES (1, ?)", blob)
 		var got []byte
-		if err := db.QueryRow("SELECT b FROM "+table+" WHERE id = 1").Scan(&got); err != nil {
+		if err := db.QueryRow("SELECT b FROM " + table + " WHERE id = 1").Scan(&got); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, blob) {
