@@ -17,6 +17,25 @@ type Config struct {
 	Limits      Limits       `yaml:"limits"`
 	Health      HealthConfig `yaml:"health"`
 	Log         Log          `yaml:"log"`
+	Routing     Routing      `yaml:"routing"`
+	Pool        Pool         `yaml:"pool"`
+	Failover    Failover     `yaml:"failover"`
+
+	// AdminToken is the bearer token the admin API requires on every
+	// endpoint but /healthz and /readyz. It is optional while admin_listen
+	// is a loopback address and required otherwise: the admin API can
+	// switch the primary over and drain backends.
+	AdminToken string   `yaml:"admin_token"`
+	Shutdown   Shutdown `yaml:"shutdown"`
+}
+
+// Shutdown paces a graceful stop (SIGTERM): /readyz fails at once, the
+// listener stays open for ReadyDelay so that load balancers notice, then new
+// connections are refused and open sessions get DrainTimeout to finish their
+// transactions before they are closed.
+type Shutdown struct {
+	ReadyDelay   time.Duration `yaml:"ready_delay"`
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
 }
 
 // User is a client credential. The same name and password open the
@@ -95,6 +114,13 @@ func Default() Config {
 			Interval: 500 * time.Millisecond, // probe period: with 3 misses a dead primary is seen in ~2s
 			Timeout:  1 * time.Second,
 		},
-		Log: Log{Format: "text", Level: "info"},
+		Log:      Log{Format: "text", Level: "info"},
+		Routing:  defaultRouting(),
+		Pool:     defaultPool(),
+		Failover: defaultFailover(),
+		Shutdown: Shutdown{
+			ReadyDelay:   2 * time.Second,  // a few health-check periods of a load balancer that polls /readyz every 1s
+			DrainTimeout: 15 * time.Second, // fits, with ReadyDelay, in Kubernetes' default 30s grace period
+		},
 	}
 }

@@ -20,6 +20,9 @@ func (c Config) validate() problems {
 
 	checkListen(&p, "listen", c.Listen)
 	checkListen(&p, "admin_listen", c.AdminListen)
+	c.validateRouting(&p)
+	c.validateFailover(&p)
+	checkAdminToken(&p, c.AdminListen, c.AdminToken)
 
 	if len(c.Users) == 0 {
 		p.add("users", "no client users; add at least one, e.g. users: [{name: app, password: secret}]")
@@ -113,6 +116,15 @@ func (c Config) validate() problems {
 			c.Health.Timeout, Default().Health.Timeout)
 	}
 
+	if c.Shutdown.ReadyDelay < 0 {
+		p.add("shutdown.ready_delay", "is %s; set a duration of 0 or more (default %s)",
+			c.Shutdown.ReadyDelay, Default().Shutdown.ReadyDelay)
+	}
+	if c.Shutdown.DrainTimeout < 0 {
+		p.add("shutdown.drain_timeout", "is %s; set a duration of 0 or more (default %s)",
+			c.Shutdown.DrainTimeout, Default().Shutdown.DrainTimeout)
+	}
+
 	switch c.Log.Format {
 	case "text", "json":
 	default:
@@ -132,6 +144,42 @@ func checkListen(p *problems, path, addr string) {
 	if msg := hostPort(addr, true); msg != "" {
 		p.add(path, "%s", msg)
 	}
+}
+
+// minAdminToken is the shortest admin_token accepted: 16 random characters
+// are out of reach of guessing over HTTP.
+const minAdminToken = 16
+
+// checkAdminToken requires a token when the admin API is reachable from
+// other hosts, and a usable one whenever it is set.
+func checkAdminToken(p *problems, listen, token string) {
+	const gen = "generate one with: openssl rand -hex 32"
+	switch {
+	case token == "":
+		if hostPort(listen, true) == "" && !IsLoopback(listen) {
+			p.add("admin_listen", "%q is reachable from other hosts, and the admin API can switch the primary over; "+
+				"set admin_token (%s) or listen on 127.0.0.1", listen, gen)
+		}
+	case strings.IndexFunc(token, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
+		p.add("admin_token", "contains spaces or control characters, which an Authorization header cannot carry; %s", gen)
+	case len(token) < minAdminToken:
+		p.add("admin_token", "is %d characters; use at least %d (%s)", len(token), minAdminToken, gen)
+	}
+}
+
+// IsLoopback reports whether the listen address addr binds only to the
+// loopback interface: "localhost" or a loopback IP. An empty host (all
+// interfaces) and other host names are not loopback.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // hostPort returns "" when addr is a usable host:port, else what to do.

@@ -50,13 +50,20 @@ func (s *Session) changeUser(ctx context.Context, size int, seq byte) error {
 			fmt.Sprintf("Access denied for user '%s'@'%s' (using password: %s)", req.user, s.client.RemoteAddr(), using))
 		return errQuit
 	}
-	s.dropBackend()
-	s.user, s.db = u, req.db
+	// The new user starts from a fresh session, as on the server.
+	if s.held != nil {
+		s.held.Broken = true // it carries the old user's state
+		s.releaseHeld()
+	}
+	s.user = u
+	s.pins = 0
+	s.resetLocal()
+	s.state.db = req.db
 	if req.collation != 0 {
 		s.collation = req.collation
 	}
 	s.log = s.log.With("user", u.Name)
-	if _, err := s.ensureBackend(ctx); err != nil {
+	if err := s.srv.checkLogin(ctx, s); err != nil {
 		return s.replyErr(rseq+1, err)
 	}
 	return s.reply(rseq+1, wire.OKPacket(mysql.SERVER_STATUS_AUTOCOMMIT))
@@ -106,31 +113,4 @@ func nativePasswordMatches(answer, salt []byte, password string) bool {
 	}
 	want := mysql.CalcNativePassword(salt, []byte(password))
 	return subtle.ConstantTimeCompare(answer, want) == 1
-}
-
-// initDB serves COM_INIT_DB and remembers the database for reconnects.
-func (s *Session) initDB(ctx context.Context, size int, seq byte) error {
-	body, err := s.client.ReadBody(s.buf, size, smallPacketLimit)
-	if err != nil {
-		return err
-	}
-	db := string(body[1:])
-	be, err := s.ensureBackend(ctx)
-	if err != nil {
-		return s.replyErr(seq+1, err)
-	}
-	if _, err := be.Write(body, seq); err != nil {
-		s.dropBackend()
-		return s.replyErr(seq+1, err)
-	}
-	if err := be.Flush(); err != nil {
-		s.dropBackend()
-		return s.replyErr(seq+1, err)
-	}
-	next := seq + 1
-	p, err := s.relayPacket(&next)
-	if err == nil && p.First() == wire.OKHeader {
-		s.db = db
-	}
-	return s.finish(err)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"time"
 
@@ -41,19 +40,8 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, log *slog.Logger) (
 		raw = nc
 	}
 	_ = nc.SetDeadline(time.Time{})
-	sess := &Session{
-		srv:        s,
-		id:         sc.ConnectionID(),
-		user:       ah.user,
-		client:     wire.NewConn(raw, clientReadBuffer, clientWriteBuffer),
-		caps:       sc.Capability() & s.caps,
-		collation:  sc.Charset(),
-		db:         ah.db,
-		attrs:      maps.Clone(sc.Attributes()),
-		backend:    ah.backend,
-		backendErr: ah.backendErr,
-	}
-	sess.log = log.With("conn_id", sess.id, "user", sess.user.Name)
+	sess := ah.sess
+	sess.client = wire.NewConn(raw, clientReadBuffer, clientWriteBuffer)
 	return sess, nil
 }
 
@@ -65,10 +53,8 @@ type authHandler struct {
 	srv *Server
 	ctx context.Context
 
-	user       config.User
-	db         string
-	backend    *backend.Conn
-	backendErr error
+	db   string
+	sess *Session
 }
 
 func (h *authHandler) GetCredential(username string) (server.Credential, bool, error) {
@@ -86,17 +72,62 @@ func (h *authHandler) GetCredential(username string) (server.Credential, bool, e
 }
 
 func (h *authHandler) OnAuthSuccess(c *server.Conn) error {
-	h.user = h.srv.users[c.GetUser()]
 	c.SetStatus(mysql.SERVER_STATUS_AUTOCOMMIT)
-	bc, err := h.srv.dialPrimary(h.ctx, h.user, h.db, c.Capability()&h.srv.caps, c.Charset(), c.Attributes())
-	var be *backend.Error
-	if errors.As(err, &be) && be.Server != nil {
-		return be.Server // the server's own refusal goes to the client unchanged
+	srv := h.srv
+	sess := &Session{
+		srv:         srv,
+		id:          c.ConnectionID(),
+		user:        srv.users[c.GetUser()],
+		caps:        c.Capability() & srv.caps,
+		collation:   c.Charset(),
+		consistency: srv.cfg.Routing.Consistency,
+		resp:        response{status: mysql.SERVER_STATUS_AUTOCOMMIT},
 	}
-	// An unreachable backend does not fail the login: the client gets a clear
-	// error on its first statement and may retry on the same connection.
-	h.backend, h.backendErr = bc, err
+	sess.state.db = h.db
+	if v := c.Attributes()["switchyard_consistency"]; validConsistency(v) {
+		sess.consistency = v
+	}
+	sess.log = srv.log.With("conn_id", sess.id, "user", sess.user.Name)
+	if err := srv.checkLogin(h.ctx, sess); err != nil {
+		var be *backend.Error
+		if errors.As(err, &be) && be.Server != nil {
+			return be.Server // the server's own refusal goes to the client unchanged
+		}
+	}
+	h.sess = sess
 	return nil
+}
+
+// checkLogin opens (or reuses) a connection to the primary as the session's
+// user with its database, so that a server-side refusal (unknown database,
+// missing grant) reaches the client at login, exactly as it would without
+// the proxy. An unreachable backend does not fail the login: the client
+// gets a clear error on its first statement and may retry on the same
+// connection.
+func (srv *Server) checkLogin(ctx context.Context, s *Session) error {
+	p, ok := srv.topo.Snapshot().Primary()
+	if !ok {
+		return nil
+	}
+	conn, err := s.borrow(ctx, p)
+	if err != nil {
+		var be *backend.Error
+		if errors.As(err, &be) && be.Server != nil {
+			return err
+		}
+		s.log.Warn("backend unavailable at login", "err", err)
+		return nil
+	}
+	conn.Release()
+	return nil
+}
+
+func validConsistency(v string) bool {
+	switch v {
+	case config.ConsistencyEventual, config.ConsistencySession, config.ConsistencyGlobal, config.ConsistencyPrimary:
+		return true
+	}
+	return false
 }
 
 func (h *authHandler) OnAuthFailure(c *server.Conn, err error) {
@@ -119,25 +150,6 @@ func (h *authHandler) HandleStmtClose(any) error             { return errUnused 
 func (h *authHandler) HandleOtherCommand(byte, []byte) error { return errUnused }
 
 var errUnused = errors.New("BUG: go-mysql command handler called; the proxy owns the command loop")
-
-// dialPrimary opens a backend connection to the current primary for user.
-func (s *Server) dialPrimary(ctx context.Context, u config.User, db string, caps uint32, collation uint8, attrs map[string]string) (*backend.Conn, error) {
-	target, err := s.route()
-	if err != nil {
-		return nil, err
-	}
-	return backend.Dial(ctx, backend.Options{
-		Name:         target.Name,
-		Address:      target.Address,
-		User:         u.Name,
-		Password:     u.Password,
-		DB:           db,
-		Capabilities: caps,
-		Collation:    collation,
-		Attributes:   attrs,
-		Timeout:      s.cfg.Limits.ConnectTimeout,
-	})
-}
 
 // unguessable is a password no client can know, for unknown users.
 var unguessable = string(mysql.RandomBuf(32))

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/switchyard/switchyard/proxy/wire"
+	"github.com/switchyard/switchyard/router"
 )
 
 // Clients see the proxy's connection ids (from the handshake), not the
@@ -21,17 +23,13 @@ import (
 
 var killRE = regexp.MustCompile(`(?is)^\s*KILL\s+(?:(HARD|SOFT)\s+)?(?:(CONNECTION|QUERY)\s+)?(\d+)\s*;?\s*$`)
 
-// maybeKill handles a COM_QUERY that is a KILL of a proxy connection id. It
-// returns false, without consuming anything, for every other statement.
-func (s *Session) maybeKill(ctx context.Context, size int, seq byte) (bool, error) {
-	if size > 256 {
+// maybeKill handles a COM_QUERY that is a KILL of a proxy connection id.
+// It returns false for every other statement.
+func (s *Session) maybeKill(ctx context.Context, sql []byte, seq byte) (bool, error) {
+	if len(sql) > 256 {
 		return false, nil
 	}
-	peek, err := s.client.R.Peek(size)
-	if err != nil {
-		return false, err
-	}
-	m := killRE.FindSubmatch(peek[1:])
+	m := killRE.FindSubmatch(sql)
 	if m == nil {
 		return false, nil
 	}
@@ -43,10 +41,8 @@ func (s *Session) maybeKill(ctx context.Context, size int, seq byte) (bool, erro
 	if !ok {
 		return false, nil
 	}
-	if _, err := s.client.DiscardBody(size, seq); err != nil {
-		return true, err
-	}
-	return true, s.killSession(ctx, target, string(m[1]), string(m[2]) == "QUERY" || string(m[2]) == "query", seq+1)
+	query := strings.EqualFold(string(m[2]), "QUERY")
+	return true, s.killSession(ctx, target, string(m[1]), query, seq+1)
 }
 
 // processKill serves COM_PROCESS_KILL: KILL CONNECTION by id.
@@ -55,6 +51,7 @@ func (s *Session) processKill(ctx context.Context, size int, seq byte) error {
 	if err != nil {
 		return err
 	}
+	s.keepBuf(body)
 	if len(body) < 5 {
 		return s.reply(seq+1, wire.ErrPacket(mysql.ER_MALFORMED_PACKET, "HY000", "COM_PROCESS_KILL needs a 4-byte connection id"))
 	}
@@ -62,8 +59,15 @@ func (s *Session) processKill(ctx context.Context, size int, seq byte) error {
 	if target, ok := s.srv.session(id); ok {
 		return s.killSession(ctx, target, "", false, seq+1)
 	}
-	// Not a proxy id: pass it to the backend as a statement.
-	return s.runLocal(ctx, seq+1, fmt.Sprintf("KILL %d", id))
+	// Not a proxy id: a backend thread id, killed on the primary.
+	primary, ok := s.srv.topo.Snapshot().Primary()
+	if !ok {
+		return s.replyErr(seq+1, router.ErrNoPrimary)
+	}
+	if err := s.srv.execMonitor(ctx, primary.Address, fmt.Sprintf("KILL %d", id)); err != nil {
+		return s.replyErr(seq+1, err)
+	}
+	return s.reply(seq+1, wire.OKPacket(mysql.SERVER_STATUS_AUTOCOMMIT))
 }
 
 // killSession kills another session's running statement (query) or the
@@ -82,7 +86,7 @@ func (s *Session) killSession(ctx context.Context, target *Session, hardness str
 		return s.reply(seq, wire.OKPacket(mysql.SERVER_STATUS_AUTOCOMMIT))
 	}
 	target.mu.Lock()
-	be := target.backend
+	be := target.cur
 	var threadID uint32
 	var addr string
 	if be != nil {
@@ -97,40 +101,6 @@ func (s *Session) killSession(ctx context.Context, target *Session, hardness str
 		return s.replyErr(seq, err)
 	}
 	return s.reply(seq, wire.OKPacket(mysql.SERVER_STATUS_AUTOCOMMIT))
-}
-
-// runLocal runs a proxy-made statement on the session's backend and relays
-// its single-packet answer.
-func (s *Session) runLocal(ctx context.Context, seq byte, stmt string) error {
-	be, err := s.ensureBackend(ctx)
-	if err != nil {
-		return s.replyErr(seq, err)
-	}
-	payload := append([]byte{mysql.COM_QUERY}, stmt...)
-	if _, err := be.Write(payload, 0); err != nil {
-		s.dropBackend()
-		return s.replyErr(seq, err)
-	}
-	if err := be.Flush(); err != nil {
-		s.dropBackend()
-		return s.replyErr(seq, err)
-	}
-	return s.relayAs(seq)
-}
-
-// relayAs relays a single-packet backend answer under the client's sequence id.
-func (s *Session) relayAs(seq byte) error {
-	size, _, err := s.backend.ReadHeader()
-	if err != nil {
-		return s.finish(s.backendLost(err, seq))
-	}
-	if err := s.client.WriteHeader(size, seq); err != nil {
-		return err
-	}
-	if err := s.backend.ForwardBody(s.client, size); err != nil {
-		return err
-	}
-	return s.client.Flush()
 }
 
 // execMonitor runs one administrative statement on a backend with the

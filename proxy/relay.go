@@ -9,41 +9,67 @@ import (
 	"github.com/switchyard/switchyard/proxy/wire"
 )
 
-// The relays below stream one response from the backend to the client,
-// packet by packet, reading only the leading bytes that say where the
-// response ends. Each flushes the client once, at the end (the buffer also
-// flushes itself when full, which is what applies back-pressure).
+// The relays below stream one response from the current backend
+// connection (s.cur) to the client, packet by packet, reading only the
+// leading bytes that say where the response ends. Each flushes the client
+// once, at the end; the buffer also flushes itself when full, which is what
+// applies back-pressure. OK packets, which are small, are decoded to learn
+// the transaction state, the GTID of a write and the default database.
+
+// errBackendLost stops a relay after the client was told its backend failed.
+var errBackendLost = errors.New("backend lost")
 
 // relayPacket moves one packet from the backend to the client and sorts a
 // failure by side: a client that cannot be written to ends the session, a
 // backend that fails gets an error to the client.
 func (s *Session) relayPacket(next *byte) (wire.Packet, error) {
-	p, err := s.backend.Relay(s.client)
-	if err != nil {
-		if errors.Is(err, wire.ErrWrite) {
-			s.dropBackend() // an unfinished response: never reuse it
-			return p, err
-		}
-		return p, s.backendLost(err, *next)
-	}
-	*next = p.NextSeq
-	return p, nil
+	p, err := s.cur.Relay(s.client)
+	return p, s.relayErr(err, p, next)
 }
 
-// errBackendLost stops a relay after backendFailed told the client.
-var errBackendLost = errors.New("backend lost")
+func (s *Session) relayErr(err error, p wire.Packet, next *byte) error {
+	if err == nil {
+		*next = p.NextSeq
+		return nil
+	}
+	if errors.Is(err, wire.ErrWrite) {
+		s.dropConn() // an unfinished response: never reuse it
+		s.afterLoss()
+		return err
+	}
+	return s.backendLost(err, *next)
+}
 
+// backendLost drops the current connection and tells the client. If part
+// of a result was relayed already, the error ends that result stream,
+// which the protocol allows between packets.
 func (s *Session) backendLost(err error, next byte) error {
-	if werr := s.backendFailed(err, next); werr != nil {
+	conn := s.cur
+	name := ""
+	if conn != nil {
+		name = conn.Name + " (" + conn.Address + ")"
+	}
+	s.log.Warn("lost backend connection", "backend", name, "err", err)
+	inTx := s.holds&(holdTx|holdNoAutocommit) != 0
+	s.dropConn()
+	s.afterLoss()
+	msg := "switchyard lost its connection to backend " + name + " during the statement; its outcome is unknown: check before retrying a write"
+	if inTx {
+		msg += "; the open transaction was rolled back"
+	}
+	if werr := s.reply(next, wire.ErrPacket(mysql.ER_NET_READ_ERROR, "08S01", msg)); werr != nil {
 		return werr
 	}
 	return errBackendLost
 }
 
-// finish flushes the client and turns a reported backend loss into success
+// done flushes the client and turns a reported backend loss into success
 // for the session loop: the client was told and may retry.
-func (s *Session) finish(err error) error {
+func (s *Session) done(err error) error {
 	if errors.Is(err, errBackendLost) {
+		if s.killed.Load() {
+			return err
+		}
 		return nil
 	}
 	if err != nil {
@@ -52,24 +78,78 @@ func (s *Session) finish(err error) error {
 	return s.client.Flush()
 }
 
+// relayHead relays the first packet of a response or of a result, where an
+// OK packet may come. An OK packet is read whole and noted; the others
+// stream.
+func (s *Session) relayHead(next *byte) (wire.Packet, error) {
+	s.resp.err = false
+	size, seq, err := s.cur.ReadHeader()
+	if err != nil {
+		return wire.Packet{}, s.backendLost(err, *next)
+	}
+	if size > 0 && size < wire.MaxPayload {
+		first, err := s.cur.R.Peek(1)
+		if err != nil {
+			return wire.Packet{}, s.backendLost(err, *next)
+		}
+		if first[0] == wire.OKHeader {
+			return s.relayOK(size, seq, next)
+		}
+	}
+	p, err := s.cur.RelayBody(s.client, size, seq)
+	if err == nil && p.IsERR() {
+		s.resp.err = true
+	}
+	return p, s.relayErr(err, p, next)
+}
+
+// relayOK reads an OK packet, notes what it says and writes it to the
+// client in the client's dialect.
+func (s *Session) relayOK(size int, seq byte, next *byte) (wire.Packet, error) {
+	body, err := s.cur.ReadBody(s.okBuf, size, wire.MaxPayload)
+	if err != nil {
+		return wire.Packet{}, s.backendLost(err, *next)
+	}
+	s.okBuf = body[:0]
+	ok := parseOK(body, true)
+	s.resp.status, s.resp.insertID = ok.status, ok.insertID
+	if ok.gtid != "" {
+		s.resp.gtid = ok.gtid
+	}
+	if ok.schema != "" {
+		s.resp.schema = ok.schema
+	}
+	out := body
+	if s.caps&mysql.CLIENT_SESSION_TRACK == 0 {
+		out = ok.withoutTracking(body)
+	}
+	if _, err := s.client.Write(out, seq); err != nil {
+		s.dropConn()
+		s.afterLoss()
+		return wire.Packet{}, err
+	}
+	*next = seq + 1
+	return wire.Packet{Seq: seq, NextSeq: seq + 1, Size: len(body), Head: body[:min(len(body), 64)]}, nil
+}
+
 // relayResults relays the response to COM_QUERY, COM_STMT_EXECUTE or
 // COM_PROCESS_INFO: OK, ERR, LOCAL INFILE requests, or result sets, repeated
 // while the server says more results exist.
 func (s *Session) relayResults() error {
-	return s.finish(s.resultsLoop())
+	s.resp.gtid, s.resp.schema = "", ""
+	return s.done(s.resultsLoop())
 }
 
 func (s *Session) resultsLoop() error {
 	next := byte(1)
-	deprecateEOF := s.caps&mysql.CLIENT_DEPRECATE_EOF != 0
 	for {
-		p, err := s.relayPacket(&next)
+		p, err := s.relayHead(&next)
 		if err != nil {
 			return err
 		}
 		switch p.First() {
 		case wire.OKHeader:
-			if p.Status()&wire.StatusMoreResults == 0 {
+			if s.resp.status&wire.StatusMoreResults == 0 {
 				return nil
 			}
 			continue
@@ -79,7 +159,6 @@ func (s *Session) resultsLoop() error {
 			if err := s.relayLocalInfile(); err != nil {
 				return err
 			}
-			next = 0 // the OK or ERR that follows continues the backend's sequence
 			continue
 		}
 		columns, n := wire.LenEncInt(p.Head)
@@ -91,88 +170,65 @@ func (s *Session) resultsLoop() error {
 				return err
 			}
 		}
-		if !deprecateEOF {
-			eof, err := s.relayPacket(&next)
-			if err != nil {
-				return err
-			}
-			if eof.Status()&wire.StatusCursor != 0 {
-				return nil // rows come later, by COM_STMT_FETCH
-			}
-		}
-		status, err := s.rowsUntilEnd(&next, deprecateEOF)
-		if err != nil || status&wire.StatusMoreResults == 0 {
+		eof, err := s.relayPacket(&next)
+		if err != nil {
 			return err
+		}
+		if st := eof.Status(); st&wire.StatusCursor != 0 {
+			s.resp.status = st
+			return nil // rows come later, by COM_STMT_FETCH
+		}
+		status, err := s.rowsUntilEnd(&next)
+		if err != nil {
+			return err
+		}
+		if s.resp.err {
+			return nil
+		}
+		s.resp.status = status
+		if status&wire.StatusMoreResults == 0 {
+			return nil
 		}
 	}
 }
 
-// rowsUntilEnd relays rows up to and including the terminator or an ERR,
-// and returns the terminator's status flags.
-func (s *Session) rowsUntilEnd(next *byte, deprecateEOF bool) (uint16, error) {
+// rowsUntilEnd relays rows up to and including the EOF or an ERR, and
+// returns the EOF's status flags. Clients never get CLIENT_DEPRECATE_EOF,
+// so a row stream always ends with a classic EOF packet.
+func (s *Session) rowsUntilEnd(next *byte) (uint16, error) {
 	for {
 		p, err := s.relayPacket(next)
 		if err != nil {
 			return 0, err
 		}
 		if p.IsERR() {
+			s.resp.err = true
 			return 0, nil
 		}
-		if p.IsTerminator(deprecateEOF) {
+		if p.IsEOF() {
 			return p.Status(), nil
 		}
 	}
 }
 
 // relayRows relays the response to COM_STMT_FETCH or COM_FIELD_LIST: rows
-// or column definitions up to a terminator or an ERR.
+// or column definitions up to an EOF or an ERR.
 func (s *Session) relayRows() error {
 	next := byte(1)
-	_, err := s.rowsUntilEnd(&next, s.caps&mysql.CLIENT_DEPRECATE_EOF != 0)
-	return s.finish(err)
+	s.resp.err = false
+	status, err := s.rowsUntilEnd(&next)
+	if err == nil && !s.resp.err {
+		s.resp.status = status
+	}
+	return s.done(err)
 }
 
 // relayOne relays a single-packet response (OK, ERR, EOF or a string).
 func (s *Session) relayOne() error {
 	next := byte(1)
-	_, err := s.relayPacket(&next)
-	return s.finish(err)
-}
-
-// relayPrepare relays the response to COM_STMT_PREPARE: an OK carrying the
-// statement id and the parameter and column counts, then their definitions.
-func (s *Session) relayPrepare() error {
-	return s.finish(s.prepareLoop())
-}
-
-func (s *Session) prepareLoop() error {
-	next := byte(1)
-	p, err := s.relayPacket(&next)
-	if err != nil || p.First() != wire.OKHeader {
-		return err
-	}
-	if len(p.Head) < 9 {
-		return s.backendLost(errors.New("short COM_STMT_PREPARE_OK"), next)
-	}
-	columns := int(binary.LittleEndian.Uint16(p.Head[5:7]))
-	params := int(binary.LittleEndian.Uint16(p.Head[7:9]))
-	deprecateEOF := s.caps&mysql.CLIENT_DEPRECATE_EOF != 0
-	for _, n := range []int{params, columns} {
-		if n == 0 {
-			continue
-		}
-		for range n {
-			if _, err := s.relayPacket(&next); err != nil {
-				return err
-			}
-		}
-		if !deprecateEOF {
-			if _, err := s.relayPacket(&next); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	s.resp.gtid, s.resp.schema = "", ""
+	_, err := s.relayHead(&next)
+	return s.done(err)
 }
 
 // relayLocalInfile serves a LOAD DATA LOCAL INFILE request: the client
@@ -180,22 +236,124 @@ func (s *Session) prepareLoop() error {
 // backend as they arrive.
 func (s *Session) relayLocalInfile() error {
 	if err := s.client.Flush(); err != nil {
-		s.dropBackend()
+		s.dropConn()
 		return err
 	}
 	for {
-		p, err := s.client.Relay(s.backend.Conn)
+		p, err := s.client.Relay(s.cur.Conn)
 		if err != nil {
-			s.dropBackend() // the backend waits for the rest of a file
+			s.dropConn() // the backend waits for the rest of a file
+			s.afterLoss()
 			return err
 		}
 		if p.Size == 0 {
 			break
 		}
 	}
-	if err := s.backend.Flush(); err != nil {
-		s.dropBackend()
+	if err := s.cur.Flush(); err != nil {
+		s.dropConn()
+		s.afterLoss()
 		return err
 	}
 	return nil
+}
+
+// okPacket is what the proxy reads from an OK packet.
+type okPacket struct {
+	affected, insertID uint64
+	status             uint16
+	fixedLen           int    // bytes up to and including the warnings
+	info               []byte // human-readable info, without its length prefix
+	gtid, schema       string
+}
+
+// sessionStateChanged is SERVER_SESSION_STATE_CHANGED.
+const sessionStateChanged = 0x4000
+
+// parseOK decodes an OK packet payload; tracking says whether it was sent
+// with CLIENT_SESSION_TRACK (backend connections always are).
+func parseOK(b []byte, tracking bool) okPacket {
+	var ok okPacket
+	pos := 1
+	var n int
+	ok.affected, n = wire.LenEncInt(b[pos:])
+	pos += n
+	ok.insertID, n = wire.LenEncInt(b[pos:])
+	pos += n
+	if n == 0 || pos+4 > len(b) {
+		ok.fixedLen = len(b)
+		return ok
+	}
+	ok.status = binary.LittleEndian.Uint16(b[pos:])
+	pos += 4
+	ok.fixedLen = pos
+	rest := b[pos:]
+	if !tracking {
+		ok.info = rest
+		return ok
+	}
+	info, rest, good := lenEncBytes(rest)
+	if !good {
+		return ok
+	}
+	ok.info = info
+	if ok.status&sessionStateChanged == 0 {
+		return ok
+	}
+	states, _, good := lenEncBytes(rest)
+	if !good {
+		return ok
+	}
+	for len(states) > 0 {
+		typ := states[0]
+		data, tail, good := lenEncBytes(states[1:])
+		if !good {
+			break
+		}
+		states = tail
+		switch typ {
+		case 0: // SESSION_TRACK_SYSTEM_VARIABLES: name, value
+			name, tail, good := lenEncBytes(data)
+			if !good {
+				continue
+			}
+			value, _, good := lenEncBytes(tail)
+			if good && string(name) == "last_gtid" && len(value) > 0 {
+				ok.gtid = string(value)
+			}
+		case 1: // SESSION_TRACK_SCHEMA
+			if name, _, good := lenEncBytes(data); good {
+				ok.schema = string(name)
+			}
+		case 3: // SESSION_TRACK_GTIDS (MySQL): encoding spec, then the GTID set
+			if len(data) > 1 {
+				if set, _, good := lenEncBytes(data[1:]); good && len(set) > 0 {
+					ok.gtid = string(set)
+				}
+			}
+		}
+	}
+	return ok
+}
+
+// withoutTracking rewrites, in place, an OK packet sent with session
+// tracking into the form a client without CLIENT_SESSION_TRACK expects:
+// the info text unprefixed and no session state.
+func (ok okPacket) withoutTracking(b []byte) []byte {
+	if ok.fixedLen >= len(b) {
+		return b
+	}
+	st := ok.status &^ sessionStateChanged
+	binary.LittleEndian.PutUint16(b[ok.fixedLen-4:], st)
+	n := copy(b[ok.fixedLen:], ok.info)
+	return b[:ok.fixedLen+n]
+}
+
+// lenEncBytes reads a length-encoded string.
+func lenEncBytes(b []byte) (s, rest []byte, ok bool) {
+	l, n := wire.LenEncInt(b)
+	if n == 0 || uint64(len(b)-n) < l {
+		return nil, b, false
+	}
+	return b[n : n+int(l)], b[n+int(l):], true
 }

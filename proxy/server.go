@@ -20,6 +20,8 @@ import (
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/health"
 	"github.com/switchyard/switchyard/proxy/wire"
+	"github.com/switchyard/switchyard/router"
+	"github.com/switchyard/switchyard/router/classify"
 )
 
 // Topology is what the proxy needs from health: the current snapshot.
@@ -45,6 +47,17 @@ type Server struct {
 	caps   uint32         // capability flags offered to clients
 	users  map[string]config.User
 	active atomic.Int64
+
+	pools      *pools
+	progress   progress
+	classifier *classify.Classifier
+	policy     router.Policy
+	load       router.Load
+
+	// Statements held while no primary is known, bounded in time and count.
+	holdTimeout time.Duration
+	holdMax     int64
+	holding     atomic.Int64
 
 	mu       sync.Mutex
 	sessions map[uint32]*Session // by the connection id the client sees
@@ -73,15 +86,22 @@ func NewServer(cfg config.Config, topo Topology, version string, log *slog.Logge
 	for _, u := range cfg.Users {
 		users[u.Name] = u
 	}
-	return &Server{
-		cfg:      cfg,
-		topo:     topo,
-		log:      log,
-		mysql:    ms,
-		caps:     ms.Capability() | advertised,
-		users:    users,
-		sessions: make(map[uint32]*Session),
-	}, nil
+	s := &Server{
+		cfg:         cfg,
+		topo:        topo,
+		log:         log,
+		mysql:       ms,
+		caps:        ms.Capability() | advertised,
+		users:       users,
+		sessions:    make(map[uint32]*Session),
+		pools:       newPools(cfg),
+		classifier:  classify.New(10000),
+		policy:      router.PolicyFrom(cfg),
+		holdTimeout: holdWritesTimeout,
+		holdMax:     holdWritesMax,
+	}
+	s.load = router.Load{InUse: s.pools.inUse, Applied: s.progress.appliedBy}
+	return s, nil
 }
 
 // HandshakeVersion turns a server's @@version into what the server itself
@@ -95,6 +115,53 @@ func HandshakeVersion(v string) string {
 		return "8.0.0-switchyard"
 	}
 	return v
+}
+
+// Defaults for holding statements while no primary is known (a failover).
+const (
+	holdWritesTimeout = 10 * time.Second
+	holdWritesMax     = 10000
+)
+
+// holdStart admits one more held statement, or refuses past the bound.
+func (s *Server) holdStart() bool {
+	if s.holding.Add(1) > s.holdMax {
+		s.holding.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (s *Server) holdEnd() { s.holding.Add(-1) }
+
+// waitTopology waits for the next topology snapshot, until deadline. It
+// returns false when the deadline passed or ctx ended.
+func (s *Server) waitTopology(ctx context.Context, deadline time.Time) bool {
+	wait := time.Until(deadline)
+	if wait <= 0 {
+		return false
+	}
+	var updated <-chan struct{}
+	if u, ok := s.topo.(interface{ Updated() <-chan struct{} }); ok {
+		updated = u.Updated()
+	}
+	t := time.NewTimer(min(wait, 100*time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-updated:
+	case <-t.C:
+	case <-ctx.Done():
+		return false
+	}
+	return true
+}
+
+// acknowledged records the GTID of a write acknowledged to a client.
+func (s *Server) acknowledged(gtid string, pos router.GTIDPos) {
+	s.progress.ack(pos)
+	if a, ok := s.topo.(interface{ Acknowledged(string) }); ok {
+		a.Acknowledged(gtid)
+	}
 }
 
 // Serve accepts connections on ln until ctx is done or ln is closed, then

@@ -12,7 +12,6 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/switchyard/switchyard/config"
-	"github.com/switchyard/switchyard/health"
 	"github.com/switchyard/switchyard/proxy/backend"
 	"github.com/switchyard/switchyard/proxy/wire"
 	"github.com/switchyard/switchyard/router"
@@ -22,25 +21,57 @@ import (
 // itself (KILL, COM_CHANGE_USER…); everything else streams.
 const smallPacketLimit = 64 << 10
 
+// hold is a reason for a session to keep its backend connection between
+// statements instead of giving it back to the pool.
+type hold uint16
+
+const (
+	holdTx           hold = 1 << iota // the server says a transaction is open
+	holdNoAutocommit                  // autocommit is off: every statement is in a transaction
+	holdPin                           // state only that backend knows: temporary tables, locks, user variables…
+	holdCursor                        // a prepared statement's cursor is open
+	holdLongData                      // COM_STMT_SEND_LONG_DATA went there for a coming execute
+	holdNextTx                        // SET TRANSACTION applies to the next transaction there
+	holdSticky                        // the last statement wrote: LAST_INSERT_ID() or ROW_COUNT() may follow
+)
+
 // Session is one client connection after the handshake. Its fields belong
 // to the goroutine running run; kill may be called from any goroutine.
 type Session struct {
-	srv       *Server
-	id        uint32 // the connection id the client saw in the handshake
-	user      config.User
-	log       *slog.Logger
-	client    *wire.Conn
-	caps      uint32 // capability flags in effect with the client
-	collation uint8
-	db        string // current default database, replayed on reconnect
-	attrs     map[string]string
+	srv         *Server
+	id          uint32 // the connection id the client saw in the handshake
+	user        config.User
+	log         *slog.Logger
+	client      *wire.Conn
+	caps        uint32 // capability flags in effect with the client
+	collation   uint8
+	consistency string // the session's read consistency
 
-	mu         sync.Mutex // guards backend for kill; the owner reads it freely
-	backend    *backend.Conn
-	backendErr error // why the last attempt to reach a backend failed
+	state sessionState
+	held  *backend.Conn // kept between statements while holds != 0
+	holds hold
+	pins  uint16 // classify pin bits in force
+
+	mu  sync.Mutex    // guards cur for kill
+	cur *backend.Conn // the connection running the current command, if any
+
+	stmts     map[uint32]*clientStmt
+	nextStmt  uint32
+	lastWrite router.GTIDPos // this session's newest write (consistency=session)
+	resp      response       // what the last response said
 
 	killed atomic.Bool
 	buf    []byte // scratch for small packets
+	okBuf  []byte
+}
+
+// response is what the session learns from the packets it relays.
+type response struct {
+	status   uint16
+	err      bool   // the response ended with an ERR packet
+	insertID uint64 // from the last OK packet
+	gtid     string // last_gtid reported by session tracking
+	schema   string // the default database reported by session tracking
 }
 
 // run is the command loop. It returns when the client quits or fails, or
@@ -64,10 +95,9 @@ func (s *Session) run(ctx context.Context) {
 			return
 		}
 		if err := s.dispatch(ctx, cmdByte[0], size, seq); err != nil {
-			if errors.Is(err, errQuit) {
-				return
+			if !errors.Is(err, errQuit) {
+				s.log.Debug("session ends", "err", err)
 			}
-			s.log.Debug("session ends", "err", err)
 			return
 		}
 	}
@@ -81,23 +111,36 @@ func (s *Session) dispatch(ctx context.Context, cmd byte, size int, seq byte) er
 	case mysql.COM_QUIT:
 		return errQuit
 	case mysql.COM_QUERY:
-		if isKill, err := s.maybeKill(ctx, size, seq); isKill || err != nil {
-			return err
-		}
-		return s.forward(ctx, size, seq, s.relayResults)
-	case mysql.COM_STMT_EXECUTE, mysql.COM_PROCESS_INFO:
-		return s.forward(ctx, size, seq, s.relayResults)
+		return s.query(ctx, size, seq)
 	case mysql.COM_STMT_PREPARE:
-		return s.forward(ctx, size, seq, s.relayPrepare)
-	case mysql.COM_STMT_FETCH, mysql.COM_FIELD_LIST:
-		return s.forward(ctx, size, seq, s.relayRows)
-	case mysql.COM_STMT_SEND_LONG_DATA, mysql.COM_STMT_CLOSE:
-		return s.forward(ctx, size, seq, nil)
+		return s.stmtPrepare(ctx, size, seq)
+	case mysql.COM_STMT_EXECUTE:
+		return s.stmtExecute(ctx, size, seq)
+	case mysql.COM_STMT_SEND_LONG_DATA:
+		return s.stmtSendLongData(ctx, size, seq)
+	case mysql.COM_STMT_FETCH:
+		return s.stmtFetch(ctx, size, seq)
+	case mysql.COM_STMT_RESET:
+		return s.stmtReset(ctx, size, seq)
+	case mysql.COM_STMT_CLOSE:
+		return s.stmtClose(ctx, size, seq)
 	case mysql.COM_INIT_DB:
 		return s.initDB(ctx, size, seq)
-	case mysql.COM_PING, mysql.COM_SET_OPTION, mysql.COM_RESET_CONNECTION, mysql.COM_STATISTICS,
-		mysql.COM_STMT_RESET, mysql.COM_DEBUG, mysql.COM_REFRESH:
-		return s.forward(ctx, size, seq, s.relayOne)
+	case mysql.COM_PING:
+		if _, err := s.client.DiscardBody(size, seq); err != nil {
+			return err
+		}
+		return s.reply(seq+1, wire.OKPacket(s.resp.status|mysql.SERVER_STATUS_AUTOCOMMIT&^s.autocommitMask()))
+	case mysql.COM_SET_OPTION:
+		return s.setOption(ctx, size, seq)
+	case mysql.COM_RESET_CONNECTION:
+		return s.resetConnection(ctx, size, seq)
+	case mysql.COM_FIELD_LIST:
+		return s.onPrimary(ctx, size, seq, s.relayRows)
+	case mysql.COM_STATISTICS, mysql.COM_DEBUG, mysql.COM_REFRESH:
+		return s.onPrimary(ctx, size, seq, s.relayOne)
+	case mysql.COM_PROCESS_INFO:
+		return s.onPrimary(ctx, size, seq, s.relayResults)
 	case mysql.COM_PROCESS_KILL:
 		return s.processKill(ctx, size, seq)
 	case mysql.COM_CHANGE_USER:
@@ -111,87 +154,93 @@ func (s *Session) dispatch(ctx context.Context, cmd byte, size int, seq byte) er
 	}
 }
 
+// autocommitMask is the AUTOCOMMIT status bit when autocommit is off.
+func (s *Session) autocommitMask() uint16 {
+	if s.holds&holdNoAutocommit != 0 {
+		return mysql.SERVER_STATUS_AUTOCOMMIT
+	}
+	return 0
+}
+
 // responder relays a backend's response to the command just forwarded.
 type responder func() error
 
-// forward sends the command packet whose header was read to the backend and
-// relays its response with respond (nil for commands without one).
-func (s *Session) forward(ctx context.Context, size int, seq byte, respond responder) error {
-	be, err := s.ensureBackend(ctx)
+// onPrimary runs a command that has no statement to classify on the held
+// connection, or on a primary connection borrowed for it.
+func (s *Session) onPrimary(ctx context.Context, size int, seq byte, respond responder) error {
+	conn, err := s.acquire(ctx, target{class: router.ClassWrite})
 	if err != nil {
-		last, derr := s.client.DiscardBody(size, seq)
-		if derr != nil {
-			return derr
-		}
-		if respond == nil { // the client expects no answer; tell it on the next command
-			return nil
-		}
-		return s.replyErr(last+1, err)
+		return s.refuseCommand(size, seq, err)
 	}
-	// A backend that fails while the command is forwarded leaves the rest of
-	// the client's packet unread: the session cannot resynchronize and ends.
-	if err := be.WriteHeader(size, seq); err != nil {
-		s.dropBackend()
+	if err := s.forwardPacket(conn, size, seq); err != nil {
 		return err
 	}
-	if err := s.client.ForwardBody(be.Conn, size); err != nil {
-		s.dropBackend()
-		return err
-	}
-	if err := be.Flush(); err != nil {
-		s.dropBackend()
-		return err
-	}
-	if respond == nil {
-		return nil
-	}
-	return respond()
+	err = respond()
+	s.finish(conn, nil)
+	return err
 }
 
-// ensureBackend returns the session's backend connection, reconnecting to
-// the primary when the last one was lost.
-func (s *Session) ensureBackend(ctx context.Context) (*backend.Conn, error) {
-	if s.backend != nil {
-		return s.backend, nil
-	}
-	bc, err := s.srv.dialPrimary(ctx, s.user, s.db, s.caps, s.collation, s.attrs)
+// refuseCommand consumes a command the session cannot run and tells why.
+func (s *Session) refuseCommand(size int, seq byte, cause error) error {
+	last, err := s.client.DiscardBody(size, seq)
 	if err != nil {
-		s.backendErr = err
-		s.log.Warn("backend unavailable", "err", err)
-		return nil, err
+		return err
 	}
-	s.mu.Lock()
-	s.backend, s.backendErr = bc, nil
-	s.mu.Unlock()
-	return bc, nil
+	return s.replyErr(last+1, cause)
 }
 
-// dropBackend closes and forgets the backend connection: it is never reused
-// after an error or an unfinished response.
-func (s *Session) dropBackend() {
-	s.mu.Lock()
-	be := s.backend
-	s.backend = nil
-	s.mu.Unlock()
-	if be != nil {
-		be.Close()
+// forwardPacket streams the client's command packet (header already read)
+// to conn. A backend that fails while the command is forwarded leaves the
+// rest of the client's packet unread: the session cannot resynchronize and
+// ends.
+func (s *Session) forwardPacket(conn *backend.Conn, size int, seq byte) error {
+	err := conn.WriteHeader(size, seq)
+	if err == nil {
+		err = s.client.ForwardBody(conn.Conn, size)
 	}
+	if err == nil {
+		err = conn.Flush()
+	}
+	if err != nil {
+		s.dropConn()
+	}
+	return err
 }
 
-// backendFailed handles a backend that failed while relaying its response:
-// the backend connection is dropped (never reused after an error) and the
-// client gets an error packet; its connection survives for a retry. If part
-// of the response was relayed already, the error ends that result stream,
-// which the protocol allows between packets.
-func (s *Session) backendFailed(err error, nextSeq byte) error {
-	name, addr := "", ""
-	if s.backend != nil {
-		name, addr = s.backend.Name, s.backend.Address
+// sendPacket writes a packet the session holds in memory to conn.
+func (s *Session) sendPacket(conn *backend.Conn, payload []byte, seq byte) error {
+	_, err := conn.Write(payload, seq)
+	if err == nil {
+		err = conn.Flush()
 	}
-	s.log.Warn("lost backend connection", "backend", name, "err", err)
-	s.dropBackend()
-	return s.reply(nextSeq, wire.ErrPacket(mysql.ER_NET_READ_ERROR, "08S01",
-		"switchyard lost its connection to backend "+name+" ("+addr+") during the statement; its outcome is unknown: check before retrying a write"))
+	if err != nil {
+		conn.Broken = true
+	}
+	return err
+}
+
+// dropConn abandons the current connection after a failure: it is closed,
+// never pooled, and the state only it knew is gone.
+func (s *Session) dropConn() {
+	s.mu.Lock()
+	conn := s.cur
+	s.cur = nil
+	s.mu.Unlock()
+	if conn == nil {
+		return
+	}
+	conn.Broken = true
+	if conn == s.held {
+		s.held = nil
+	}
+	conn.Release()
+}
+
+// setCur records the connection running the current command (for KILL).
+func (s *Session) setCur(conn *backend.Conn) {
+	s.mu.Lock()
+	s.cur = conn
+	s.mu.Unlock()
 }
 
 // reply writes one proxy-made packet to the client and flushes.
@@ -216,19 +265,25 @@ func (s *Session) fatal(seq byte, code uint16, state, msg string) {
 func (s *Session) kill() {
 	s.killed.Store(true)
 	_ = s.client.Close()
-	s.dropBackend()
+	s.mu.Lock()
+	conn := s.cur
+	s.mu.Unlock()
+	if conn != nil {
+		_ = conn.Conn.Close() // unblocks a relay; the owner releases it
+	}
 }
 
+// close ends the session on its own goroutine.
 func (s *Session) close() {
 	_ = s.client.Close()
-	s.dropBackend()
-}
-
-// route asks the router where a new backend connection goes.
-func (s *Server) route() (health.Server, error) {
-	d, err := router.Route(s.topo.Snapshot())
-	if err != nil {
-		return health.Server{}, err
+	if s.cur != nil {
+		s.dropConn()
 	}
-	return d.Backend, nil
+	if s.held != nil {
+		// A held connection carries state (a transaction, locks, temporary
+		// tables): it is not given to another client.
+		s.held.Broken = true
+		s.held.Release()
+		s.held = nil
+	}
 }

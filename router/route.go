@@ -2,27 +2,197 @@ package router
 
 import (
 	"errors"
+	"time"
 
+	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/health"
 )
 
 // ErrNoPrimary means no server is known to be a writable primary right now.
 var ErrNoPrimary = errors.New("no primary is available")
 
-// Decision is where a statement runs and why.
-type Decision struct {
-	Backend health.Server
-	Reason  string
+// ErrNoReplica means a read found no replica fresh enough and the
+// configuration forbids falling back to the primary.
+var ErrNoReplica = errors.New("no replica is fresh enough for this read")
+
+// Reason says why a statement went where it went; each is counted.
+type Reason string
+
+const (
+	ReasonWrite         Reason = "write"          // writes and unknown statements
+	ReasonNoSplit       Reason = "split_off"      // read/write split disabled
+	ReasonHintPrimary   Reason = "hint_primary"   // a comment hint asked for the primary
+	ReasonConsistency   Reason = "consistency"    // consistency=primary
+	ReasonReplica       Reason = "replica"        // a read on a fresh replica
+	ReasonReplicaWait   Reason = "replica_wait"   // a read on a replica after it applies the needed GTID
+	ReasonNoReplica     Reason = "no_replica"     // no replica qualified: the read fell back to the primary
+	ReasonReadOnlyTx    Reason = "read_only_tx"   // START TRANSACTION READ ONLY on a replica
+	ReasonSessionState  Reason = "session_state"  // SET, USE and the like
+	ReasonTransaction   Reason = "transaction"    // BEGIN, COMMIT…
+	ReasonUnknownClass  Reason = "unknown"        // reserved for statements the proxy could not classify
+	ReasonPinned        Reason = "pinned"         // the session is pinned to its backend connection
+	ReasonInTransaction Reason = "in_transaction" // inside a transaction: stays on its connection
+)
+
+// Class is what the router needs to know about a statement.
+type Class uint8
+
+const (
+	ClassWrite       Class = iota // must run on the primary
+	ClassRead                     // may run on a replica
+	ClassReadOnlyTx               // START TRANSACTION READ ONLY
+	ClassSession                  // session state (SET, USE…)
+	ClassTransaction              // transaction control
+)
+
+// Request is one routing question.
+type Request struct {
+	Class        Class
+	HintPrimary  bool
+	HintReplica  bool
+	Consistency  string        // config.Consistency*
+	Need         GTIDPos       // what the read must see (by consistency); nil = nothing
+	MaxStaleness time.Duration // from a hint; 0 = the configured max_replica_lag
 }
 
-// Route picks the backend for a statement.
-func Route(topo *health.Topology) (Decision, error) {
+// Policy is the proxy's routing configuration and place.
+type Policy struct {
+	Split         bool
+	Region, Zone  string
+	MaxReplicaLag time.Duration
+	GTIDWait      time.Duration
+	FallbackError bool // no fresh replica: fail instead of using the primary
+}
+
+// PolicyFrom builds the routing policy from config.
+func PolicyFrom(cfg config.Config) Policy {
+	return Policy{
+		Split:         cfg.Routing.ReadWriteSplit,
+		Region:        cfg.Region,
+		Zone:          cfg.Zone,
+		MaxReplicaLag: cfg.Routing.MaxReplicaLag,
+		GTIDWait:      cfg.Routing.GTIDWait,
+		FallbackError: cfg.Routing.NoReplica == "error",
+	}
+}
+
+// Decision is where a statement runs and why. When Wait is set, the
+// session first has the replica wait (bounded by Policy.GTIDWait) for Need
+// and falls back to the primary if it does not get there in time.
+type Decision struct {
+	Backend health.Server
+	Reason  Reason
+	Wait    bool
+}
+
+// Load tells how busy each backend is (connections in use) and what it is
+// known to have applied beyond the last probe. Both may be nil.
+type Load struct {
+	InUse   func(name string) int
+	Applied func(name string) GTIDPos
+}
+
+// Route decides where a statement that is not bound to a held connection
+// runs. It is a pure function of its arguments.
+func Route(req Request, topo *health.Topology, pol Policy, load Load) (Decision, error) {
+	primary, hasPrimary := health.Server{}, false
+	if topo != nil {
+		primary, hasPrimary = topo.Primary()
+	}
+	toPrimary := func(r Reason) (Decision, error) {
+		if !hasPrimary {
+			return Decision{Reason: r}, ErrNoPrimary
+		}
+		return Decision{Backend: primary, Reason: r}, nil
+	}
+	switch req.Class {
+	case ClassWrite:
+		return toPrimary(ReasonWrite)
+	case ClassSession:
+		return toPrimary(ReasonSessionState)
+	case ClassTransaction:
+		return toPrimary(ReasonTransaction)
+	case ClassRead, ClassReadOnlyTx:
+	default:
+		panic("BUG: unknown statement class")
+	}
+	switch {
+	case req.HintPrimary:
+		return toPrimary(ReasonHintPrimary)
+	case !pol.Split && !req.HintReplica:
+		return toPrimary(ReasonNoSplit)
+	case req.Consistency == config.ConsistencyPrimary && !req.HintReplica:
+		return toPrimary(ReasonConsistency)
+	}
+	maxLag := pol.MaxReplicaLag
+	if req.MaxStaleness > 0 {
+		maxLag = req.MaxStaleness
+	}
+	best, fresh, ok := pickReplica(topo, primary, pol, load, req.Need, maxLag)
+	if !ok || (!fresh && pol.GTIDWait <= 0) {
+		if pol.FallbackError && !req.HintPrimary {
+			return Decision{Reason: ReasonNoReplica}, ErrNoReplica
+		}
+		return toPrimary(ReasonNoReplica)
+	}
+	reason := ReasonReplica
+	if req.Class == ClassReadOnlyTx {
+		reason = ReasonReadOnlyTx
+	}
+	if !fresh {
+		return Decision{Backend: best, Reason: ReasonReplicaWait, Wait: true}, nil
+	}
+	return Decision{Backend: best, Reason: reason}, nil
+}
+
+// pickReplica chooses among healthy replicas of the primary whose lag is
+// within maxLag: same zone first, then same region, then the rest; within a
+// tier, one that has applied need already beats one that must wait; then
+// the lowest round-trip time, with near-ties (within 20%) broken by fewer
+// connections in use so that load spreads. fresh says whether the chosen
+// one has applied need.
+func pickReplica(topo *health.Topology, primary health.Server, pol Policy, load Load, need GTIDPos, maxLag time.Duration) (best health.Server, fresh, ok bool) {
 	if topo == nil {
-		return Decision{}, ErrNoPrimary
+		return best, false, false
 	}
-	p, ok := topo.Primary()
-	if !ok {
-		return Decision{}, ErrNoPrimary
+	bestTier, bestBusy := 0, 0
+	for _, s := range topo.Servers {
+		if !s.Up || s.Role != health.RoleReplica || !s.SQLThreadRunning || s.Lag < 0 || s.Lag > maxLag {
+			continue
+		}
+		if primary.Address != "" && s.SourceAddress != "" && s.SourceAddress != primary.Address {
+			continue // replicates from something other than the primary
+		}
+		tier := 2
+		switch {
+		case pol.Zone != "" && s.Zone == pol.Zone:
+			tier = 0
+		case pol.Region != "" && s.Region == pol.Region:
+			tier = 1
+		}
+		isFresh := len(need) == 0 || ParseGTIDPos(s.GTIDCurrent).Covers(need) ||
+			(load.Applied != nil && load.Applied(s.Name).Covers(need))
+		busy := 0
+		if load.InUse != nil {
+			busy = load.InUse(s.Name)
+		}
+		if !ok || better(tier, isFresh, s.RTT, busy, bestTier, fresh, best.RTT, bestBusy) {
+			best, fresh, ok, bestTier, bestBusy = s, isFresh, true, tier, busy
+		}
 	}
-	return Decision{Backend: p, Reason: "primary"}, nil
+	return best, fresh, ok
+}
+
+func better(tier int, fresh bool, rtt time.Duration, busy int, bTier int, bFresh bool, bRTT time.Duration, bBusy int) bool {
+	if tier != bTier {
+		return tier < bTier
+	}
+	if fresh != bFresh {
+		return fresh
+	}
+	lo, hi := min(rtt, bRTT), max(rtt, bRTT)
+	if hi-lo > lo/5 {
+		return rtt < bRTT
+	}
+	return busy < bBusy
 }

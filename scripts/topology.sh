@@ -102,9 +102,9 @@ server_pid() {
 	local pf pid cmd
 	pf="$(pidfile_of "$1")"
 	[ -s "$pf" ] || return 1
-	pid="$(tr -dc '0-9' <"$pf" 2>/dev/null)" || return 1
+	pid="$(tr -dc '0-9' 2>/dev/null <"$pf")" || return 1
 	[ -n "$pid" ] || return 1
-	cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+	cmd="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" || return 1
 	case "$cmd" in
 	*"--defaults-file=$(cnf_of "$1") "*) echo "$pid" ;;
 	*) return 1 ;;
@@ -184,39 +184,61 @@ wait_ready() {
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# running PID: the process has not finished exiting. Its command line
+# empties early in exit, and a multithreaded process's leader turns zombie
+# while its other threads still hold the sockets and files, so: not a zombie,
+# or a zombie that still has other threads.
+running() {
+	local st tasks
+	st="$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' 2>/dev/null <"/proc/$1/status")" || return 1
+	[ -n "$st" ] || return 1
+	[ "$st" != Z ] && [ "$st" != X ] && return 0
+	tasks=("/proc/$1/task/"*)
+	[ "${#tasks[@]}" -gt 1 ] && [ -e "${tasks[1]}" ]
+}
+
+# wait_gone SECONDS PID...: until none of the pids runs; 1 on timeout.
+wait_gone() {
+	local deadline=$(($(date +%s) + $1)) pid alive
+	shift
+	while :; do
+		alive=0
+		for pid in "$@"; do running "$pid" && alive=1; done
+		[ "$alive" = 0 ] && return 0
+		[ "$(date +%s)" -ge "$deadline" ] && return 1
+		sleep 0.1
+	done
+}
+
+# wait_dying I: if server I was just killed and is still exiting (its pid
+# runs but its command line is gone), wait until it lets go of its port and
+# datadir.
+wait_dying() {
+	local pid
+	pid="$(tr -dc '0-9' 2>/dev/null <"$(pidfile_of "$1")")" || return 0
+	[ -n "$pid" ] && running "$pid" && [ ! -s "/proc/$pid/cmdline" ] || return 0
+	wait_gone "$STOP_TIMEOUT" "$pid" || die "${NAMES[$1]} (pid $pid) is still exiting after ${STOP_TIMEOUT}s"
+}
+
 stop_all() {
-	local i pid pids=() deadline alive
+	local i pid pids=()
 	for i in 0 1 2; do
 		if pid="$(server_pid "$i")"; then
 			kill -TERM "$pid" 2>/dev/null || true
-			pids+=("$i:$pid")
+			pids+=("$pid")
 		fi
 	done
 	[ "${#pids[@]}" -gt 0 ] || return 0
-	deadline=$(($(date +%s) + STOP_TIMEOUT))
-	while :; do
-		alive=0
-		for i in 0 1 2; do server_pid "$i" >/dev/null && alive=1; done
-		[ "$alive" = 0 ] && break
-		if [ "$(date +%s)" -ge "$deadline" ]; then
-			for i in 0 1 2; do
-				if pid="$(server_pid "$i")"; then
-					log "${NAMES[$i]} (pid $pid) did not exit within ${STOP_TIMEOUT}s; sending SIGKILL"
-					kill -KILL "$pid" 2>/dev/null || true
-				fi
-			done
-			deadline=$(($(date +%s) + 5))
-			while :; do
-				alive=0
-				for i in 0 1 2; do server_pid "$i" >/dev/null && alive=1; done
-				[ "$alive" = 0 ] && break
-				[ "$(date +%s)" -ge "$deadline" ] && die "servers in $BASE survive SIGKILL"
-				sleep 0.1
-			done
-			break
-		fi
-		sleep 0.1
-	done
+	if ! wait_gone "$STOP_TIMEOUT" "${pids[@]}"; then
+		# The pids were verified as ours above; 20s is too short for reuse.
+		for pid in "${pids[@]}"; do
+			if running "$pid"; then
+				log "pid $pid did not exit within ${STOP_TIMEOUT}s; sending SIGKILL"
+				kill -KILL "$pid" 2>/dev/null || true
+			fi
+		done
+		wait_gone 5 "${pids[@]}" || die "servers in $BASE survive SIGKILL: ${pids[*]}"
+	fi
 	for i in 0 1 2; do rm -f "$(pidfile_of "$i")"; done
 	log "stopped ${#pids[@]} server(s) in $BASE"
 }
@@ -305,6 +327,7 @@ cmd_start() {
 		local started=0
 		for i in 0 1 2; do
 			if ! server_pid "$i" >/dev/null; then
+				wait_dying "$i"
 				port_in_use "${ports[$i]}" && die "port ${ports[$i]} for ${NAMES[$i]} is taken by another process"
 				launch "$i"
 				started=$((started + 1))

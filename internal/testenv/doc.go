@@ -14,7 +14,7 @@
 //
 // Without the variable, Topology starts one topology per test process, in a
 // directory under os.TempDir() named after the package and the pid, on free
-// ports. Main (for TestMain) stops it when the tests end. A watchdog process
+// ports. Main (or Run) in TestMain stops it when the tests end. A watchdog process
 // stops it too if the test binary dies without running Main (a timeout
 // panic, SIGKILL): it waits for EOF on a pipe whose write end only this
 // process holds, so it needs no polling and cannot outlive its duty.

@@ -62,6 +62,8 @@ func StartSwitchyard(tb testing.TB, yaml, addr, admin string, requireReady bool)
 	}
 	s.Cmd = exec.Command(bin, "--config", s.ConfigPath)
 	s.Cmd.Stdout, s.Cmd.Stderr = logFile, logFile
+	// The proxy must not outlive the test binary, however that one ends.
+	s.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.Cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}

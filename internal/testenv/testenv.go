@@ -39,6 +39,8 @@ const scriptTimeout = 5 * time.Minute
 type Topo struct {
 	Primary, Replica1, Replica2 string // host:port
 	BaseDir                     string // "" when given by SWITCHYARD_TEST_TOPOLOGY without a dir
+
+	shared bool // from Topology: other tests and packages use it too
 }
 
 // Addrs returns the three server addresses, primary first.
@@ -59,6 +61,9 @@ func Topology(tb testing.TB) *Topo {
 	defer sharedMu.Unlock()
 	if shared == nil && sharedErr == nil {
 		shared, sharedErr = sharedTopology()
+		if shared != nil {
+			shared.shared = true
+		}
 	}
 	if sharedErr != nil {
 		tb.Fatalf("testenv: %v", sharedErr)
@@ -185,7 +190,7 @@ func (t *Topo) Kill(tb testing.TB, addr string) {
 		tb.Fatalf("testenv: kill %s (pid %d): %v", addr, pid, err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for ourServer(pid, cnf) {
+	for running(pid) {
 		if time.Now().After(deadline) {
 			tb.Fatalf("testenv: %s (pid %d) still runs 10s after SIGKILL", addr, pid)
 		}
@@ -203,12 +208,39 @@ func ourServer(pid int, cnf string) bool {
 	return bytes.Contains(b, []byte("--defaults-file="+cnf+"\x00"))
 }
 
+// running reports whether pid has not finished exiting. The command line
+// empties early in exit, and a multithreaded process's leader turns zombie
+// while its other threads still hold the sockets, so: not a zombie, or a
+// zombie that still has other threads.
+func running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(b)) {
+		state, ok := strings.CutPrefix(line, "State:")
+		if !ok {
+			continue
+		}
+		state = strings.TrimSpace(state)
+		if state == "" {
+			return false
+		}
+		if state[0] != 'Z' && state[0] != 'X' {
+			return true
+		}
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		return err == nil && len(tasks) > 1
+	}
+	return false
+}
+
 // Start starts the servers of t that are not running, keeping their data,
 // and waits until all three answer. It needs BaseDir.
 func (t *Topo) Start(tb testing.TB) {
 	tb.Helper()
-	if t.BaseDir == "" {
-		tb.Fatalf("testenv: Start needs a topology with a BaseDir")
+	if t.BaseDir == "" || t.shared {
+		tb.Fatalf("testenv: Start is for a NewTopology")
 	}
 	args := []string{"start", t.BaseDir}
 	for _, a := range t.Addrs() {
@@ -225,6 +257,9 @@ func (t *Topo) Start(tb testing.TB) {
 
 func (t *Topo) index(tb testing.TB, addr string) int {
 	tb.Helper()
+	if t.shared {
+		tb.Fatalf("testenv: %s belongs to the shared topology: kill servers of a NewTopology", addr)
+	}
 	if t.BaseDir == "" {
 		tb.Fatalf("testenv: %s: this topology has no BaseDir (set %s or use NewTopology)", addr, EnvTopologyDir)
 	}
@@ -412,7 +447,11 @@ for d in "$2"/topo*; do [ -d "$d" ] && "$1" stop "$d"; done
 // Main runs the tests, then stops the topologies this process started and
 // removes its work directory (kept, with the servers' logs, when tests
 // failed). Use it as TestMain: func TestMain(m *testing.M) { testenv.Main(m) }.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main without the os.Exit, for a TestMain that checks more after the
+// tests (goleak.Find, say): it returns the exit code.
+func Run(m *testing.M) int {
 	code := m.Run()
 	if err := cleanup(code != 0); err != nil {
 		fmt.Fprintf(os.Stderr, "testenv: cleanup: %v\n", err)
@@ -420,7 +459,7 @@ func Main(m *testing.M) {
 			code = 1
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 func cleanup(keep bool) error {
@@ -439,6 +478,16 @@ func cleanup(keep bool) error {
 		}
 	}
 	if keep || len(errs) > 0 {
+		// Keep what explains a failure (configs, error logs), not the bulk.
+		// Datadirs only once their servers are stopped.
+		bulk := []string{filepath.Join(dir, "bin")}
+		if len(errs) == 0 {
+			datadirs, _ := filepath.Glob(filepath.Join(dir, "topo*", "db*", "data"))
+			bulk = append(bulk, datadirs...)
+		}
+		for _, d := range bulk {
+			_ = os.RemoveAll(d)
+		}
 		_ = os.WriteFile(filepath.Join(dir, keepName), nil, 0o644)
 		fmt.Fprintf(os.Stderr, "testenv: kept %s (server logs in */db*/error.log)\n", dir)
 	} else if err := os.RemoveAll(dir); err != nil {

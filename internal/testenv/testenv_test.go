@@ -48,6 +48,24 @@ func TestReplication(t *testing.T) {
 	}
 }
 
+// TestKillAndStart: a private topology's server dies by SIGKILL and comes
+// back with its data, as failover tests need.
+func TestKillAndStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a private topology")
+	}
+	topo := NewTopology(t)
+	topo.Kill(t, topo.Primary)
+	if err := WaitTCP(topo.Primary, 0); err == nil {
+		t.Fatalf("%s still accepts connections after Kill", topo.Primary)
+	}
+	topo.Start(t)
+	var n int
+	if err := topo.DB(t, topo.Primary, "app", "app", "test").QueryRow("SELECT 1").Scan(&n); err != nil {
+		t.Fatalf("primary after Start: %v", err)
+	}
+}
+
 func mustExec(t *testing.T, db *sql.DB, q string) {
 	t.Helper()
 	if _, err := db.Exec(q); err != nil {

@@ -50,7 +50,47 @@ type Conn struct {
 	ThreadID      uint32 // the server's connection id, for KILL
 	Capabilities  uint32 // in effect on this connection
 
+	// Broken marks a connection that saw an error or an unfinished
+	// response: Put closes it instead of pooling it.
+	Broken bool
+	// State is the session state applied to this connection, as the
+	// proxy's session layer describes it; compared on every borrow.
+	State any
+	// Stmts maps a prepared statement's SQL text to its id on this
+	// connection, so that sessions sharing the connection share statements.
+	Stmts map[string]*Stmt
+
+	pool      *Pool
+	lastUsed  time.Time
+	buf       []byte
 	closeOnce sync.Once
+}
+
+// Stmt is a statement prepared on one backend connection.
+type Stmt struct {
+	ID         uint32
+	Params     int
+	TypesBound bool // the server has parameter types for it (an execute sent them)
+}
+
+// ReadSmall reads one whole packet the proxy decodes itself (answers to
+// its own statements). The slice is valid until the next call.
+func (c *Conn) ReadSmall() ([]byte, error) {
+	size, _, err := c.ReadHeader()
+	if err != nil {
+		return nil, err
+	}
+	c.buf, err = c.ReadBody(c.buf, size, 16<<20)
+	return c.buf, err
+}
+
+// Release gives the connection back to its pool (or closes it when it has none).
+func (c *Conn) Release() {
+	if c.pool == nil {
+		c.Close()
+		return
+	}
+	c.pool.Put(c)
 }
 
 // Error says why a backend could not be used. Server is set when the
@@ -101,6 +141,7 @@ func Dial(ctx context.Context, o Options) (*Conn, error) {
 	nc := rw.Conn
 	_ = nc.SetDeadline(time.Time{})
 	return &Conn{
+		lastUsed:     time.Now(),
 		Conn:         wire.NewConn(nc, readBufferSize, writeBufferSize),
 		Name:         o.Name,
 		Address:      o.Address,

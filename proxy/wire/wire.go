@@ -137,19 +137,23 @@ func (c *Conn) WriteHeader(size int, seq byte) error {
 // frame by frame, keeping its leading bytes for inspection. It allocates
 // nothing.
 func (c *Conn) Relay(dst *Conn) (Packet, error) {
-	p := Packet{}
+	size, seq, err := c.ReadHeader()
+	if err != nil {
+		return Packet{}, err
+	}
+	return c.RelayBody(dst, size, seq)
+}
+
+// RelayBody is Relay for a packet whose first header was already read.
+func (c *Conn) RelayBody(dst *Conn, size int, seq byte) (Packet, error) {
+	p := Packet{Seq: seq}
 	for first := true; ; first = false {
-		size, seq, err := c.ReadHeader()
-		if err != nil {
-			return p, err
-		}
 		if err := dst.WriteHeader(size, seq); err != nil {
 			return p, err
 		}
 		if first {
-			p.Seq = seq
-			p.Head, err = c.keepHead(size)
-			if err != nil {
+			var err error
+			if p.Head, err = c.keepHead(size); err != nil {
 				return p, err
 			}
 		}
@@ -160,6 +164,10 @@ func (c *Conn) Relay(dst *Conn) (Packet, error) {
 		p.NextSeq = seq + 1
 		if size < MaxPayload {
 			return p, nil
+		}
+		var err error
+		if size, seq, err = c.ReadHeader(); err != nil {
+			return p, err
 		}
 	}
 }
@@ -184,6 +192,25 @@ func (c *Conn) ForwardBody(dst *Conn, size int) error {
 			return err
 		}
 	}
+}
+
+// ForwardRest copies to dst what is left of a frame of frameSize bytes
+// after the caller consumed some of it, then any continuation frames.
+func (c *Conn) ForwardRest(dst *Conn, frameSize, consumed int) error {
+	if err := copyN(dst.W, c.R, frameSize-consumed); err != nil {
+		return err
+	}
+	if frameSize < MaxPayload {
+		return nil
+	}
+	size, seq, err := c.ReadHeader()
+	if err != nil {
+		return err
+	}
+	if err := dst.WriteHeader(size, seq); err != nil {
+		return err
+	}
+	return c.ForwardBody(dst, size)
 }
 
 // DiscardBody skips the payload of the frame whose header was just read and

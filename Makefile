@@ -1,0 +1,67 @@
+# Switchyard. `make test` runs everything against a real MariaDB topology
+# (scripts/topology.sh); `make demo` leaves a proxy running on 127.0.0.1:6033.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+export PATH := $(PATH):/usr/local/go/bin
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+FUZZTIME ?= 60s
+
+TEST_TOPO  := .topology/test
+TEST_PORTS := 23401 23402 23403
+TEST_ADDRS := 127.0.0.1:23401,127.0.0.1:23402,127.0.0.1:23403
+
+.PHONY: all build test demo bench fuzz lint clean stop
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/switchyard ./cmd/switchyard
+	if [ -d cmd/switchyard-bench ] && ls cmd/switchyard-bench/*.go >/dev/null 2>&1; then \
+		$(GO) build -ldflags "$(LDFLAGS)" -o bin/switchyard-bench ./cmd/switchyard-bench; \
+	fi
+
+# A fresh topology for every run (no tables or roles left over from the last
+# one), stopped on success, failure and Ctrl-C; the exit code is the tests'.
+test:
+	scripts/topology.sh stop $(TEST_TOPO)
+	rm -rf $(TEST_TOPO)
+	trap 'scripts/topology.sh stop $(TEST_TOPO)' EXIT; \
+	trap 'exit 130' INT TERM; \
+	scripts/topology.sh start $(TEST_TOPO) $(TEST_PORTS); \
+	export SWITCHYARD_TEST_TOPOLOGY=$(TEST_ADDRS) SWITCHYARD_TEST_TOPOLOGY_DIR=$(CURDIR)/$(TEST_TOPO); \
+	$(GO) vet ./...; \
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+demo:
+	scripts/demo.sh
+
+bench:
+	scripts/bench.sh
+
+# Every FuzzXxx in a _test.go file, each for FUZZTIME (go test -fuzz takes
+# one target per run). make fuzz FUZZTIME=10m for longer.
+fuzz:
+	@found=0; \
+	for f in $$(grep -rlE --include='*_test.go' --exclude-dir=.topology --exclude-dir=.git '^func Fuzz[A-Za-z0-9_]*\(' .); do \
+		for fn in $$(grep -oE '^func Fuzz[A-Za-z0-9_]*' "$$f" | cut -d' ' -f2); do \
+			found=1; \
+			echo "== $$fn in $$(dirname $$f)"; \
+			$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) "$$(dirname $$f)"; \
+		done; \
+	done; \
+	[ $$found = 1 ] || echo "no Fuzz functions found"
+
+lint:
+	@bad=$$(find . -name '*.go' -not -path './.topology/*' -not -path './.git/*' -not -path './vendor/*' -print0 | xargs -0 -r gofmt -l); \
+	if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
+	$(GO) vet ./...
+
+stop:
+	scripts/demo.sh stop
+	scripts/topology.sh stop $(TEST_TOPO)
+
+clean: stop
+	rm -rf bin .topology

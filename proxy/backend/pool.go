@@ -1,0 +1,206 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// ErrPoolTimeout means every connection of a pool stayed busy for the
+// whole wait.
+var ErrPoolTimeout = errors.New("backend connection pool exhausted")
+
+// Key identifies a pool: connections in one pool are interchangeable once
+// the session state is synced, because they share the server, the user and
+// the protocol dialect (capability flags and handshake collation).
+type Key struct {
+	Name, Address string
+	User          string
+	Caps          uint32
+	Collation     uint8
+}
+
+// PoolConfig bounds a pool.
+type PoolConfig struct {
+	Max         int           // connections open at most (in use + idle)
+	WaitTimeout time.Duration // how long Get waits for a free slot
+	IdleTimeout time.Duration // idle connections older than this are closed
+	DialTimeout time.Duration
+}
+
+// Pool holds idle connections to one backend for one user and dialect.
+// Get and Put are safe for concurrent use.
+type Pool struct {
+	key      Key
+	password string
+	cfg      PoolConfig
+	slots    chan struct{} // a token per connection in use
+
+	mu   sync.Mutex
+	idle []*Conn // most recently used last
+
+	inUse   atomic.Int64
+	waits   atomic.Uint64
+	dials   atomic.Uint64
+	closing atomic.Bool
+}
+
+// NewPool makes an empty pool.
+func NewPool(key Key, password string, cfg PoolConfig) *Pool {
+	return &Pool{key: key, password: password, cfg: cfg, slots: make(chan struct{}, cfg.Max)}
+}
+
+// Get returns a live connection, reusing an idle one when it can. It waits
+// at most cfg.WaitTimeout for a free slot.
+func (p *Pool) Get(ctx context.Context) (*Conn, error) {
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		p.waits.Add(1)
+		t := time.NewTimer(p.cfg.WaitTimeout)
+		defer t.Stop()
+		select {
+		case p.slots <- struct{}{}:
+		case <-t.C:
+			return nil, &Error{Name: p.key.Name, Address: p.key.Address,
+				Err: fmt.Errorf("%w: %d connections busy for %v", ErrPoolTimeout, p.cfg.Max, p.cfg.WaitTimeout)}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	p.inUse.Add(1)
+	for {
+		c := p.popIdle()
+		if c == nil {
+			break
+		}
+		if c.alive() {
+			return c, nil
+		}
+		c.Close()
+	}
+	c, err := Dial(ctx, Options{
+		Name: p.key.Name, Address: p.key.Address,
+		User: p.key.User, Password: p.password,
+		Capabilities: p.key.Caps, Collation: p.key.Collation,
+		Timeout: p.cfg.DialTimeout,
+	})
+	if err != nil {
+		p.release()
+		return nil, err
+	}
+	p.dials.Add(1)
+	c.pool = p
+	return c, nil
+}
+
+func (p *Pool) popIdle() *Conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.idle)
+	if n == 0 {
+		return nil
+	}
+	c := p.idle[n-1]
+	p.idle[n-1] = nil
+	p.idle = p.idle[:n-1]
+	return c
+}
+
+// Put returns a connection. A connection that saw an error or an
+// unfinished response (Broken) is closed, never reused.
+func (p *Pool) Put(c *Conn) {
+	if c.Broken || p.closing.Load() {
+		c.Close()
+	} else {
+		c.lastUsed = time.Now()
+		p.mu.Lock()
+		p.idle = append(p.idle, c)
+		p.mu.Unlock()
+	}
+	p.release()
+}
+
+func (p *Pool) release() {
+	p.inUse.Add(-1)
+	<-p.slots
+}
+
+// InUse is the number of connections borrowed now.
+func (p *Pool) InUse() int { return int(p.inUse.Load()) }
+
+// Stats reports counters for metrics.
+func (p *Pool) Stats() (inUse, idle int, waits, dials uint64) {
+	p.mu.Lock()
+	idle = len(p.idle)
+	p.mu.Unlock()
+	return p.InUse(), idle, p.waits.Load(), p.dials.Load()
+}
+
+// CloseIdle closes idle connections unused for longer than the idle
+// timeout (all of them when all is set).
+func (p *Pool) CloseIdle(all bool) {
+	cutoff := time.Now().Add(-p.cfg.IdleTimeout)
+	p.mu.Lock()
+	keep := p.idle[:0]
+	var stale []*Conn
+	for _, c := range p.idle {
+		if all || c.lastUsed.Before(cutoff) {
+			stale = append(stale, c)
+		} else {
+			keep = append(keep, c)
+		}
+	}
+	clear(p.idle[len(keep):])
+	p.idle = keep
+	p.mu.Unlock()
+	for _, c := range stale {
+		c.Close()
+	}
+}
+
+// Close closes idle connections and makes Put close the rest.
+func (p *Pool) Close() {
+	p.closing.Store(true)
+	p.CloseIdle(true)
+}
+
+// alive tells, without blocking, whether an idle connection is still open:
+// a server that closed it (wait_timeout, restart) has sent EOF or an error,
+// which a non-blocking peek sees. Connections used within the last 100ms
+// are trusted to save the system call.
+func (c *Conn) alive() bool {
+	if c.R.Buffered() > 0 {
+		return false // unsolicited bytes: the server sent an error and closed
+	}
+	if time.Since(c.lastUsed) < 100*time.Millisecond {
+		return true
+	}
+	sc, ok := c.Conn.Conn.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := true
+	var buf [1]byte
+	_ = raw.Read(func(fd uintptr) bool {
+		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch {
+		case n == 0 && err == nil: // orderly shutdown by the server
+			alive = false
+		case n > 0: // unsolicited data
+			alive = false
+		case err != nil && !errors.Is(err, syscall.EAGAIN):
+			alive = false
+		}
+		return true
+	})
+	return alive
+}

@@ -1,0 +1,132 @@
+package proxy
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/health"
+	"github.com/switchyard/switchyard/proxy/backend"
+	"github.com/switchyard/switchyard/router"
+)
+
+// pools holds one backend connection pool per (backend, user, dialect).
+// Safe for concurrent use.
+type pools struct {
+	cfg backend.PoolConfig
+
+	mu    sync.RWMutex
+	byKey map[backend.Key]*backend.Pool
+}
+
+func newPools(cfg config.Config) *pools {
+	return &pools{
+		cfg: backend.PoolConfig{
+			Max:         cfg.Pool.MaxPerBackend,
+			WaitTimeout: cfg.Pool.WaitTimeout,
+			IdleTimeout: cfg.Pool.IdleTimeout,
+			DialTimeout: cfg.Limits.ConnectTimeout,
+		},
+		byKey: make(map[backend.Key]*backend.Pool),
+	}
+}
+
+// backendCaps are the flags pooled connections use for a client with
+// clientCaps: the client's dialect plus session tracking, which the proxy
+// reads (GTIDs, schema) and strips for clients that did not ask for it.
+func backendCaps(clientCaps uint32) uint32 {
+	return clientCaps&backend.Behavioral | mysql.CLIENT_SESSION_TRACK
+}
+
+// get borrows a connection to server for user in the session's dialect.
+func (p *pools) get(ctx context.Context, server health.Server, u config.User, caps uint32, collation uint8) (*backend.Conn, error) {
+	key := backend.Key{Name: server.Name, Address: server.Address, User: u.Name, Caps: backendCaps(caps), Collation: collation}
+	p.mu.RLock()
+	pool := p.byKey[key]
+	p.mu.RUnlock()
+	if pool == nil {
+		p.mu.Lock()
+		if pool = p.byKey[key]; pool == nil {
+			pool = backend.NewPool(key, u.Password, p.cfg)
+			p.byKey[key] = pool
+		}
+		p.mu.Unlock()
+	}
+	return pool.Get(ctx)
+}
+
+// inUse counts borrowed connections to a backend, over users and dialects.
+func (p *pools) inUse(name string) int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	n := 0
+	for k, pool := range p.byKey {
+		if k.Name == name {
+			n += pool.InUse()
+		}
+	}
+	return n
+}
+
+// closeIdle closes connections idle for too long, or all idle ones.
+func (p *pools) closeIdle(all bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	for _, pool := range p.byKey {
+		pool.CloseIdle(all)
+	}
+}
+
+// progress is what the proxy learned about GTIDs: the newest position it
+// acknowledged to any client (for consistency=global) and, per replica, a
+// position it is known to have applied (from successful waits), which is
+// fresher than the last probe. Safe for concurrent use.
+type progress struct {
+	acked   atomic.Pointer[router.GTIDPos]
+	mu      sync.Mutex
+	applied map[string]router.GTIDPos
+}
+
+// ack merges a position acknowledged to a client.
+func (g *progress) ack(pos router.GTIDPos) {
+	for {
+		old := g.acked.Load()
+		var cur router.GTIDPos
+		if old != nil {
+			cur = *old
+			if cur.Covers(pos) {
+				return
+			}
+		}
+		merged := cur.Merge(pos)
+		if g.acked.CompareAndSwap(old, &merged) {
+			return
+		}
+	}
+}
+
+// newest returns the newest acknowledged position (nil if none).
+func (g *progress) newest() router.GTIDPos {
+	if p := g.acked.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (g *progress) noteApplied(name string, pos router.GTIDPos) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.applied == nil {
+		g.applied = make(map[string]router.GTIDPos)
+	}
+	g.applied[name] = g.applied[name].Merge(pos)
+}
+
+func (g *progress) appliedBy(name string) router.GTIDPos {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.applied[name]
+}

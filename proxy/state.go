@@ -1,0 +1,157 @@
+package proxy
+
+import (
+	"hash/fnv"
+	"slices"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/switchyard/switchyard/proxy/backend"
+	"github.com/switchyard/switchyard/proxy/wire"
+)
+
+// sessionState is what a client set on its session that must follow it to
+// every backend connection it borrows: the default database, the session
+// variables it set (SET NAMES, sql_mode, time_zone, …, replayed as the
+// client wrote them), and the multi-statement option.
+type sessionState struct {
+	db           string
+	sets         []setStmt
+	multiStmtOff bool
+	varsKey      uint64 // hash of sets and multiStmtOff; 0 = nothing set
+}
+
+// setStmt is one SET statement to replay, with the variables it sets: a
+// later SET of the same variables replaces it.
+type setStmt struct {
+	text  string
+	names []string
+}
+
+// addSet records a successful SET statement.
+func (st *sessionState) addSet(text string, names []string) {
+	st.sets = slices.DeleteFunc(st.sets, func(s setStmt) bool {
+		return len(names) > 0 && slices.Equal(s.names, names)
+	})
+	st.sets = append(st.sets, setStmt{text: text, names: names})
+	st.rehash()
+}
+
+func (st *sessionState) rehash() {
+	if len(st.sets) == 0 && !st.multiStmtOff {
+		st.varsKey = 0
+		return
+	}
+	h := fnv.New64a()
+	for _, s := range st.sets {
+		_, _ = h.Write([]byte(s.text))
+		_, _ = h.Write([]byte{0})
+	}
+	if st.multiStmtOff {
+		_, _ = h.Write([]byte{1})
+	}
+	st.varsKey = h.Sum64() | 1 // never 0
+}
+
+// reset forgets everything but the database, as COM_RESET_CONNECTION does.
+func (st *sessionState) reset() {
+	st.sets = nil
+	st.multiStmtOff = false
+	st.varsKey = 0
+}
+
+// appliedState is what a backend connection carries (backend.Conn.State).
+type appliedState struct {
+	db       string
+	varsKey  uint64
+	tracking bool // session_track_system_variables includes last_gtid
+}
+
+// trackGTID makes the server report each transaction's GTID in the OK
+// packet (session tracking), so that reads can wait for exactly that write.
+const trackGTID = "SET SESSION session_track_system_variables = CONCAT_WS(',', NULLIF(@@session_track_system_variables, ''), 'last_gtid')"
+
+// syncState makes conn carry the session's state, in one round trip: the
+// statements are written back to back and their answers read after. A
+// connection that had another session's variables is reset first.
+func (s *Session) syncState(conn *backend.Conn) error {
+	ap, _ := conn.State.(*appliedState)
+	if ap == nil {
+		ap = &appliedState{}
+		conn.State = ap
+	}
+	if ap.varsKey == s.state.varsKey && ap.db == s.state.db && ap.tracking {
+		return nil
+	}
+	n := 0
+	seqWrite := func(payload []byte) error {
+		n++
+		_, err := conn.Write(payload, 0)
+		return err
+	}
+	var err error
+	if ap.varsKey != s.state.varsKey && ap.varsKey != 0 {
+		err = seqWrite([]byte{mysql.COM_RESET_CONNECTION})
+		ap.tracking, ap.varsKey = false, 0
+		clear(conn.Stmts)
+	}
+	if err == nil && !ap.tracking {
+		err = seqWrite(append([]byte{mysql.COM_QUERY}, trackGTID...))
+	}
+	if err == nil && ap.varsKey != s.state.varsKey {
+		for _, set := range s.state.sets {
+			if err = seqWrite(append([]byte{mysql.COM_QUERY}, set.text...)); err != nil {
+				break
+			}
+		}
+		if err == nil && s.state.multiStmtOff {
+			err = seqWrite([]byte{mysql.COM_SET_OPTION, 1, 0}) // MYSQL_OPTION_MULTI_STATEMENTS_OFF
+		}
+	}
+	if err == nil && ap.db != s.state.db && s.state.db != "" {
+		err = seqWrite(append([]byte{mysql.COM_INIT_DB}, s.state.db...))
+	}
+	if err == nil {
+		err = conn.Flush()
+	}
+	if err != nil {
+		conn.Broken = true
+		return err
+	}
+	var first *mysql.MyError
+	for range n {
+		p, err := conn.ReadSmall()
+		if err != nil {
+			conn.Broken = true
+			return err
+		}
+		if len(p) > 0 && p[0] == wire.ERRHeader && first == nil {
+			first = parseErr(p)
+		}
+	}
+	if first != nil {
+		conn.Broken = true // its state is now unknown
+		return &backend.Error{Name: conn.Name, Address: conn.Address, Server: first, Err: first}
+	}
+	ap.tracking, ap.varsKey = true, s.state.varsKey
+	if s.state.db != "" {
+		ap.db = s.state.db
+	}
+	return nil
+}
+
+// parseErr decodes an ERR packet payload.
+func parseErr(p []byte) *mysql.MyError {
+	e := &mysql.MyError{State: mysql.DEFAULT_MYSQL_STATE}
+	if len(p) < 3 {
+		e.Message = "malformed error packet"
+		return e
+	}
+	e.Code = uint16(p[1]) | uint16(p[2])<<8
+	rest := p[3:]
+	if len(rest) >= 6 && rest[0] == '#' {
+		e.State, rest = string(rest[1:6]), rest[6:]
+	}
+	e.Message = string(rest)
+	return e
+}

@@ -1,0 +1,426 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/health"
+	"github.com/switchyard/switchyard/proxy/backend"
+	"github.com/switchyard/switchyard/proxy/wire"
+	"github.com/switchyard/switchyard/router"
+	"github.com/switchyard/switchyard/router/classify"
+)
+
+// maxInlineQuery is the largest statement the session reads whole to
+// classify. Larger ones (bulk inserts) stream to the primary unread.
+const maxInlineQuery = 1 << 20
+
+// pinConnectionID pins a session that asked for CONNECTION_ID(): from then
+// on that id names its backend thread, so KILL of it reaches the right one.
+const pinConnectionID uint16 = 1 << 15
+
+// target is what a command needs from the backend it runs on.
+type target struct {
+	class        router.Class
+	hintPrimary  bool
+	hintReplica  bool
+	consistency  string
+	maxStaleness time.Duration
+	needsLast    bool // needs the previous statement's connection (LAST_INSERT_ID()…)
+}
+
+// effect is what a statement does to the session when it succeeds.
+type effect struct {
+	text     string
+	setsVars bool
+	varNames []string
+	useDB    string
+	pin      uint16
+	unpin    uint16
+	tx       classify.TxOp
+	write    bool
+}
+
+// targetFor maps a classified statement to its routing needs.
+func (s *Session) targetFor(st classify.Statement) target {
+	t := target{
+		consistency:  s.consistency,
+		hintPrimary:  st.Hint.Route == classify.HintPrimary,
+		hintReplica:  st.Hint.Route == classify.HintReplica,
+		maxStaleness: st.Hint.MaxStaleness,
+		needsLast:    st.UsesSessionFunc,
+	}
+	if st.Hint.Consistency != "" {
+		t.consistency = st.Hint.Consistency
+	}
+	switch st.Kind {
+	case classify.Read:
+		t.class = router.ClassRead
+		if st.UsesSessionFunc {
+			t.class = router.ClassWrite // the previous statement's connection, or the primary
+		}
+	case classify.Transaction:
+		t.class = router.ClassTransaction
+		if st.Tx == classify.TxBeginReadOnly {
+			t.class = router.ClassReadOnlyTx
+		}
+	case classify.Session:
+		t.class = router.ClassSession
+	default:
+		t.class = router.ClassWrite
+	}
+	return t
+}
+
+func effectOf(st classify.Statement, sql []byte) *effect {
+	e := &effect{
+		setsVars: st.SetsSessionVars,
+		varNames: st.SessionVarNames,
+		useDB:    st.UseDB,
+		pin:      uint16(st.Pin),
+		unpin:    uint16(st.Unpin),
+		tx:       st.Tx,
+		write:    st.Kind == classify.Write,
+	}
+	if st.SetsSessionVars {
+		e.text = string(sql)
+	}
+	if containsFold(sql, "CONNECTION_ID") {
+		e.pin |= pinConnectionID
+	}
+	return e
+}
+
+// containsFold reports whether s contains the upper-case ASCII word w in
+// any case.
+func containsFold(s []byte, w string) bool {
+	for i := 0; i+len(w) <= len(s); i++ {
+		if bytes.EqualFold(s[i:i+len(w)], []byte(w)) {
+			return true
+		}
+	}
+	return false
+}
+
+// query serves COM_QUERY.
+func (s *Session) query(ctx context.Context, size int, seq byte) error {
+	if size > maxInlineQuery || size == wire.MaxPayload {
+		// Too large to classify cheaply: a bulk statement, which goes to
+		// the primary as it streams in.
+		conn, err := s.acquire(ctx, target{class: router.ClassWrite, consistency: s.consistency})
+		if err != nil {
+			return s.refuseCommand(size, seq, err)
+		}
+		if err := s.forwardPacket(conn, size, seq); err != nil {
+			return err
+		}
+		err = s.relayResults()
+		s.finish(conn, &effect{write: true})
+		return err
+	}
+	body, err := s.client.ReadBody(s.buf, size, maxInlineQuery)
+	if err != nil {
+		return err
+	}
+	s.keepBuf(body)
+	sql := body[1:]
+	if handled, err := s.maybeKill(ctx, sql, seq); handled || err != nil {
+		return err
+	}
+	st := s.srv.classifier.Classify(string(sql))
+	t := s.targetFor(st)
+	if containsFold(sql, "CONNECTION_ID") {
+		// The id must name a primary thread, where KILL of it goes.
+		t.class = router.ClassWrite
+	}
+	conn, err := s.acquire(ctx, t)
+	if err != nil {
+		return s.replyErr(seq+1, err)
+	}
+	if err := s.sendPacket(conn, body, seq); err != nil {
+		return s.lostBeforeRun(seq + 1)
+	}
+	err = s.relayResults()
+	s.finish(conn, effectOf(st, sql))
+	return err
+}
+
+// keepBuf keeps a scratch buffer for the next command unless it grew big.
+func (s *Session) keepBuf(b []byte) {
+	if cap(b) <= 64<<10 {
+		s.buf = b[:0]
+	} else {
+		s.buf = nil
+	}
+}
+
+// lostBeforeRun reports a backend connection that failed before the
+// statement reached the server: nothing ran, the client may retry.
+func (s *Session) lostBeforeRun(seq byte) error {
+	conn := s.cur
+	s.dropConn()
+	s.afterLoss()
+	name := ""
+	if conn != nil {
+		name = conn.Name + " (" + conn.Address + ")"
+	}
+	return s.reply(seq, wire.ErrPacket(mysql.ER_NET_ERROR_ON_WRITE, "08S01",
+		"switchyard lost its connection to backend "+name+" before the statement ran; nothing was executed, retry it"))
+}
+
+// acquire returns the connection a command runs on: the held one, or one
+// borrowed from the pool of the backend the router picks, carrying the
+// session's state.
+func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) {
+	if s.held != nil {
+		if s.holds != holdSticky || t.needsLast {
+			s.setCur(s.held)
+			return s.held, nil
+		}
+		s.releaseHeld()
+	}
+	d, need, err := s.route(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := s.borrow(ctx, d.Backend)
+	if err != nil {
+		return nil, err
+	}
+	if d.Wait {
+		if s.waitGTID(conn, need) {
+			s.srv.progress.noteApplied(d.Backend.Name, need)
+		} else {
+			conn.Release()
+			t.class, t.hintReplica = router.ClassWrite, false
+			if d, _, err = s.route(ctx, t); err != nil {
+				return nil, err
+			}
+			if conn, err = s.borrow(ctx, d.Backend); err != nil {
+				return nil, err
+			}
+		}
+	}
+	s.setCur(conn)
+	return conn, nil
+}
+
+// borrow takes a pooled connection and gives it the session's state.
+func (s *Session) borrow(ctx context.Context, server health.Server) (*backend.Conn, error) {
+	conn, err := s.srv.pools.get(ctx, server, s.user, s.caps, s.collation)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.syncState(conn); err != nil {
+		conn.Release()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// route asks the router, holding the statement (bounded) while no primary
+// is known: a failover may be about to give one.
+func (s *Session) route(ctx context.Context, t target) (router.Decision, router.GTIDPos, error) {
+	var need router.GTIDPos
+	switch t.consistency {
+	case config.ConsistencySession:
+		need = s.lastWrite
+	case config.ConsistencyGlobal:
+		need = s.srv.progress.newest()
+	}
+	req := router.Request{
+		Class:        t.class,
+		HintPrimary:  t.hintPrimary,
+		HintReplica:  t.hintReplica,
+		Consistency:  t.consistency,
+		Need:         need,
+		MaxStaleness: t.maxStaleness,
+	}
+	var deadline time.Time
+	for {
+		d, err := router.Route(req, s.srv.topo.Snapshot(), s.srv.policy, s.srv.load)
+		if !errors.Is(err, router.ErrNoPrimary) {
+			return d, need, err
+		}
+		if deadline.IsZero() {
+			if !s.srv.holdStart() {
+				return d, need, err
+			}
+			defer s.srv.holdEnd()
+			deadline = time.Now().Add(s.srv.holdTimeout)
+		}
+		if !s.srv.waitTopology(ctx, deadline) {
+			return d, need, err
+		}
+	}
+}
+
+// waitGTID has a replica wait, bounded, until it applied need.
+func (s *Session) waitGTID(conn *backend.Conn, need router.GTIDPos) bool {
+	secs := strconv.FormatFloat(s.srv.policy.GTIDWait.Seconds(), 'f', 3, 64)
+	v, err := conn.QueryValue("SELECT MASTER_GTID_WAIT('" + need.String() + "', " + secs + ")")
+	if err != nil {
+		conn.Broken = true
+		return false
+	}
+	return v == "0"
+}
+
+// releaseHeld gives the held connection back to the pool.
+func (s *Session) releaseHeld() {
+	conn := s.held
+	s.held, s.holds = nil, 0
+	conn.Release()
+}
+
+// finish records what a statement did to the session, from the effect of
+// its class and from what the server reported, and keeps the connection or
+// gives it back.
+func (s *Session) finish(conn *backend.Conn, e *effect) {
+	s.setCur(nil)
+	if conn.Broken { // dropped by a failed relay: afterLoss has run
+		return
+	}
+	r := &s.resp
+	ap, _ := conn.State.(*appliedState)
+	if e != nil && !r.err {
+		if e.setsVars {
+			s.state.addSet(e.text, e.varNames)
+			if ap != nil {
+				ap.varsKey = s.state.varsKey
+			}
+		}
+		if e.useDB != "" {
+			s.state.db = e.useDB
+		}
+		s.pins = s.pins&^e.unpin | e.pin
+	}
+	if r.schema != "" {
+		s.state.db = r.schema
+	}
+	if ap != nil && s.state.db != "" {
+		ap.db = s.state.db
+	}
+	if r.gtid != "" {
+		pos := router.ParseGTIDPos(r.gtid)
+		s.lastWrite = s.lastWrite.Merge(pos)
+		s.srv.acknowledged(r.gtid, pos)
+	}
+	h := s.holds & (holdCursor | holdLongData | holdNextTx)
+	if r.status&mysql.SERVER_STATUS_IN_TRANS != 0 {
+		h |= holdTx
+	}
+	if r.status&mysql.SERVER_STATUS_AUTOCOMMIT == 0 {
+		h |= holdNoAutocommit
+	}
+	if s.pins != 0 {
+		h |= holdPin
+	}
+	if e != nil && !r.err {
+		switch e.tx {
+		case classify.TxOther:
+			if h&holdTx == 0 {
+				h |= holdNextTx // SET TRANSACTION: the next transaction runs there
+			}
+		case classify.TxCommit, classify.TxRollback:
+			h &^= holdNextTx
+		}
+		if e.write {
+			h |= holdSticky
+		}
+	}
+	s.holds = h
+	if h != 0 {
+		s.held = conn
+		return
+	}
+	s.held = nil
+	conn.Release()
+}
+
+// afterLoss updates the session after its connection was dropped. A
+// transaction on it is gone (the client was told); state only that backend
+// knew (temporary tables, locks, user variables, cursors) is gone too, and
+// since the client cannot know, the session ends after this command.
+func (s *Session) afterLoss() {
+	if s.holds&(holdPin|holdCursor|holdLongData|holdNoAutocommit) != 0 {
+		s.killed.Store(true)
+	}
+	s.holds, s.pins, s.held = 0, 0, nil
+}
+
+// initDB serves COM_INIT_DB.
+func (s *Session) initDB(ctx context.Context, size int, seq byte) error {
+	body, err := s.client.ReadBody(s.buf, size, smallPacketLimit)
+	if err != nil {
+		return err
+	}
+	s.keepBuf(body)
+	db := string(body[1:])
+	conn, err := s.acquire(ctx, target{class: router.ClassSession, consistency: s.consistency})
+	if err != nil {
+		return s.replyErr(seq+1, err)
+	}
+	if err := s.sendPacket(conn, body, seq); err != nil {
+		return s.lostBeforeRun(seq + 1)
+	}
+	err = s.relayOne()
+	s.finish(conn, &effect{useDB: db})
+	return err
+}
+
+// setOption serves COM_SET_OPTION: multi-statements on or off is session
+// state, replayed wherever the session's statements run.
+func (s *Session) setOption(ctx context.Context, size int, seq byte) error {
+	if s.held != nil {
+		return s.onPrimary(ctx, size, seq, s.relayOne)
+	}
+	body, err := s.client.ReadBody(s.buf, size, smallPacketLimit)
+	if err != nil {
+		return err
+	}
+	s.keepBuf(body)
+	if len(body) != 3 || body[1] > 1 || body[2] != 0 {
+		return s.reply(seq+1, wire.ErrPacket(mysql.ER_UNKNOWN_COM_ERROR, "08S01", "COM_SET_OPTION takes option 0 (multi-statements on) or 1 (off)"))
+	}
+	s.state.multiStmtOff = body[1] == 1
+	s.state.rehash()
+	return s.reply(seq+1, []byte{wire.EOFHeader, 0, 0, byte(s.resp.status), byte(s.resp.status >> 8)})
+}
+
+// resetConnection serves COM_RESET_CONNECTION: the session's state goes
+// back to a fresh login's (the database stays, as on the server).
+func (s *Session) resetConnection(ctx context.Context, size int, seq byte) error {
+	if s.held != nil {
+		conn, _ := s.acquire(ctx, target{class: router.ClassSession})
+		if err := s.forwardPacket(conn, size, seq); err != nil {
+			return err
+		}
+		err := s.relayOne()
+		if !conn.Broken {
+			clear(conn.Stmts)
+			conn.State = nil // the server forgot everything; sync starts over
+		}
+		s.holds, s.pins = 0, 0
+		s.finish(conn, nil)
+		s.resetLocal()
+		return err
+	}
+	if _, err := s.client.DiscardBody(size, seq); err != nil {
+		return err
+	}
+	s.resetLocal()
+	return s.reply(seq+1, wire.OKPacket(mysql.SERVER_STATUS_AUTOCOMMIT))
+}
+
+func (s *Session) resetLocal() {
+	s.state.reset()
+	s.stmts = nil
+	s.resp.status = mysql.SERVER_STATUS_AUTOCOMMIT
+}

@@ -1,0 +1,96 @@
+package classify
+
+import "sync"
+
+// The digest is the text with comments dropped (executable comments keep
+// their body), runs of whitespace collapsed to one space, literals and ?
+// placeholders replaced by ?, and lists of them ("1, 2, 3") collapsed to
+// "?...". Words, identifiers, variables and operators are kept verbatim and
+// in their case: two texts with the same digest differ only in literal
+// values and spacing, which is what lets one parse answer for both.
+// Whitespace is kept where the source had it, so "a>=1" and "a >= 1" are
+// different digests; that costs a cache entry, never a wrong answer.
+//
+// This is our own single pass over the text instead of TiDB's
+// parser.NormalizeDigest, which lexes with the full TiDB scanner, lower-cases
+// and also hashes (see BenchmarkDigest*); the result is only a cache key and a
+// metrics label, so the cheaper one wins.
+
+// maxKeyLen bounds the digests kept in the cache (so the cache's memory is
+// bounded by entries × maxKeyLen); longer statements are parsed every time
+// they miss the fast path.
+const maxKeyLen = 2048
+
+type lexInfo struct {
+	ambiguous bool // see lexer.ambiguous
+	backslash bool // see lexer.backslash
+}
+
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// normalize appends the digest of s to dst.
+func normalize(dst []byte, s string) ([]byte, lexInfo) {
+	l := lexer{s: s}
+	start := len(dst)
+	lastSemi := -1
+	for {
+		t := l.next()
+		if t.kind == tEOF {
+			break
+		}
+		if len(dst) > start && t.space {
+			dst = append(dst, ' ')
+		}
+		lastSemi = -1
+		switch t.kind {
+		case tString, tNumber, tParam:
+			dst = appendLiteral(dst, start)
+		case tPunct:
+			if s[t.pos] == ';' {
+				lastSemi = len(dst)
+			}
+			dst = append(dst, s[t.pos])
+		default:
+			dst = append(dst, s[t.pos:t.end]...)
+		}
+	}
+	if lastSemi >= 0 { // a trailing ';' is not part of the statement
+		dst = dst[:lastSemi]
+		for len(dst) > start && dst[len(dst)-1] == ' ' {
+			dst = dst[:len(dst)-1]
+		}
+	}
+	return dst, lexInfo{ambiguous: l.ambiguous, backslash: l.backslash}
+}
+
+// appendLiteral appends "?", folding "?, ?" into "?...".
+func appendLiteral(dst []byte, start int) []byte {
+	j := len(dst)
+	for j > start && dst[j-1] == ' ' {
+		j--
+	}
+	if j > start && dst[j-1] == ',' {
+		m := j - 1
+		for m > start && dst[m-1] == ' ' {
+			m--
+		}
+		if m-start >= 4 && string(dst[m-4:m]) == "?..." {
+			return dst[:m]
+		}
+		if m > start && dst[m-1] == '?' {
+			return append(dst[:m], "..."...)
+		}
+	}
+	return append(dst, '?')
+}
+
+// Digest returns the normalized text of sql (see the package doc), the same
+// string Statement.Digest holds when the statement went through the cache.
+func Digest(sql string) string {
+	bp := keyBufs.Get().(*[]byte)
+	b, _ := normalize((*bp)[:0], sql)
+	d := string(b)
+	*bp = b
+	keyBufs.Put(bp)
+	return d
+}
