@@ -40,7 +40,7 @@ func (s *Session) changeUser(ctx context.Context, size int, seq byte) error {
 	if err != nil {
 		return err
 	}
-	u, known := s.srv.users[req.user]
+	u, known := s.srv.settings().users[req.user]
 	if !known || !nativePasswordMatches(answer, salt, u.Password) {
 		using := "YES"
 		if len(answer) == 0 {

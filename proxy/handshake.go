@@ -28,7 +28,7 @@ const (
 // handshake authenticates the client with go-mysql's server, opens its first
 // backend connection in the client's dialect, and returns the session.
 func (s *Server) handshake(ctx context.Context, nc net.Conn, log *slog.Logger) (*Session, error) {
-	_ = nc.SetDeadline(time.Now().Add(s.cfg.Limits.HandshakeTimeout))
+	_ = nc.SetDeadline(time.Now().Add(s.settings().cfg.Limits.HandshakeTimeout))
 	hc := &capsRewriter{Conn: nc, caps: s.caps}
 	ah := &authHandler{srv: s, ctx: ctx}
 	sc, err := s.mysql.NewCustomizedConn(hc, ah, ah)
@@ -58,7 +58,7 @@ type authHandler struct {
 }
 
 func (h *authHandler) GetCredential(username string) (server.Credential, bool, error) {
-	u, ok := h.srv.users[username]
+	u, ok := h.srv.settings().users[username]
 	if !ok {
 		// An unknown user fails like a wrong password (1045), as MySQL does,
 		// so that user names cannot be probed.
@@ -74,16 +74,18 @@ func (h *authHandler) GetCredential(username string) (server.Credential, bool, e
 func (h *authHandler) OnAuthSuccess(c *server.Conn) error {
 	c.SetStatus(mysql.SERVER_STATUS_AUTOCOMMIT)
 	srv := h.srv
+	set := srv.settings()
 	sess := &Session{
 		srv:         srv,
 		id:          c.ConnectionID(),
-		user:        srv.users[c.GetUser()],
+		user:        set.users[c.GetUser()],
 		caps:        c.Capability() & srv.caps,
 		collation:   c.Charset(),
-		consistency: srv.cfg.Routing.Consistency,
+		consistency: set.cfg.Routing.Consistency,
 		resp:        response{status: mysql.SERVER_STATUS_AUTOCOMMIT},
 	}
 	sess.state.db = h.db
+	sess.idleOutsideTx.Store(true)
 	if v := c.Attributes()["switchyard_consistency"]; validConsistency(v) {
 		sess.consistency = v
 	}

@@ -106,9 +106,10 @@ func (s *Session) killSession(ctx context.Context, target *Session, hardness str
 // execMonitor runs one administrative statement on a backend with the
 // monitor account, on a connection of its own.
 func (s *Server) execMonitor(ctx context.Context, addr, stmt string) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Limits.ConnectTimeout+5*time.Second)
+	cfg := s.settings().cfg
+	ctx, cancel := context.WithTimeout(ctx, cfg.Limits.ConnectTimeout+5*time.Second)
 	defer cancel()
-	c, err := client.ConnectWithContext(ctx, addr, s.cfg.Monitor.User, s.cfg.Monitor.Password, "", s.cfg.Limits.ConnectTimeout)
+	c, err := client.ConnectWithContext(ctx, addr, cfg.Monitor.User, cfg.Monitor.Password, "", cfg.Limits.ConnectTimeout)
 	if err != nil {
 		return err
 	}

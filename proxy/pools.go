@@ -41,6 +41,18 @@ func backendCaps(clientCaps uint32) uint32 {
 	return clientCaps&backend.Behavioral | mysql.CLIENT_SESSION_TRACK
 }
 
+// reconfigure applies new pool settings to pools made from now on.
+func (p *pools) reconfigure(cfg config.Config) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfg = backend.PoolConfig{
+		Max:         cfg.Pool.MaxPerBackend,
+		WaitTimeout: cfg.Pool.WaitTimeout,
+		IdleTimeout: cfg.Pool.IdleTimeout,
+		DialTimeout: cfg.Limits.ConnectTimeout,
+	}
+}
+
 // get borrows a connection to server for user in the session's dialect.
 func (p *pools) get(ctx context.Context, server health.Server, u config.User, caps uint32, collation uint8) (*backend.Conn, error) {
 	key := backend.Key{Name: server.Name, Address: server.Address, User: u.Name, Caps: backendCaps(caps), Collation: collation}
@@ -49,7 +61,7 @@ func (p *pools) get(ctx context.Context, server health.Server, u config.User, ca
 	p.mu.RUnlock()
 	if pool == nil {
 		p.mu.Lock()
-		if pool = p.byKey[key]; pool == nil {
+		if pool = p.byKey[key]; pool == nil { // p.cfg is read under p.mu
 			pool = backend.NewPool(key, u.Password, p.cfg)
 			p.byKey[key] = pool
 		}

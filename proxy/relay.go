@@ -50,6 +50,7 @@ func (s *Session) backendLost(err error, next byte) error {
 		name = conn.Name + " (" + conn.Address + ")"
 	}
 	s.log.Warn("lost backend connection", "backend", name, "err", err)
+	s.srv.metrics.lost.Inc()
 	inTx := s.holds&(holdTx|holdNoAutocommit) != 0
 	s.dropConn()
 	s.afterLoss()

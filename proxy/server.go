@@ -40,18 +40,18 @@ const advertised = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_LOCAL_FILES |
 
 // Server accepts client connections and runs their sessions.
 type Server struct {
-	cfg    config.Config
+	set    atomic.Pointer[settings]
 	topo   Topology
 	log    *slog.Logger
 	mysql  *server.Server // handshake and auth settings, built once
 	caps   uint32         // capability flags offered to clients
-	users  map[string]config.User
 	active atomic.Int64
 
 	pools      *pools
 	progress   progress
+	metrics    *metrics
+	digests    digestTable
 	classifier *classify.Classifier
-	policy     router.Policy
 	load       router.Load
 
 	// Statements held while no primary is known, bounded in time and count.
@@ -62,6 +62,8 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[uint32]*Session // by the connection id the client sees
 	closing  bool
+	draining bool
+	ln       net.Listener
 
 	wg sync.WaitGroup
 }
@@ -82,25 +84,20 @@ func NewServer(cfg config.Config, topo Topology, version string, log *slog.Logge
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	ms := server.NewServer(version, mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, key, tlsConf)
-	users := make(map[string]config.User, len(cfg.Users))
-	for _, u := range cfg.Users {
-		users[u.Name] = u
-	}
 	s := &Server{
-		cfg:         cfg,
 		topo:        topo,
 		log:         log,
 		mysql:       ms,
 		caps:        ms.Capability() | advertised,
-		users:       users,
 		sessions:    make(map[uint32]*Session),
 		pools:       newPools(cfg),
+		metrics:     newMetrics(),
 		classifier:  classify.New(10000),
-		policy:      router.PolicyFrom(cfg),
 		holdTimeout: holdWritesTimeout,
 		holdMax:     holdWritesMax,
 	}
 	s.load = router.Load{InUse: s.pools.inUse, Applied: s.progress.appliedBy}
+	s.set.Store(newSettings(cfg))
 	return s, nil
 }
 
@@ -129,6 +126,7 @@ func (s *Server) holdStart() bool {
 		s.holding.Add(-1)
 		return false
 	}
+	s.metrics.heldTotal.Inc()
 	return true
 }
 
@@ -169,6 +167,12 @@ func (s *Server) acknowledged(gtid string, pos router.GTIDPos) {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
+	s.mu.Lock()
+	s.ln = ln
+	s.mu.Unlock()
+	sweepCtx, cancelSweep := context.WithCancel(ctx)
+	defer cancelSweep()
+	s.wg.Go(func() { s.sweepIdle(sweepCtx) })
 	var tempDelay time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -178,6 +182,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
 				time.Sleep(tempDelay)
 				continue
+			}
+			cancelSweep()
+			s.mu.Lock()
+			draining := s.draining
+			s.mu.Unlock()
+			if draining {
+				s.wg.Wait() // Drain closes the sessions
+				return nil
 			}
 			s.shutdown()
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
@@ -189,8 +201,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
-		if s.active.Add(1) > int64(s.cfg.Limits.MaxConnections) {
+		if s.active.Add(1) > int64(s.settings().cfg.Limits.MaxConnections) {
 			s.active.Add(-1)
+			s.metrics.refused.WithLabelValues("max_connections").Inc()
 			s.refuse(nc, mysql.ER_CON_COUNT_ERROR, "08004", "Too many connections: switchyard's limits.max_connections is reached; retry later or raise it")
 			continue
 		}
@@ -222,9 +235,13 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	sess, err := s.handshake(ctx, nc, log)
 	if err != nil {
 		log.Debug("handshake failed", "err", err)
+		s.metrics.refused.WithLabelValues("handshake").Inc()
 		_ = nc.Close()
 		return
 	}
+	s.metrics.accepted.Inc()
+	s.metrics.clients.Inc()
+	defer s.metrics.clients.Dec()
 	if !s.register(sess) {
 		sess.close()
 		return

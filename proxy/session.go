@@ -59,10 +59,13 @@ type Session struct {
 	nextStmt  uint32
 	lastWrite router.GTIDPos // this session's newest write (consistency=session)
 	resp      response       // what the last response said
+	routed    router.Reason  // why the current statement went where it went
+	onReplica bool
 
-	killed atomic.Bool
-	buf    []byte // scratch for small packets
-	okBuf  []byte
+	killed        atomic.Bool
+	idleOutsideTx atomic.Bool // between commands and not in a transaction: Drain may close it
+	buf           []byte      // scratch for small packets
+	okBuf         []byte
 }
 
 // response is what the session learns from the packets it relays.
@@ -90,11 +93,14 @@ func (s *Session) run(ctx context.Context) {
 			s.fatal(seq+1, mysql.ER_NET_READ_ERROR, "08S01", "empty command packet; closing the connection")
 			return
 		}
+		s.idleOutsideTx.Store(false)
 		cmdByte, err := s.client.R.Peek(1)
 		if err != nil {
 			return
 		}
-		if err := s.dispatch(ctx, cmdByte[0], size, seq); err != nil {
+		err = s.dispatch(ctx, cmdByte[0], size, seq)
+		s.idleOutsideTx.Store(s.holds&(holdTx|holdNoAutocommit) == 0)
+		if err != nil {
 			if !errors.Is(err, errQuit) {
 				s.log.Debug("session ends", "err", err)
 			}

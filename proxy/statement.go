@@ -133,6 +133,7 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 	if handled, err := s.maybeKill(ctx, sql, seq); handled || err != nil {
 		return err
 	}
+	start := time.Now()
 	st := s.srv.classifier.Classify(string(sql))
 	t := s.targetFor(st)
 	if containsFold(sql, "CONNECTION_ID") {
@@ -148,7 +149,22 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 	}
 	err = s.relayResults()
 	s.finish(conn, effectOf(st, sql))
+	s.count(st, sql, start)
 	return err
+}
+
+// count records a statement in the metrics and the digest table.
+func (s *Server) digestOf(st classify.Statement, sql []byte) string {
+	if st.Digest != "" {
+		return st.Digest
+	}
+	return classify.Digest(string(sql))
+}
+
+func (s *Session) count(st classify.Statement, sql []byte, start time.Time) {
+	secs := time.Since(start).Seconds()
+	s.srv.metrics.countStatement(s.routed, s.onReplica, s.resp.err, secs)
+	s.srv.digests.record(s.srv.digestOf(st, sql), s.resp.err, secs)
 }
 
 // keepBuf keeps a scratch buffer for the next command unless it grew big.
@@ -180,6 +196,10 @@ func (s *Session) lostBeforeRun(seq byte) error {
 func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) {
 	if s.held != nil {
 		if s.holds != holdSticky || t.needsLast {
+			s.routed = router.ReasonPinned
+			if s.holds&(holdTx|holdNoAutocommit) != 0 {
+				s.routed = router.ReasonInTransaction
+			}
 			s.setCur(s.held)
 			return s.held, nil
 		}
@@ -189,6 +209,7 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 	if err != nil {
 		return nil, err
 	}
+	s.routed, s.onReplica = d.Reason, d.Backend.Role == health.RoleReplica
 	conn, err := s.borrow(ctx, d.Backend)
 	if err != nil {
 		return nil, err
@@ -205,6 +226,7 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 			if conn, err = s.borrow(ctx, d.Backend); err != nil {
 				return nil, err
 			}
+			s.routed, s.onReplica = router.ReasonNoReplica, false
 		}
 	}
 	s.setCur(conn)
@@ -244,7 +266,7 @@ func (s *Session) route(ctx context.Context, t target) (router.Decision, router.
 	}
 	var deadline time.Time
 	for {
-		d, err := router.Route(req, s.srv.topo.Snapshot(), s.srv.policy, s.srv.load)
+		d, err := router.Route(req, s.srv.topo.Snapshot(), s.srv.settings().policy, s.srv.load)
 		if !errors.Is(err, router.ErrNoPrimary) {
 			return d, need, err
 		}
@@ -263,7 +285,7 @@ func (s *Session) route(ctx context.Context, t target) (router.Decision, router.
 
 // waitGTID has a replica wait, bounded, until it applied need.
 func (s *Session) waitGTID(conn *backend.Conn, need router.GTIDPos) bool {
-	secs := strconv.FormatFloat(s.srv.policy.GTIDWait.Seconds(), 'f', 3, 64)
+	secs := strconv.FormatFloat(s.srv.settings().policy.GTIDWait.Seconds(), 'f', 3, 64)
 	v, err := conn.QueryValue("SELECT MASTER_GTID_WAIT('" + need.String() + "', " + secs + ")")
 	if err != nil {
 		conn.Broken = true
@@ -298,6 +320,9 @@ func (s *Session) finish(conn *backend.Conn, e *effect) {
 		}
 		if e.useDB != "" {
 			s.state.db = e.useDB
+		}
+		if added := e.pin &^ s.pins; added != 0 {
+			s.srv.metrics.countPins(added)
 		}
 		s.pins = s.pins&^e.unpin | e.pin
 	}

@@ -1,12 +1,14 @@
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,7 +47,13 @@ func ProxyConfig(tb testing.TB, addrs []string, extra string) (yaml, addr, admin
 // then SIGKILL) when the test ends.
 func StartSwitchyard(tb testing.TB, yaml, addr, admin string, requireReady bool) *Switchyard {
 	tb.Helper()
-	bin := BuildSwitchyard(tb)
+	return StartSwitchyardBinary(tb, BuildSwitchyard(tb), yaml, addr, admin, requireReady)
+}
+
+// StartSwitchyardBinary is StartSwitchyard with a given binary (for
+// example one built without -race, for memory measurements).
+func StartSwitchyardBinary(tb testing.TB, bin, yaml, addr, admin string, requireReady bool) *Switchyard {
+	tb.Helper()
 	dir := tb.TempDir()
 	s := &Switchyard{
 		Addr:       addr,
@@ -120,4 +128,56 @@ func tail(b []byte, n int) []byte {
 		return b[len(b)-n:]
 	}
 	return b
+}
+
+var buildPlain = sync.OnceValues(func() (string, error) {
+	wd, err := workDir()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(wd, "bin", "switchyard-plain")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goCommand(), "build", "-o", bin, "./cmd/switchyard")
+	cmd.Dir = RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/switchyard: %w\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// BuildSwitchyardPlain builds ./cmd/switchyard without -race, as users run
+// it, for tests that measure memory.
+func BuildSwitchyardPlain(tb testing.TB) string {
+	tb.Helper()
+	bin, err := buildPlain()
+	if err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	return bin
+}
+
+func goCommand() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return "/usr/local/go/bin/go"
+}
+
+// ProcStatus reads a field such as VmRSS or VmHWM of /proc/PID/status, in bytes.
+func ProcStatus(pid int, field string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			var kb int64
+			if _, err := fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb); err != nil {
+				return 0, err
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("%s not in /proc/%d/status", field, pid)
 }

@@ -1,0 +1,82 @@
+package proxy
+
+import (
+	"cmp"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"sync"
+)
+
+// DigestStat is one row of the top-statements table: statements with the
+// same normalized text (literals replaced), like ProxySQL's digest table.
+type DigestStat struct {
+	Digest       string  // stable hash of Sample
+	Sample       string  // the normalized statement
+	Count        uint64  // executions
+	Errors       uint64  // executions answered with an error
+	TotalSeconds float64 // summed latency as the proxy saw it
+	MaxSeconds   float64
+}
+
+// maxDigests bounds the table; statements of new shapes beyond it are
+// counted under one "other" row, so memory stays bounded whatever the
+// workload.
+const maxDigests = 5000
+
+const otherDigest = "(other statements)"
+
+// digestTable counts statements by digest. Safe for concurrent use.
+type digestTable struct {
+	mu   sync.Mutex
+	rows map[string]*DigestStat
+}
+
+func (t *digestTable) record(digest string, failed bool, seconds float64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.rows == nil {
+		t.rows = make(map[string]*DigestStat)
+	}
+	row := t.rows[digest]
+	if row == nil {
+		if len(t.rows) >= maxDigests {
+			digest = otherDigest
+			row = t.rows[digest]
+		}
+		if row == nil {
+			row = &DigestStat{Sample: digest, Digest: hashDigest(digest)}
+			t.rows[digest] = row
+		}
+	}
+	row.Count++
+	if failed {
+		row.Errors++
+	}
+	row.TotalSeconds += seconds
+	row.MaxSeconds = max(row.MaxSeconds, seconds)
+}
+
+func hashDigest(s string) string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(s))
+	return strconv.FormatUint(h.Sum64(), 16)
+}
+
+// TopDigests returns the n statements with the most total time.
+func (s *Server) TopDigests(n int) []DigestStat {
+	t := &s.digests
+	t.mu.Lock()
+	out := make([]DigestStat, 0, len(t.rows))
+	for _, r := range t.rows {
+		out = append(out, *r)
+	}
+	t.mu.Unlock()
+	slices.SortFunc(out, func(a, b DigestStat) int {
+		return cmp.Or(cmp.Compare(b.TotalSeconds, a.TotalSeconds), cmp.Compare(b.Count, a.Count), cmp.Compare(a.Sample, b.Sample))
+	})
+	if n > 0 && len(out) > n {
+		out = out[:n]
+	}
+	return out
+}

@@ -1,0 +1,88 @@
+package proxy
+
+import (
+	"context"
+	"time"
+
+	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/router"
+)
+
+// settings is the part of the config sessions read on every login or
+// statement. It is replaced whole on reload, so a reader sees one version.
+type settings struct {
+	cfg    config.Config
+	users  map[string]config.User
+	policy router.Policy
+}
+
+func newSettings(cfg config.Config) *settings {
+	users := make(map[string]config.User, len(cfg.Users))
+	for _, u := range cfg.Users {
+		users[u.Name] = u
+	}
+	return &settings{cfg: cfg, users: users, policy: router.PolicyFrom(cfg)}
+}
+
+func (s *Server) settings() *settings { return s.set.Load() }
+
+// Reload applies a new, validated config: users, routing, limits and pool
+// settings take effect for the next login or statement; open sessions stay
+// connected. Listen addresses need a restart (the caller says so).
+func (s *Server) Reload(cfg config.Config) error {
+	s.set.Store(newSettings(cfg))
+	s.pools.reconfigure(cfg)
+	return nil
+}
+
+// Drain stops accepting clients and lets open sessions finish: a session
+// is closed as soon as it is idle outside a transaction; when ctx ends,
+// every remaining session is closed.
+func (s *Server) Drain(ctx context.Context) {
+	s.mu.Lock()
+	s.draining = true
+	ln := s.ln
+	s.mu.Unlock()
+	if ln != nil {
+		_ = ln.Close()
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		left := 0
+		for _, sess := range s.sessions {
+			if sess.idleOutsideTx.Load() {
+				sess.kill()
+			} else {
+				left++
+			}
+		}
+		s.mu.Unlock()
+		if left == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			s.shutdown()
+			return
+		case <-tick.C:
+		}
+	}
+	s.wg.Wait()
+	s.pools.closeIdle(true)
+}
+
+// sweepIdle closes pooled connections idle past the idle timeout, until ctx ends.
+func (s *Server) sweepIdle(ctx context.Context) {
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			s.pools.closeIdle(false)
+		}
+	}
+}

@@ -1,0 +1,196 @@
+package proxy
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchyard/switchyard/router"
+	"github.com/switchyard/switchyard/router/classify"
+)
+
+// Metrics exported by the proxy (registered by Server.Register):
+//
+//	switchyard_client_connections                     gauge    open client connections
+//	switchyard_client_connections_accepted_total      counter  connections that completed the handshake
+//	switchyard_client_connections_refused_total       counter  {reason: max_connections, handshake, draining}
+//	switchyard_statements_total                       counter  {route, role, result}
+//	switchyard_statement_duration_seconds             histogram {role}
+//	switchyard_pins_total                             counter  {reason}
+//	switchyard_statements_held_total                  counter  statements held while no primary was known
+//	switchyard_statements_held                        gauge    statements held now
+//	switchyard_backend_connections_lost_total         counter  backend connections that failed mid-command
+//	switchyard_pool_connections                       gauge    {backend, state: in_use, idle}
+//	switchyard_pool_waits_total                       counter  {backend} borrows that had to wait
+//	switchyard_pool_dials_total                       counter  {backend}
+//	switchyard_relayed_bytes_total                    counter  result bytes relayed to clients
+//	switchyard_classify_cache_hits_total / _misses_total counter
+type metrics struct {
+	clients    prometheus.Gauge
+	accepted   prometheus.Counter
+	refused    *prometheus.CounterVec
+	statements *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	pins       *prometheus.CounterVec
+	heldTotal  prometheus.Counter
+	lost       prometheus.Counter
+	relayed    prometheus.Counter
+
+	// Pre-resolved children for the hot path: no label hashing per statement.
+	byRoute   map[routeKey]prometheus.Counter
+	duration2 [2]prometheus.Observer // primary, replica
+}
+
+type routeKey struct {
+	reason router.Reason
+	role   int // 0 primary, 1 replica
+	failed bool
+}
+
+var reasons = []router.Reason{
+	router.ReasonWrite, router.ReasonNoSplit, router.ReasonHintPrimary, router.ReasonConsistency,
+	router.ReasonReplica, router.ReasonReplicaWait, router.ReasonNoReplica, router.ReasonReadOnlyTx,
+	router.ReasonSessionState, router.ReasonTransaction, router.ReasonPinned, router.ReasonInTransaction,
+}
+
+var roleNames = [2]string{"primary", "replica"}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		clients: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchyard_client_connections", Help: "Client connections open now.",
+		}),
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchyard_client_connections_accepted_total", Help: "Client connections that completed the handshake.",
+		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_client_connections_refused_total", Help: "Client connections refused, by reason.",
+		}, []string{"reason"}),
+		statements: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_statements_total", Help: "Statements by routing reason, backend role and result.",
+		}, []string{"route", "role", "result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "switchyard_statement_duration_seconds",
+			Help:    "Statement latency as the proxy saw it, from the command's arrival to the end of its response.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"role"}),
+		pins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_pins_total", Help: "Sessions pinned to their backend connection, by reason.",
+		}, []string{"reason"}),
+		heldTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchyard_statements_held_total", Help: "Statements held while no primary was known (during a failover).",
+		}),
+		lost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchyard_backend_connections_lost_total", Help: "Backend connections that failed during a command.",
+		}),
+		relayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchyard_relayed_bytes_total", Help: "Response bytes relayed from backends to clients.",
+		}),
+		byRoute: make(map[routeKey]prometheus.Counter),
+	}
+	for _, r := range reasons {
+		for role := range 2 {
+			for _, failed := range []bool{false, true} {
+				result := "ok"
+				if failed {
+					result = "error"
+				}
+				m.byRoute[routeKey{r, role, failed}] = m.statements.WithLabelValues(string(r), roleNames[role], result)
+			}
+		}
+	}
+	for role := range 2 {
+		m.duration2[role] = m.duration.WithLabelValues(roleNames[role])
+	}
+	return m
+}
+
+// Register registers the proxy's metrics on reg.
+func (s *Server) Register(reg prometheus.Registerer) error {
+	m := s.metrics
+	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "switchyard_statements_held", Help: "Statements held now while no primary is known.",
+		}, func() float64 { return float64(s.holding.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "switchyard_classify_cache_hits_total", Help: "Statement classifications answered by the digest cache.",
+		}, func() float64 { h, _ := s.classifier.Stats(); return float64(h) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "switchyard_classify_cache_misses_total", Help: "Statement classifications that had to parse.",
+		}, func() float64 { _, miss := s.classifier.Stats(); return float64(miss) }),
+		poolCollector{s.pools},
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// countStatement records one statement's route, role, result and latency.
+func (m *metrics) countStatement(reason router.Reason, replica, failed bool, seconds float64) {
+	role := 0
+	if replica {
+		role = 1
+	}
+	if c := m.byRoute[routeKey{reason, role, failed}]; c != nil {
+		c.Inc()
+	}
+	m.duration2[role].Observe(seconds)
+}
+
+// countPins counts each newly pinned reason.
+func (m *metrics) countPins(added uint16) {
+	for bit := uint16(1); bit != 0; bit <<= 1 {
+		if added&bit == 0 {
+			continue
+		}
+		name := classify.Pin(bit).String()
+		if bit == pinConnectionID {
+			name = "connection_id"
+		}
+		m.pins.WithLabelValues(name).Inc()
+	}
+}
+
+// poolCollector reads the pools' counters at scrape time.
+type poolCollector struct{ p *pools }
+
+var (
+	poolConnsDesc = prometheus.NewDesc("switchyard_pool_connections", "Backend connections in the pools, by backend and state.", []string{"backend", "state"}, nil)
+	poolWaitsDesc = prometheus.NewDesc("switchyard_pool_waits_total", "Borrows that waited for a free connection.", []string{"backend"}, nil)
+	poolDialsDesc = prometheus.NewDesc("switchyard_pool_dials_total", "Backend connections opened.", []string{"backend"}, nil)
+)
+
+func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- poolConnsDesc
+	ch <- poolWaitsDesc
+	ch <- poolDialsDesc
+}
+
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	type agg struct {
+		inUse, idle  int
+		waits, dials uint64
+	}
+	by := map[string]*agg{}
+	c.p.mu.RLock()
+	for k, pool := range c.p.byKey {
+		a := by[k.Name]
+		if a == nil {
+			a = &agg{}
+			by[k.Name] = a
+		}
+		inUse, idle, waits, dials := pool.Stats()
+		a.inUse += inUse
+		a.idle += idle
+		a.waits += waits
+		a.dials += dials
+	}
+	c.p.mu.RUnlock()
+	for name, a := range by {
+		ch <- prometheus.MustNewConstMetric(poolConnsDesc, prometheus.GaugeValue, float64(a.inUse), name, "in_use")
+		ch <- prometheus.MustNewConstMetric(poolConnsDesc, prometheus.GaugeValue, float64(a.idle), name, "idle")
+		ch <- prometheus.MustNewConstMetric(poolWaitsDesc, prometheus.CounterValue, float64(a.waits), name)
+		ch <- prometheus.MustNewConstMetric(poolDialsDesc, prometheus.CounterValue, float64(a.dials), name)
+	}
+}
