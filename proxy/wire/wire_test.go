@@ -131,7 +131,6 @@ func FuzzRelay(f *testing.F) {
 	})
 }
 
-
 // loopReader serves its data over and over.
 type loopReader struct {
 	data []byte
