@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -31,7 +32,10 @@ func errToClient(err error) []byte {
 			fmt.Sprintf("switchyard cannot reach backend %s (%s): %v; retry the statement, this connection stays usable", be.Name, be.Address, be.Err))
 	case errors.Is(err, router.ErrNoPrimary):
 		return wire.ErrPacket(codeCannotConnect, stateCannotConnect,
-			"switchyard knows no writable primary right now (see /topology on the admin listener); retry the statement shortly, this connection stays usable")
+			"switchyard knows no writable primary right now ("+strings.TrimPrefix(err.Error(), router.ErrNoPrimary.Error()+": ")+"); retry the statement shortly, this connection stays usable")
+	case errors.Is(err, router.ErrNoReplica):
+		return wire.ErrPacket(codeCannotConnect, stateCannotConnect,
+			"switchyard found no replica fresh enough for this read and routing.no_replica is error; retry later or route it to the primary with /* switchyard: primary */")
 	default:
 		return wire.ErrPacket(mysql.ER_UNKNOWN_ERROR, "HY000", "switchyard: "+err.Error())
 	}

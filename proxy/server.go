@@ -93,8 +93,8 @@ func NewServer(cfg config.Config, topo Topology, version string, log *slog.Logge
 		pools:       newPools(cfg),
 		metrics:     newMetrics(),
 		classifier:  classify.New(10000),
-		holdTimeout: holdWritesTimeout,
-		holdMax:     holdWritesMax,
+		holdTimeout: cfg.Failover.HoldWritesTimeout,
+		holdMax:     int64(cfg.Failover.HoldWritesMax),
 	}
 	s.load = router.Load{InUse: s.pools.inUse, Applied: s.progress.appliedBy}
 	s.set.Store(newSettings(cfg))
@@ -113,12 +113,6 @@ func HandshakeVersion(v string) string {
 	}
 	return v
 }
-
-// Defaults for holding statements while no primary is known (a failover).
-const (
-	holdWritesTimeout = 10 * time.Second
-	holdWritesMax     = 10000
-)
 
 // holdStart admits one more held statement, or refuses past the bound.
 func (s *Server) holdStart() bool {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -266,21 +268,45 @@ func (s *Session) route(ctx context.Context, t target) (router.Decision, router.
 	}
 	var deadline time.Time
 	for {
-		d, err := router.Route(req, s.srv.topo.Snapshot(), s.srv.settings().policy, s.srv.load)
+		topo := s.srv.topo.Snapshot()
+		d, err := router.Route(req, topo, s.srv.settings().policy, s.srv.load)
 		if !errors.Is(err, router.ErrNoPrimary) {
 			return d, need, err
 		}
 		if deadline.IsZero() {
 			if !s.srv.holdStart() {
-				return d, need, err
+				return d, need, noPrimary(topo)
 			}
 			defer s.srv.holdEnd()
 			deadline = time.Now().Add(s.srv.holdTimeout)
 		}
 		if !s.srv.waitTopology(ctx, deadline) {
-			return d, need, err
+			return d, need, noPrimary(topo)
 		}
 	}
+}
+
+// noPrimary explains a missing primary with what each server looks like,
+// so the client's error names the server that could not be reached.
+func noPrimary(topo *health.Topology) error {
+	var b strings.Builder
+	if topo != nil {
+		for i, srv := range topo.Servers {
+			if i > 0 {
+				b.WriteString("; ")
+			}
+			fmt.Fprintf(&b, "%s (%s) ", srv.Name, srv.Address)
+			switch {
+			case !srv.Up && srv.LastError != "":
+				b.WriteString("unreachable: " + srv.LastError)
+			case !srv.Up:
+				b.WriteString("unreachable")
+			default:
+				b.WriteString(string(srv.Role))
+			}
+		}
+	}
+	return fmt.Errorf("%w: %s", router.ErrNoPrimary, b.String())
 }
 
 // waitGTID has a replica wait, bounded, until it applied need.
