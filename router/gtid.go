@@ -88,3 +88,36 @@ func (p GTIDPos) Merge(q GTIDPos) GTIDPos {
 	}
 	return out
 }
+
+// CoveredBy reports whether the position written as have ("0-1-42,...")
+// has applied everything in need, without allocating: it runs on every
+// read that must see a write.
+func (need GTIDPos) CoveredBy(have string) bool {
+	if len(need) == 0 {
+		return true
+	}
+	covered := 0
+	for len(have) > 0 {
+		part := have
+		if i := strings.IndexByte(have, ','); i >= 0 {
+			part, have = have[:i], have[i+1:]
+		} else {
+			have = ""
+		}
+		part = strings.TrimSpace(part)
+		d, rest, ok1 := strings.Cut(part, "-")
+		_, seqText, ok2 := strings.Cut(rest, "-")
+		if !ok1 || !ok2 {
+			continue
+		}
+		domain, err1 := strconv.ParseUint(d, 10, 32)
+		seq, err2 := strconv.ParseUint(seqText, 10, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		if g, ok := need[uint32(domain)]; ok && seq >= g.Seq {
+			covered++
+		}
+	}
+	return covered >= len(need)
+}

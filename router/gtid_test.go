@@ -25,6 +25,9 @@ func TestGTIDPos(t *testing.T) {
 			if got := have.Covers(need); got != tc.covers {
 				t.Errorf("Covers = %v, want %v", got, tc.covers)
 			}
+			if got := need.CoveredBy(tc.have); got != tc.covers {
+				t.Errorf("CoveredBy = %v, want %v", got, tc.covers)
+			}
 			if got := have.Merge(need).String(); got != tc.mergeWant {
 				t.Errorf("Merge = %q, want %q", got, tc.mergeWant)
 			}

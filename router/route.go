@@ -95,15 +95,12 @@ type Load struct {
 // Route decides where a statement that is not bound to a held connection
 // runs. It is a pure function of its arguments.
 func Route(req Request, topo *health.Topology, pol Policy, load Load) (Decision, error) {
-	primary, hasPrimary := health.Server{}, false
-	if topo != nil {
-		primary, hasPrimary = topo.Primary()
-	}
+	primary := primaryOf(topo)
 	toPrimary := func(r Reason) (Decision, error) {
-		if !hasPrimary {
+		if primary == nil {
 			return Decision{Reason: r}, ErrNoPrimary
 		}
-		return Decision{Backend: primary, Reason: r}, nil
+		return Decision{Backend: *primary, Reason: r}, nil
 	}
 	switch req.Class {
 	case ClassWrite:
@@ -128,8 +125,8 @@ func Route(req Request, topo *health.Topology, pol Policy, load Load) (Decision,
 	if req.MaxStaleness > 0 {
 		maxLag = req.MaxStaleness
 	}
-	best, fresh, ok := pickReplica(topo, primary, pol, load, req.Need, maxLag)
-	if !ok || (!fresh && pol.GTIDWait <= 0) {
+	best, fresh := pickReplica(topo, primary, pol, load, req.Need, maxLag)
+	if best == nil || (!fresh && pol.GTIDWait <= 0) {
 		if pol.FallbackError && !req.HintPrimary {
 			return Decision{Reason: ReasonNoReplica}, ErrNoReplica
 		}
@@ -140,9 +137,27 @@ func Route(req Request, topo *health.Topology, pol Policy, load Load) (Decision,
 		reason = ReasonReadOnlyTx
 	}
 	if !fresh {
-		return Decision{Backend: best, Reason: ReasonReplicaWait, Wait: true}, nil
+		return Decision{Backend: *best, Reason: ReasonReplicaWait, Wait: true}, nil
 	}
-	return Decision{Backend: best, Reason: reason}, nil
+	return Decision{Backend: *best, Reason: reason}, nil
+}
+
+// primaryOf is Topology.Primary without copying servers: the single up
+// server with the primary role, or nil.
+func primaryOf(topo *health.Topology) *health.Server {
+	if topo == nil {
+		return nil
+	}
+	var p *health.Server
+	for i := range topo.Servers {
+		if s := &topo.Servers[i]; s.Up && s.Role == health.RolePrimary {
+			if p != nil {
+				return nil
+			}
+			p = s
+		}
+	}
+	return p
 }
 
 // pickReplica chooses among healthy replicas of the primary whose lag is
@@ -150,17 +165,18 @@ func Route(req Request, topo *health.Topology, pol Policy, load Load) (Decision,
 // tier, one that has applied need already beats one that must wait; then
 // the lowest round-trip time, with near-ties (within 20%) broken by fewer
 // connections in use so that load spreads. fresh says whether the chosen
-// one has applied need.
-func pickReplica(topo *health.Topology, primary health.Server, pol Policy, load Load, need GTIDPos, maxLag time.Duration) (best health.Server, fresh, ok bool) {
+// one has applied need. It returns nil when no replica qualifies.
+func pickReplica(topo *health.Topology, primary *health.Server, pol Policy, load Load, need GTIDPos, maxLag time.Duration) (best *health.Server, fresh bool) {
 	if topo == nil {
-		return best, false, false
+		return nil, false
 	}
 	bestTier, bestBusy := 0, 0
-	for _, s := range topo.Servers {
+	for i := range topo.Servers {
+		s := &topo.Servers[i]
 		if !s.Up || s.Role != health.RoleReplica || !s.SQLThreadRunning || s.Lag < 0 || s.Lag > maxLag {
 			continue
 		}
-		if primary.Address != "" && s.SourceAddress != "" && s.SourceAddress != primary.Address {
+		if primary != nil && s.SourceAddress != "" && s.SourceAddress != primary.Address {
 			continue // replicates from something other than the primary
 		}
 		tier := 2
@@ -170,17 +186,17 @@ func pickReplica(topo *health.Topology, primary health.Server, pol Policy, load 
 		case pol.Region != "" && s.Region == pol.Region:
 			tier = 1
 		}
-		isFresh := len(need) == 0 || ParseGTIDPos(s.GTIDCurrent).Covers(need) ||
+		isFresh := need.CoveredBy(s.GTIDCurrent) ||
 			(load.Applied != nil && load.Applied(s.Name).Covers(need))
 		busy := 0
 		if load.InUse != nil {
 			busy = load.InUse(s.Name)
 		}
-		if !ok || better(tier, isFresh, s.RTT, busy, bestTier, fresh, best.RTT, bestBusy) {
-			best, fresh, ok, bestTier, bestBusy = s, isFresh, true, tier, busy
+		if best == nil || better(tier, isFresh, s.RTT, busy, bestTier, fresh, best.RTT, bestBusy) {
+			best, fresh, bestTier, bestBusy = s, isFresh, tier, busy
 		}
 	}
-	return best, fresh, ok
+	return best, fresh
 }
 
 func better(tier int, fresh bool, rtt time.Duration, busy int, bTier int, bFresh bool, bRTT time.Duration, bBusy int) bool {

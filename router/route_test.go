@@ -1,0 +1,107 @@
+package router
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/health"
+)
+
+func topology() *health.Topology {
+	return &health.Topology{Epoch: 1, Servers: []health.Server{
+		{Name: "db1", Address: "10.0.0.1:3306", Region: "eu", Zone: "eu-1a", Role: health.RolePrimary, Up: true, GTIDCurrent: "0-1-100"},
+		{Name: "db2", Address: "10.0.0.2:3306", Region: "eu", Zone: "eu-1b", Role: health.RoleReplica, Up: true, SQLThreadRunning: true,
+			SourceAddress: "10.0.0.1:3306", RTT: time.Millisecond, GTIDCurrent: "0-1-100"},
+		{Name: "db3", Address: "10.0.0.3:3306", Region: "us", Zone: "us-1a", Role: health.RoleReplica, Up: true, SQLThreadRunning: true,
+			SourceAddress: "10.0.0.1:3306", RTT: 200 * time.Microsecond, GTIDCurrent: "0-1-90"},
+	}}
+}
+
+func TestRoute(t *testing.T) {
+	pol := Policy{Split: true, Region: "eu", Zone: "eu-1a", MaxReplicaLag: time.Second, GTIDWait: 50 * time.Millisecond}
+	lagging := topology()
+	lagging.Servers[1].Lag = 5 * time.Second
+	noPrimary := topology()
+	noPrimary.Servers[0].Up = false
+	stopped := topology()
+	stopped.Servers[1].SQLThreadRunning = false
+	stopped.Servers[2].SQLThreadRunning = false
+	for _, tc := range []struct {
+		name    string
+		req     Request
+		topo    *health.Topology
+		pol     Policy
+		backend string
+		reason  Reason
+		wait    bool
+		err     error
+	}{
+		{"write goes to the primary", Request{Class: ClassWrite}, topology(), pol, "db1", ReasonWrite, false, nil},
+		{"read prefers the same region over a lower RTT", Request{Class: ClassRead}, topology(), pol, "db2", ReasonReplica, false, nil},
+		{"read in another region when the near one lags", Request{Class: ClassRead}, lagging, pol, "db3", ReasonReplica, false, nil},
+		{"max_staleness hint accepts the lagging near replica", Request{Class: ClassRead, MaxStaleness: 10 * time.Second}, lagging, pol, "db2", ReasonReplica, false, nil},
+		{"read that needs a newer GTID prefers a fresh replica", Request{Class: ClassRead, Need: ParseGTIDPos("0-1-95")}, func() *health.Topology {
+			tp := topology()
+			tp.Servers[1].GTIDCurrent = "0-1-90"
+			tp.Servers[2].GTIDCurrent = "0-1-96"
+			tp.Servers[2].Region = "eu"
+			return tp
+		}(), pol, "db3", ReasonReplica, false, nil},
+		{"read that needs a GTID no replica has waits on the nearest", Request{Class: ClassRead, Need: ParseGTIDPos("0-1-101")}, topology(), pol, "db2", ReasonReplicaWait, true, nil},
+		{"no waiting configured: the primary", Request{Class: ClassRead, Need: ParseGTIDPos("0-1-101")}, topology(), Policy{Split: true, MaxReplicaLag: time.Second}, "db1", ReasonNoReplica, false, nil},
+		{"split off", Request{Class: ClassRead}, topology(), Policy{MaxReplicaLag: time.Second}, "db1", ReasonNoSplit, false, nil},
+		{"primary hint", Request{Class: ClassRead, HintPrimary: true}, topology(), pol, "db1", ReasonHintPrimary, false, nil},
+		{"consistency primary", Request{Class: ClassRead, Consistency: config.ConsistencyPrimary}, topology(), pol, "db1", ReasonConsistency, false, nil},
+		{"replicas with stopped SQL threads serve no reads", Request{Class: ClassRead}, stopped, pol, "db1", ReasonNoReplica, false, nil},
+		{"no replica and fallback error", Request{Class: ClassRead}, stopped, Policy{Split: true, MaxReplicaLag: time.Second, FallbackError: true}, "", ReasonNoReplica, false, ErrNoReplica},
+		{"read only transaction on a replica", Request{Class: ClassReadOnlyTx}, topology(), pol, "db2", ReasonReadOnlyTx, false, nil},
+		{"no primary", Request{Class: ClassWrite}, noPrimary, pol, "", ReasonWrite, false, ErrNoPrimary},
+		{"reads still flow without a primary", Request{Class: ClassRead}, noPrimary, pol, "db2", ReasonReplica, false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := Route(tc.req, tc.topo, tc.pol, Load{})
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("err = %v, want %v", err, tc.err)
+			}
+			if d.Backend.Name != tc.backend || d.Reason != tc.reason || d.Wait != tc.wait {
+				t.Fatalf("got %s %s wait=%v, want %s %s wait=%v", d.Backend.Name, d.Reason, d.Wait, tc.backend, tc.reason, tc.wait)
+			}
+		})
+	}
+}
+
+func TestRouteSpreadsNearTies(t *testing.T) {
+	tp := topology()
+	tp.Servers[2].Region, tp.Servers[2].Zone, tp.Servers[2].RTT = "eu", "eu-1b", time.Millisecond
+	busy := map[string]int{"db2": 5, "db3": 1}
+	d, err := Route(Request{Class: ClassRead}, tp, Policy{Split: true, MaxReplicaLag: time.Second}, Load{InUse: func(n string) int { return busy[n] }})
+	if err != nil || d.Backend.Name != "db3" {
+		t.Fatalf("got %s (%v), want the less busy db3", d.Backend.Name, err)
+	}
+}
+
+func BenchmarkRoute(b *testing.B) {
+	tp := topology()
+	pol := Policy{Split: true, Region: "eu", Zone: "eu-1a", MaxReplicaLag: time.Second, GTIDWait: 50 * time.Millisecond}
+	req := Request{Class: ClassRead}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Route(req, tp, pol, Load{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRouteWithGTID(b *testing.B) {
+	tp := topology()
+	pol := Policy{Split: true, Region: "eu", Zone: "eu-1a", MaxReplicaLag: time.Second, GTIDWait: 50 * time.Millisecond}
+	req := Request{Class: ClassRead, Need: ParseGTIDPos("0-1-95")}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Route(req, tp, pol, Load{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
