@@ -139,6 +139,7 @@ ensure_pkg haproxy haproxy
 [ "$SB_TIME" = 0 ] || ensure_pkg sysbench sysbench
 command -v go >/dev/null 2>&1 || die "go not found"
 
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 mkdir -p bin
 log "building bin/switchyard-bench"
 go build -o bin/switchyard-bench ./cmd/switchyard-bench
@@ -156,7 +157,13 @@ if scripts/topology.sh status "$BASE" >/dev/null 2>&1; then
 else
 	TOPO_STARTED=1
 fi
-scripts/topology.sh start "$BASE" "${PORTS[@]}" >&2
+# One retry: a failed start stops what it launched, and a second start
+# cleans up what the first left behind (seen once: a server whose pid file
+# was checked before mariadbd had replaced the forked shell).
+if ! scripts/topology.sh start "$BASE" "${PORTS[@]}" >&2; then
+	log "topology start failed; retrying once"
+	scripts/topology.sh start "$BASE" "${PORTS[@]}" >&2 || die "the topology does not start (see above)"
+fi
 PRIMARY_PID="$(tr -dc '0-9' <"$BASE/db1/mariadbd.pid")"
 
 sql() { # PORT SQL
@@ -268,6 +275,7 @@ listen: 127.0.0.1:$SY_PORT
 admin_listen: 127.0.0.1:$ADMIN_PORT
 users: [{name: app, password: app}]
 monitor: {user: root, password: ""}
+limits: {max_connections: $((IDLE_WANTED + 4 * CONNS + 100))}
 backends:
   - {name: db1, address: 127.0.0.1:${PORTS[0]}}
   - {name: db2, address: 127.0.0.1:${PORTS[1]}}
@@ -478,8 +486,12 @@ TMP_OUT="$OUT.tmp.$$"
 	[ "$SB_TIME" = 0 ] || echo "- sysbench $(sysbench --version 2>/dev/null | awk '{print $2}')"
 	echo "- $(go version)"
 	echo
+	echo "- load average (1, 5, 15 min) before the run: $LOAD_START; after: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo
 	echo "The load generator, the proxies and MariaDB share these CPUs over loopback: a proxy's"
-	echo "cost shows twice, in its own CPU and in the CPU it takes from the others."
+	echo "cost shows twice, in its own CPU and in the CPU it takes from the others. A load average"
+	echo "well above the CPU count means other work shared the machine: expect noisy ratios (the"
+	echo "per-round numbers are in the JSON, \`round_qps\`)."
 	echo
 	echo "## The bar (issue 3), at $CONNS client connections"
 	echo
