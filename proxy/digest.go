@@ -32,21 +32,34 @@ type digestTable struct {
 	rows map[string]*DigestStat
 }
 
-func (t *digestTable) record(digest string, failed bool, seconds float64) {
+// record counts one execution of the statement whose normalized text is
+// digest. The lookup by []byte does not allocate; only a new row does.
+func (t *digestTable) record(digest []byte, failed bool, seconds float64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.addLocked(t.rows[string(digest)], digest, failed, seconds)
+}
+
+// recordString is record for a digest the caller keeps as a string.
+func (t *digestTable) recordString(digest string, failed bool, seconds float64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.addLocked(t.rows[digest], []byte(digest), failed, seconds)
+}
+
+func (t *digestTable) addLocked(row *DigestStat, digest []byte, failed bool, seconds float64) {
 	if t.rows == nil {
 		t.rows = make(map[string]*DigestStat)
 	}
-	row := t.rows[digest]
 	if row == nil {
+		key := string(digest)
 		if len(t.rows) >= maxDigests {
-			digest = otherDigest
-			row = t.rows[digest]
+			key = otherDigest
+			row = t.rows[key]
 		}
 		if row == nil {
-			row = &DigestStat{Sample: digest, Digest: hashDigest(digest)}
-			t.rows[digest] = row
+			row = &DigestStat{Sample: key, Digest: hashDigest(key)}
+			t.rows[key] = row
 		}
 	}
 	row.Count++

@@ -17,14 +17,6 @@ import (
 	"github.com/switchyard/switchyard/proxy/wire"
 )
 
-// Client-side buffer sizes. The reader is small because an idle session
-// keeps it; large statements stream through it. The writer fills up with
-// result rows before a flush, so it is larger.
-const (
-	clientReadBuffer  = 4 << 10
-	clientWriteBuffer = 16 << 10
-)
-
 // handshake authenticates the client with go-mysql's server, opens its first
 // backend connection in the client's dialect, and returns the session.
 func (s *Server) handshake(ctx context.Context, nc net.Conn, log *slog.Logger) (*Session, error) {
@@ -41,7 +33,7 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, log *slog.Logger) (
 	}
 	_ = nc.SetDeadline(time.Time{})
 	sess := ah.sess
-	sess.client = wire.NewConn(raw, clientReadBuffer, clientWriteBuffer)
+	sess.client = &wire.Conn{Conn: raw} // buffers are lent per command (buffers.go)
 	return sess, nil
 }
 

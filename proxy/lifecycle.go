@@ -2,9 +2,11 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/health"
 	"github.com/switchyard/switchyard/router"
 )
 
@@ -71,6 +73,31 @@ func (s *Server) Drain(ctx context.Context) {
 	}
 	s.wg.Wait()
 	s.pools.closeIdle(true)
+}
+
+// SetDrained takes a replica out of read rotation (or puts it back): new
+// statements avoid it, statements and transactions under way finish. The
+// primary cannot be drained; move it with a switchover.
+func (s *Server) SetDrained(name string, drained bool) error {
+	topo := s.topo.Snapshot()
+	srv, ok := topo.Server(name)
+	if !ok {
+		return fmt.Errorf("no backend named %q in the configuration", name)
+	}
+	if drained && srv.Role == health.RolePrimary {
+		return fmt.Errorf("%s is the primary: drain it with a switchover to a replica first", name)
+	}
+	if drained {
+		s.drained.Store(name, true)
+	} else {
+		s.drained.Delete(name)
+	}
+	return nil
+}
+
+func (s *Server) isDrained(name string) bool {
+	_, ok := s.drained.Load(name)
+	return ok
 }
 
 // sweepIdle closes pooled connections idle past the idle timeout, until ctx ends.

@@ -21,6 +21,7 @@ import (
 //	switchyard_pool_connections                       gauge    {backend, state: in_use, idle}
 //	switchyard_pool_waits_total                       counter  {backend} borrows that had to wait
 //	switchyard_pool_dials_total                       counter  {backend}
+//	switchyard_pool_wait_seconds                      histogram borrows that waited
 //	switchyard_relayed_bytes_total                    counter  result bytes relayed to clients
 //	switchyard_classify_cache_hits_total / _misses_total counter
 type metrics struct {
@@ -33,6 +34,7 @@ type metrics struct {
 	heldTotal  prometheus.Counter
 	lost       prometheus.Counter
 	relayed    prometheus.Counter
+	poolWait   prometheus.Histogram
 
 	// Pre-resolved children for the hot path: no label hashing per statement.
 	byRoute   map[routeKey]prometheus.Counter
@@ -84,6 +86,11 @@ func newMetrics() *metrics {
 		relayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchyard_relayed_bytes_total", Help: "Response bytes relayed from backends to clients.",
 		}),
+		poolWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "switchyard_pool_wait_seconds",
+			Help:    "How long borrows that found every backend connection busy waited.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}),
 		byRoute: make(map[routeKey]prometheus.Counter),
 	}
 	for _, r := range reasons {
@@ -106,7 +113,7 @@ func newMetrics() *metrics {
 // Register registers the proxy's metrics on reg.
 func (s *Server) Register(reg prometheus.Registerer) error {
 	m := s.metrics
-	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed,
+	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed, m.poolWait,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "switchyard_statements_held", Help: "Statements held now while no primary is known.",
 		}, func() float64 { return float64(s.holding.Load()) }),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -16,22 +17,17 @@ import (
 // pools holds one backend connection pool per (backend, user, dialect).
 // Safe for concurrent use.
 type pools struct {
-	cfg backend.PoolConfig
+	cfg    backend.PoolConfig
+	onWait func(time.Duration)
 
 	mu    sync.RWMutex
 	byKey map[backend.Key]*backend.Pool
 }
 
-func newPools(cfg config.Config) *pools {
-	return &pools{
-		cfg: backend.PoolConfig{
-			Max:         cfg.Pool.MaxPerBackend,
-			WaitTimeout: cfg.Pool.WaitTimeout,
-			IdleTimeout: cfg.Pool.IdleTimeout,
-			DialTimeout: cfg.Limits.ConnectTimeout,
-		},
-		byKey: make(map[backend.Key]*backend.Pool),
-	}
+func newPools(cfg config.Config, onWait func(time.Duration)) *pools {
+	p := &pools{onWait: onWait, byKey: make(map[backend.Key]*backend.Pool)}
+	p.reconfigure(cfg)
+	return p
 }
 
 // backendCaps are the flags pooled connections use for a client with
@@ -50,6 +46,7 @@ func (p *pools) reconfigure(cfg config.Config) {
 		WaitTimeout: cfg.Pool.WaitTimeout,
 		IdleTimeout: cfg.Pool.IdleTimeout,
 		DialTimeout: cfg.Limits.ConnectTimeout,
+		OnWait:      p.onWait,
 	}
 }
 

@@ -24,6 +24,7 @@ var errBackendLost = errors.New("backend lost")
 // backend that fails gets an error to the client.
 func (s *Session) relayPacket(next *byte) (wire.Packet, error) {
 	p, err := s.cur.Relay(s.client)
+	s.relayed += p.Size
 	return p, s.relayErr(err, p, next)
 }
 
@@ -67,6 +68,10 @@ func (s *Session) backendLost(err error, next byte) error {
 // done flushes the client and turns a reported backend loss into success
 // for the session loop: the client was told and may retry.
 func (s *Session) done(err error) error {
+	if s.relayed > 0 {
+		s.srv.metrics.relayed.Add(float64(s.relayed))
+		s.relayed = 0
+	}
 	if errors.Is(err, errBackendLost) {
 		if s.killed.Load() {
 			return err
@@ -98,6 +103,7 @@ func (s *Session) relayHead(next *byte) (wire.Packet, error) {
 		}
 	}
 	p, err := s.cur.RelayBody(s.client, size, seq)
+	s.relayed += p.Size
 	if err == nil && p.IsERR() {
 		s.resp.err = true
 	}
@@ -112,6 +118,7 @@ func (s *Session) relayOK(size int, seq byte, next *byte) (wire.Packet, error) {
 		return wire.Packet{}, s.backendLost(err, *next)
 	}
 	s.okBuf = body[:0]
+	s.relayed += len(body)
 	ok := parseOK(body, true)
 	s.resp.status, s.resp.insertID = ok.status, ok.insertID
 	if ok.gtid != "" {

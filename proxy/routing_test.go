@@ -351,3 +351,54 @@ func waitReplicated(t *testing.T, topo *testenv.Topo, table string) {
 		}
 	}
 }
+
+func TestExplainRoute(t *testing.T) {
+	p := sharedProxy(t)
+	db := open(t, p.Addr, "")
+	ctx := context.Background()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	explain := func(stmt string) (role, reason, holds string) {
+		t.Helper()
+		rows, err := c.QueryContext(ctx, "EXPLAIN ROUTE "+stmt)
+		if err != nil {
+			t.Fatalf("EXPLAIN ROUTE %s: %v", stmt, err)
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if !rows.Next() {
+			t.Fatalf("EXPLAIN ROUTE %s returned no row", stmt)
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for i, c := range cols {
+			got[c] = vals[i].String
+		}
+		return got["role"], got["reason"], got["session_holds"]
+	}
+	if role, reason, _ := explain("SELECT 1"); role != "replica" || reason != "replica" {
+		t.Fatalf("a read: role %s reason %s", role, reason)
+	}
+	if role, reason, _ := explain("UPDATE t SET a = 1"); role != "primary" || reason != "write" {
+		t.Fatalf("a write: role %s reason %s", role, reason)
+	}
+	if _, err := c.ExecContext(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if role, reason, holds := explain("SELECT 1"); role != "held" || reason != "in_transaction" || !strings.Contains(holds, "transaction") {
+		t.Fatalf("a read in a transaction: role %s reason %s holds %s", role, reason, holds)
+	}
+	if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -48,6 +48,7 @@ type Server struct {
 	active atomic.Int64
 
 	pools      *pools
+	drained    sync.Map // backend name → true: no new reads go there
 	progress   progress
 	metrics    *metrics
 	digests    digestTable
@@ -90,13 +91,13 @@ func NewServer(cfg config.Config, topo Topology, version string, log *slog.Logge
 		mysql:       ms,
 		caps:        ms.Capability() | advertised,
 		sessions:    make(map[uint32]*Session),
-		pools:       newPools(cfg),
 		metrics:     newMetrics(),
 		classifier:  classify.New(10000),
 		holdTimeout: cfg.Failover.HoldWritesTimeout,
 		holdMax:     int64(cfg.Failover.HoldWritesMax),
 	}
-	s.load = router.Load{InUse: s.pools.inUse, Applied: s.progress.appliedBy}
+	s.pools = newPools(cfg, func(d time.Duration) { s.metrics.poolWait.Observe(d.Seconds()) })
+	s.load = router.Load{InUse: s.pools.inUse, Applied: s.progress.appliedBy, Drained: s.isDrained}
 	s.set.Store(newSettings(cfg))
 	return s, nil
 }

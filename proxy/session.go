@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -61,11 +62,14 @@ type Session struct {
 	resp      response       // what the last response said
 	routed    router.Reason  // why the current statement went where it went
 	onReplica bool
+	relayed   int // response bytes relayed for the current command
 
 	killed        atomic.Bool
 	idleOutsideTx atomic.Bool // between commands and not in a transaction: Drain may close it
 	buf           []byte      // scratch for small packets
 	okBuf         []byte
+	// digestBuf holds the current statement's normalized text.
+	digestBuf []byte
 }
 
 // response is what the session learns from the packets it relays.
@@ -81,8 +85,9 @@ type response struct {
 // the session is killed.
 func (s *Session) run(ctx context.Context) {
 	defer s.close()
+	lastEnd := time.Now()
 	for !s.killed.Load() {
-		size, seq, err := s.client.ReadHeader()
+		size, seq, err := s.readCommandHeader()
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.log.Debug("client read failed", "err", err)
@@ -98,8 +103,11 @@ func (s *Session) run(ctx context.Context) {
 		if err != nil {
 			return
 		}
+		arrived := time.Now()
 		err = s.dispatch(ctx, cmdByte[0], size, seq)
 		s.idleOutsideTx.Store(s.holds&(holdTx|holdNoAutocommit) == 0)
+		s.idleBuffers(arrived.Sub(lastEnd))
+		lastEnd = time.Now()
 		if err != nil {
 			if !errors.Is(err, errQuit) {
 				s.log.Debug("session ends", "err", err)

@@ -135,8 +135,12 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 	if handled, err := s.maybeKill(ctx, sql, seq); handled || err != nil {
 		return err
 	}
+	if handled, err := s.maybeExplain(ctx, sql, seq); handled || err != nil {
+		return err
+	}
 	start := time.Now()
-	st := s.srv.classifier.Classify(string(sql))
+	text := string(sql)
+	st := s.srv.classifier.Classify(text)
 	t := s.targetFor(st)
 	if containsFold(sql, "CONNECTION_ID") {
 		// The id must name a primary thread, where KILL of it goes.
@@ -151,22 +155,23 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 	}
 	err = s.relayResults()
 	s.finish(conn, effectOf(st, sql))
-	s.count(st, sql, start)
+	s.count(st, text, start)
 	return err
 }
 
 // count records a statement in the metrics and the digest table.
-func (s *Server) digestOf(st classify.Statement, sql []byte) string {
-	if st.Digest != "" {
-		return st.Digest
-	}
-	return classify.Digest(string(sql))
-}
-
-func (s *Session) count(st classify.Statement, sql []byte, start time.Time) {
+func (s *Session) count(st classify.Statement, sql string, start time.Time) {
 	secs := time.Since(start).Seconds()
 	s.srv.metrics.countStatement(s.routed, s.onReplica, s.resp.err, secs)
-	s.srv.digests.record(s.srv.digestOf(st, sql), s.resp.err, secs)
+	if st.Digest != "" {
+		s.digestBuf = append(s.digestBuf[:0], st.Digest...)
+	} else {
+		s.digestBuf = classify.AppendDigest(s.digestBuf[:0], sql)
+	}
+	s.srv.digests.record(s.digestBuf, s.resp.err, secs)
+	if cap(s.digestBuf) > 4<<10 {
+		s.digestBuf = nil
+	}
 }
 
 // keepBuf keeps a scratch buffer for the next command unless it grew big.
@@ -251,21 +256,8 @@ func (s *Session) borrow(ctx context.Context, server health.Server) (*backend.Co
 // route asks the router, holding the statement (bounded) while no primary
 // is known: a failover may be about to give one.
 func (s *Session) route(ctx context.Context, t target) (router.Decision, router.GTIDPos, error) {
-	var need router.GTIDPos
-	switch t.consistency {
-	case config.ConsistencySession:
-		need = s.lastWrite
-	case config.ConsistencyGlobal:
-		need = s.srv.progress.newest()
-	}
-	req := router.Request{
-		Class:        t.class,
-		HintPrimary:  t.hintPrimary,
-		HintReplica:  t.hintReplica,
-		Consistency:  t.consistency,
-		Need:         need,
-		MaxStaleness: t.maxStaleness,
-	}
+	need := s.need(t.consistency)
+	req := s.request(t, need)
 	var deadline time.Time
 	for {
 		topo := s.srv.topo.Snapshot()
@@ -283,6 +275,28 @@ func (s *Session) route(ctx context.Context, t target) (router.Decision, router.
 		if !s.srv.waitTopology(ctx, deadline) {
 			return d, need, noPrimary(topo)
 		}
+	}
+}
+
+// need is the GTID position a read must see under the consistency level.
+func (s *Session) need(consistency string) router.GTIDPos {
+	switch consistency {
+	case config.ConsistencySession:
+		return s.lastWrite
+	case config.ConsistencyGlobal:
+		return s.srv.progress.newest()
+	}
+	return nil
+}
+
+func (s *Session) request(t target, need router.GTIDPos) router.Request {
+	return router.Request{
+		Class:        t.class,
+		HintPrimary:  t.hintPrimary,
+		HintReplica:  t.hintReplica,
+		Consistency:  t.consistency,
+		Need:         need,
+		MaxStaleness: t.maxStaleness,
 	}
 }
 

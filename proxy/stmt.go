@@ -5,11 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/switchyard/switchyard/proxy/backend"
 	"github.com/switchyard/switchyard/proxy/wire"
+	"github.com/switchyard/switchyard/router/classify"
 )
 
 // Prepared statements (binary protocol) are the client's: the client sees
@@ -35,6 +37,7 @@ const cursorLastRowSent = 0x0080
 // clientStmt is a statement the client prepared.
 type clientStmt struct {
 	sql      string
+	digest   string // normalized text, for the digest table
 	target   target
 	effect   *effect
 	params   int
@@ -113,7 +116,11 @@ func (s *Session) stmtPrepare(ctx context.Context, size int, seq byte) error {
 	if s.stmts == nil {
 		s.stmts = make(map[uint32]*clientStmt)
 	}
-	s.stmts[id] = &clientStmt{sql: sql, target: t, effect: effectOf(st, body[1:]), params: params}
+	digest := st.Digest
+	if digest == "" {
+		digest = classify.Digest(sql)
+	}
+	s.stmts[id] = &clientStmt{sql: sql, digest: digest, target: t, effect: effectOf(st, body[1:]), params: params}
 	s.finish(conn, nil)
 	return s.done(nil)
 }
@@ -191,6 +198,7 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 	if len(body) < 10 {
 		return s.reply(seq+1, wire.ErrPacket(mysql.ER_MALFORMED_PACKET, "HY000", "malformed COM_STMT_EXECUTE packet"))
 	}
+	start := time.Now()
 	id := binary.LittleEndian.Uint32(body[1:5])
 	cs := s.stmts[id]
 	if cs == nil {
@@ -240,6 +248,9 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 		s.holds |= holdCursor
 	}
 	s.finish(conn, cs.effect)
+	secs := time.Since(start).Seconds()
+	s.srv.metrics.countStatement(s.routed, s.onReplica, s.resp.err, secs)
+	s.srv.digests.recordString(cs.digest, s.resp.err, secs)
 	return err
 }
 

@@ -90,6 +90,7 @@ type Decision struct {
 type Load struct {
 	InUse   func(name string) int
 	Applied func(name string) GTIDPos
+	Drained func(name string) bool // taken out of rotation by an operator
 }
 
 // Route decides where a statement that is not bound to a held connection
@@ -178,6 +179,9 @@ func pickReplica(topo *health.Topology, primary *health.Server, pol Policy, load
 		}
 		if primary != nil && s.SourceAddress != "" && s.SourceAddress != primary.Address {
 			continue // replicates from something other than the primary
+		}
+		if load.Drained != nil && load.Drained(s.Name) {
+			continue
 		}
 		tier := 2
 		switch {

@@ -37,6 +37,9 @@ func ProxyConfig(tb testing.TB, addrs []string, extra string) (yaml, addr, admin
 	for i, a := range addrs {
 		fmt.Fprintf(&b, "  - {name: db%d, address: %q, region: local}\n", i+1, a)
 	}
+	if !strings.Contains(extra, "shutdown:") {
+		b.WriteString("shutdown: {ready_delay: 0s}\n") // tests stop proxies at once
+	}
 	b.WriteString(extra)
 	return b.String(), addr, admin
 }

@@ -30,6 +30,8 @@ type PoolConfig struct {
 	WaitTimeout time.Duration // how long Get waits for a free slot
 	IdleTimeout time.Duration // idle connections older than this are closed
 	DialTimeout time.Duration
+	// OnWait, if set, is told how long each borrow that had to wait waited.
+	OnWait func(time.Duration)
 }
 
 // Pool holds idle connections to one backend for one user and dialect.
@@ -61,8 +63,12 @@ func (p *Pool) Get(ctx context.Context) (*Conn, error) {
 	case p.slots <- struct{}{}:
 	default:
 		p.waits.Add(1)
+		start := time.Now()
 		t := time.NewTimer(p.cfg.WaitTimeout)
 		defer t.Stop()
+		if p.cfg.OnWait != nil {
+			defer func() { p.cfg.OnWait(time.Since(start)) }()
+		}
 		select {
 		case p.slots <- struct{}{}:
 		case <-t.C:

@@ -1,0 +1,66 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"sync"
+	"time"
+)
+
+// Client buffers are lent to a session while it works and returned while
+// it idles, so that 10,000 idle clients cost little more than their
+// goroutines. A session that keeps sending commands (gaps under hotGap)
+// keeps its read buffer and waits on it: one read system call per command.
+// A session that pauses gives it back and waits on a 4-byte read of the
+// next header: one more system call, paid only after a pause.
+const (
+	clientReadBuffer  = 4 << 10
+	clientWriteBuffer = 16 << 10
+	hotGap            = 2 * time.Millisecond
+)
+
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, clientReadBuffer) }}
+	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, clientWriteBuffer) }}
+)
+
+// readCommandHeader waits for the next command's header, with the read
+// buffer when the session is hot and without it otherwise, and makes sure
+// both buffers are attached for the command.
+func (s *Session) readCommandHeader() (size int, seq byte, err error) {
+	c := s.client
+	if c.R != nil {
+		size, seq, err = c.ReadHeader()
+	} else {
+		var hdr [4]byte
+		if _, err = io.ReadFull(c.Conn, hdr[:]); err == nil {
+			size, seq = int(hdr[0])|int(hdr[1])<<8|int(hdr[2])<<16, hdr[3]
+			r := readerPool.Get().(*bufio.Reader)
+			r.Reset(c.Conn)
+			c.R = r
+		}
+	}
+	if err == nil && c.W == nil {
+		w := writerPool.Get().(*bufio.Writer)
+		w.Reset(c.Conn)
+		c.W = w
+	}
+	return size, seq, err
+}
+
+// idleBuffers returns the buffers after a command: the writer always (the
+// response is flushed), the reader when the session is not hot and nothing
+// is buffered in it (a pipelining client keeps it).
+func (s *Session) idleBuffers(gap time.Duration) {
+	c := s.client
+	if c.W != nil && c.W.Buffered() == 0 {
+		c.W.Reset(nil)
+		writerPool.Put(c.W)
+		c.W = nil
+	}
+	if c.R != nil && gap > hotGap && c.R.Buffered() == 0 {
+		c.R.Reset(nil)
+		readerPool.Put(c.R)
+		c.R = nil
+	}
+}
