@@ -224,7 +224,7 @@ func TestManyClientsFewConnections(t *testing.T) {
 	root := topo.DB(t, topo.Primary, "root", "", "")
 	mustExec(t, root, "CREATE USER IF NOT EXISTS pool500@'%' IDENTIFIED BY 'pool500'")
 	mustExec(t, root, "GRANT SELECT ON test.* TO pool500@'%'")
-	yaml, addr, admin := testenv.ProxyConfig(t, topo.Addrs(), "pool: {max_per_backend: 20, wait_timeout: 20s}\n")
+	yaml, addr, admin := testenv.ProxyConfig(t, topo.Addrs(), "pool: {max_per_backend: 20, wait_timeout: 20s}\nlimits: {connect_timeout: 10s}\n")
 	yaml = strings.Replace(yaml, "users:\n", "users:\n  - {name: pool500, password: pool500}\n", 1)
 	s := testenv.StartSwitchyard(t, yaml, addr, admin, true)
 	const clients, rounds = 500, 4

@@ -218,6 +218,18 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 	}
 	s.routed, s.onReplica = d.Reason, d.Backend.Role == health.RoleReplica
 	conn, err := s.borrow(ctx, d.Backend)
+	var be *backend.Error
+	if err != nil && s.onReplica && errors.As(err, &be) && be.Server == nil {
+		// A replica that cannot be reached (or whose pool is exhausted)
+		// does not fail a read: the primary can answer it.
+		s.log.Warn("replica unavailable; read goes to the primary", "backend", d.Backend.Name, "err", err)
+		t.class, t.hintReplica = router.ClassWrite, false
+		if d, _, err = s.route(ctx, t); err != nil {
+			return nil, err
+		}
+		s.routed, s.onReplica = router.ReasonNoReplica, false
+		conn, err = s.borrow(ctx, d.Backend)
+	}
 	if err != nil {
 		return nil, err
 	}
