@@ -46,6 +46,13 @@ type User struct {
 	// AuthPlugin is the method clients authenticate with:
 	// mysql_native_password (default) or caching_sha2_password.
 	AuthPlugin string `yaml:"auth_plugin"`
+	// PasswordEnv and PasswordFile give the password from the environment
+	// or a file (trailing newline dropped) instead of the config file.
+	PasswordEnv  string `yaml:"password_env"`
+	PasswordFile string `yaml:"password_file"`
+	// MaxConnections caps this user's client connections (0: no cap);
+	// beyond it a client gets 1203.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // Monitor is the account used for probes, promotion and fencing.
@@ -78,6 +85,9 @@ type Cluster struct {
 type TLS struct {
 	Cert string `yaml:"cert"`
 	Key  string `yaml:"key"`
+	// Require refuses clients that do not use TLS (3159), like MySQL's
+	// require_secure_transport.
+	Require bool `yaml:"require"`
 }
 
 // Limits protect the proxy and the backends.
@@ -85,6 +95,14 @@ type Limits struct {
 	MaxConnections   int           `yaml:"max_connections"`
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
 	ConnectTimeout   time.Duration `yaml:"connect_timeout"`
+	// MaxPacket is the largest command packet a client may send (1153 beyond).
+	MaxPacket ByteSize `yaml:"max_packet"`
+	// IdleTimeout closes a client connection idle this long (4031).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxAuthFailures from one host within AuthBlockTime blocks that host
+	// for AuthBlockTime (1129); failures are slowed down before that.
+	MaxAuthFailures int           `yaml:"max_auth_failures"`
+	AuthBlockTime   time.Duration `yaml:"auth_block_time"`
 }
 
 // HealthConfig tunes the probes.
@@ -109,6 +127,10 @@ func Default() Config {
 			MaxConnections:   10000,            // client connections; beyond it a client gets 1040
 			HandshakeTimeout: 10 * time.Second, // a client that never finishes the handshake is dropped
 			ConnectTimeout:   2 * time.Second,  // dialing a backend, handshake included
+			MaxPacket:        1 << 30,          // MariaDB's own ceiling for max_allowed_packet
+			IdleTimeout:      8 * time.Hour,    // MySQL's default wait_timeout
+			MaxAuthFailures:  100,              // MySQL's max_connect_errors
+			AuthBlockTime:    10 * time.Minute,
 		},
 		Health: HealthConfig{
 			Interval: 500 * time.Millisecond, // probe period: with 3 misses a dead primary is seen in ~2s

@@ -44,10 +44,16 @@ func TestLoadGood(t *testing.T) {
 			Join:         []string{"127.0.0.1:7947", "127.0.0.1:7948"},
 			ExpectedSize: 3, Key: "AAECAwQFBgcICQoLDA0ODw==",
 		},
-		TLS:    TLS{Cert: "/etc/switchyard/cert.pem", Key: "/etc/switchyard/key.pem"},
-		Limits: Limits{MaxConnections: 500, HandshakeTimeout: 5 * time.Second, ConnectTimeout: 1500 * time.Millisecond},
-		Health: HealthConfig{Interval: 250 * time.Millisecond, Timeout: time.Second},
-		Log:    Log{Format: "json", Level: "debug"},
+		TLS: TLS{Cert: "/etc/switchyard/cert.pem", Key: "/etc/switchyard/key.pem"},
+		Limits: Limits{MaxConnections: 500, HandshakeTimeout: 5 * time.Second, ConnectTimeout: 1500 * time.Millisecond,
+			MaxPacket: 1 << 30, IdleTimeout: 8 * time.Hour, MaxAuthFailures: 100, AuthBlockTime: 10 * time.Minute},
+		Health:     HealthConfig{Interval: 250 * time.Millisecond, Timeout: time.Second},
+		Log:        Log{Format: "json", Level: "debug"},
+		AdminToken: "0123456789abcdef0123456789abcdef",
+		Shutdown:   Shutdown{ReadyDelay: 5 * time.Second, DrainTimeout: 20 * time.Second},
+		Failover:   defaultFailover(),
+		Routing:    defaultRouting(), // good.yaml leaves routing and pool at their defaults
+		Pool:       defaultPool(),
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load mismatch\n got: %+v\nwant: %+v", c, want)
@@ -60,7 +66,8 @@ func TestParseDefaults(t *testing.T) {
 		t.Fatalf("Parse: %v", err)
 	}
 	d := Default()
-	if c.AdminListen != d.AdminListen || c.Limits != d.Limits || c.Health != d.Health || c.Log != d.Log || c.Monitor != d.Monitor {
+	if c.AdminListen != d.AdminListen || c.Limits != d.Limits || c.Health != d.Health || c.Log != d.Log || c.Monitor != d.Monitor ||
+		c.Shutdown != d.Shutdown || c.AdminToken != "" {
 		t.Errorf("defaults not kept: %+v", c)
 	}
 	if c.Cluster != nil {
@@ -77,9 +84,17 @@ func TestParseGoodVariants(t *testing.T) {
 		yaml  string
 		check func(t *testing.T, c Config)
 	}{
-		{"listen on all interfaces, kernel port", minimal + "admin_listen: \":0\"\n", func(t *testing.T, c Config) {
-			if c.AdminListen != ":0" {
-				t.Errorf("admin_listen = %q", c.AdminListen)
+		{"listen on all interfaces, kernel port", minimal + "admin_listen: \":0\"\nadmin_token: 0123456789abcdef\n", func(t *testing.T, c Config) {
+			if c.AdminListen != ":0" || c.AdminToken != "0123456789abcdef" {
+				t.Errorf("admin_listen = %q, admin_token = %q", c.AdminListen, c.AdminToken)
+			}
+		}},
+		{"admin on loopback needs no token", minimal + "admin_listen: \"[::1]:9090\"\n", nil},
+		{"admin on localhost needs no token", minimal + "admin_listen: localhost:9090\n", nil},
+		{"token on loopback is allowed", minimal + "admin_token: 0123456789abcdef\n", nil},
+		{"shutdown without waits", minimal + "shutdown: {ready_delay: 0s, drain_timeout: 0s}\n", func(t *testing.T, c Config) {
+			if c.Shutdown != (Shutdown{}) {
+				t.Errorf("shutdown = %+v", c.Shutdown)
 			}
 		}},
 		{"null sections keep defaults", minimal + "limits: ~\ncluster: ~\n", func(t *testing.T, c Config) {
@@ -172,6 +187,13 @@ func TestParseBad(t *testing.T) {
 		{"connect_timeout zero", minimal + "limits:\n  connect_timeout: 0s\n", 8, "limits.connect_timeout", "positive"},
 		{"health interval zero", minimal + "health:\n  interval: 0s\n", 8, "health.interval", "positive probe period"},
 		{"health timeout zero", minimal + "health:\n  timeout: 0ms\n", 8, "health.timeout", "positive probe timeout"},
+		{"admin on all interfaces without token", minimal + "admin_listen: 0.0.0.0:9090\n", 7, "admin_listen", "set admin_token"},
+		{"admin on empty host without token", minimal + "admin_listen: \":9090\"\n", 7, "admin_listen", "reachable from other hosts"},
+		{"admin on a host name without token", minimal + "admin_listen: proxy.internal:9090\n", 7, "admin_listen", "set admin_token"},
+		{"admin token too short", minimal + "admin_token: secret\n", 7, "admin_token", "is 6 characters; use at least 16"},
+		{"admin token with a space", minimal + "admin_token: \"0123456789 abcdef\"\n", 7, "admin_token", "spaces or control characters"},
+		{"shutdown ready_delay negative", minimal + "shutdown:\n  ready_delay: -1s\n", 8, "shutdown.ready_delay", "0 or more"},
+		{"shutdown drain_timeout negative", minimal + "shutdown:\n  drain_timeout: -5s\n", 8, "shutdown.drain_timeout", "0 or more"},
 		{"log format", minimal + "log:\n  format: xml\n", 8, "log.format", "use text or json"},
 		{"log level", minimal + "log:\n  level: trace\n", 8, "log.level", "use debug, info, warn or error"},
 	}

@@ -1,6 +1,11 @@
 package config
 
-import "time"
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
 
 // Consistency levels for reads, from weakest to strongest.
 const (
@@ -72,6 +77,35 @@ func (c Config) validateRouting(p *problems) {
 	if c.Routing.GTIDWait < 0 {
 		p.add("routing.gtid_wait", "must not be negative; 0 disables waiting on replicas")
 	}
+	if c.Limits.MaxPacket < 1024 {
+		p.add("limits.max_packet", "is %d bytes; set at least 1KiB (default 1GiB)", c.Limits.MaxPacket)
+	}
+	if c.Limits.IdleTimeout <= 0 {
+		p.add("limits.idle_timeout", "must be positive, like 8h")
+	}
+	if c.Limits.MaxAuthFailures < 1 {
+		p.add("limits.max_auth_failures", "must be at least 1 (default 100)")
+	}
+	if c.Limits.AuthBlockTime <= 0 {
+		p.add("limits.auth_block_time", "must be positive, like 10m")
+	}
+	if c.TLS.Require && c.TLS.Cert == "" {
+		p.add("tls.require", "needs tls.cert and tls.key: clients cannot use TLS without a certificate")
+	}
+	for i, u := range c.Users {
+		set := 0
+		for _, v := range []string{u.Password, u.PasswordEnv, u.PasswordFile} {
+			if v != "" {
+				set++
+			}
+		}
+		if set > 1 {
+			p.add(fmt.Sprintf("users[%d]", i), "give one of password, password_env and password_file, not several")
+		}
+		if u.MaxConnections < 0 {
+			p.add(fmt.Sprintf("users[%d].max_connections", i), "must not be negative; 0 means no cap")
+		}
+	}
 	if c.Pool.MaxPerBackend < 1 {
 		p.add("pool.max_per_backend", "must be at least 1")
 	}
@@ -81,4 +115,28 @@ func (c Config) validateRouting(p *problems) {
 	if c.Pool.IdleTimeout <= 0 {
 		p.add("pool.idle_timeout", "must be positive, like 5m")
 	}
+}
+
+// ResolvePasswords returns users with the passwords given by password_env
+// or password_file filled in, so that secrets need not sit in the config.
+func ResolvePasswords(users []User) ([]User, error) {
+	out := make([]User, len(users))
+	for i, u := range users {
+		switch {
+		case u.PasswordEnv != "":
+			v, ok := os.LookupEnv(u.PasswordEnv)
+			if !ok {
+				return nil, fmt.Errorf("users[%d].password_env: environment variable %s is not set", i, u.PasswordEnv)
+			}
+			u.Password = v
+		case u.PasswordFile != "":
+			b, err := os.ReadFile(u.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("users[%d].password_file: %w", i, err)
+			}
+			u.Password = strings.TrimRight(string(b), "\r\n")
+		}
+		out[i] = u
+	}
+	return out, nil
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/server"
+
+	"github.com/switchyard/switchyard/health/failover"
 )
 
 // fakeDB is a MySQL-protocol server on loopback that answers the probe
@@ -34,6 +36,7 @@ type fakeState struct {
 	gtid     any   // string, or nil for NULL
 	status   []row // replica status rows
 	hang     bool  // queries block until the fake is closed
+	epoch    []row // the switchyard.epoch row; nil: the table does not exist
 }
 
 func newFakeDB(t *testing.T, version string, st fakeState) *fakeDB {
@@ -168,6 +171,15 @@ func (h fakeHandler) HandleQuery(q string) (*mysql.Result, error) {
 			values = append(values, vals)
 		}
 		return result(names, values)
+	case failover.EpochQuery:
+		if st.epoch == nil {
+			return nil, mysql.NewError(failover.ErNoSuchTable, "Table 'switchyard.epoch' doesn't exist")
+		}
+		vals := make([][]any, len(st.epoch))
+		for i, r := range st.epoch {
+			vals[i] = []any{r["epoch"], r["primary_name"]}
+		}
+		return result([]string{"epoch", "primary_name"}, vals)
 	}
 	return nil, mysql.NewError(mysql.ER_PARSE_ERROR, "fake: unexpected query "+q)
 }

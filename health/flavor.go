@@ -30,6 +30,9 @@ type dialect struct {
 	replicaStatusSQL string
 
 	channel, host, port, lag, ioRunning, sqlRunning, ioError, sqlError string
+	// received is what the replica has received from its source: the
+	// position it reaches once its relay log is applied.
+	received string
 }
 
 var dialects = map[Flavor]dialect{
@@ -45,6 +48,7 @@ var dialects = map[Flavor]dialect{
 		sqlRunning:       "Slave_SQL_Running",
 		ioError:          "Last_IO_Error",
 		sqlError:         "Last_SQL_Error",
+		received:         "Gtid_IO_Pos",
 	},
 	FlavorMySQL: {
 		stateSQL: "SELECT @@version AS version, @@read_only AS read_only, @@gtid_executed AS gtid",
@@ -58,6 +62,7 @@ var dialects = map[Flavor]dialect{
 		sqlRunning:       "Replica_SQL_Running",
 		ioError:          "Last_IO_Error",
 		sqlError:         "Last_SQL_Error",
+		received:         "Retrieved_Gtid_Set",
 	},
 }
 
@@ -98,6 +103,7 @@ type replicaStatus struct {
 	IOThreadRunning  bool
 	SQLThreadRunning bool
 	Error            string
+	Received         string // GTIDs received from the source ("" if unknown)
 }
 
 // parseReplicaStatus summarizes the replica status rows. With several
@@ -128,6 +134,7 @@ func parseReplicaStatus(f Flavor, rows []row) replicaStatus {
 		Lag:              -1,
 		IOThreadRunning:  pick[d.ioRunning] == "Yes",
 		SQLThreadRunning: pick[d.sqlRunning] == "Yes",
+		Received:         strings.Join(strings.Fields(pick[d.received]), ""),
 	}
 	if s, ok := pick[d.lag]; ok {
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {

@@ -91,6 +91,7 @@ var (
 		"Source_Port": "3306", "Replica_IO_Running": "Yes", "Replica_SQL_Running": "Yes",
 		"Last_IO_Error": "", "Last_SQL_Error": "", "Seconds_Behind_Source": "0",
 		"Channel_Name": "", "Executed_Gtid_Set": "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5",
+		"Retrieved_Gtid_Set": "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-6,\n4e11fa47-71ca-11e1-9e33-c80aa9429562:1-2",
 	}
 )
 
@@ -119,39 +120,41 @@ func TestParseReplicaStatus(t *testing.T) {
 	}{
 		{"mariadb no rows", FlavorMariaDB, nil, notReplicating},
 		{"mariadb healthy replica", FlavorMariaDB, []row{mariaReplicaRow}, replicaStatus{
-			Replicating: true, SourceAddress: "127.0.0.1:3401", Lag: 3 * time.Second,
+			Replicating: true, SourceAddress: "127.0.0.1:3401", Received: "0-1-42", Lag: 3 * time.Second,
 			IOThreadRunning: true, SQLThreadRunning: true}},
 		{"mariadb io connecting, lag NULL", FlavorMariaDB,
 			[]row{with(mariaReplicaRow, "Slave_IO_Running", "Connecting", "Seconds_Behind_Master", "<NULL>",
 				"Last_IO_Error", "error reconnecting to master 'repl@127.0.0.1:3401'")},
-			replicaStatus{Replicating: true, SourceAddress: "127.0.0.1:3401", Lag: -1, SQLThreadRunning: true,
+			replicaStatus{Replicating: true, SourceAddress: "127.0.0.1:3401", Received: "0-1-42", Lag: -1, SQLThreadRunning: true,
 				Error: "I/O thread: error reconnecting to master 'repl@127.0.0.1:3401'"}},
 		{"mariadb sql thread stopped on error", FlavorMariaDB,
 			[]row{with(mariaReplicaRow, "Slave_SQL_Running", "No", "Seconds_Behind_Master", "<NULL>",
 				"Last_SQL_Error", "Duplicate entry '1' for key 'PRIMARY'")},
-			replicaStatus{Replicating: true, SourceAddress: "127.0.0.1:3401", Lag: -1, IOThreadRunning: true,
+			replicaStatus{Replicating: true, SourceAddress: "127.0.0.1:3401", Received: "0-1-42", Lag: -1, IOThreadRunning: true,
 				Error: "SQL thread: Duplicate entry '1' for key 'PRIMARY'"}},
 		{"mariadb leftover row without host", FlavorMariaDB, []row{with(mariaReplicaRow, "Master_Host", "")}, notReplicating},
 		{"mariadb multi-source prefers default connection", FlavorMariaDB, []row{
 			with(mariaReplicaRow, "Connection_name", "analytics", "Master_Host", "10.9.9.9", "Seconds_Behind_Master", "100"),
 			mariaReplicaRow,
-		}, replicaStatus{Replicating: true, SourceAddress: "127.0.0.1:3401", Lag: 3 * time.Second,
+		}, replicaStatus{Replicating: true, SourceAddress: "127.0.0.1:3401", Received: "0-1-42", Lag: 3 * time.Second,
 			IOThreadRunning: true, SQLThreadRunning: true}},
 		{"mariadb multi-source without default takes first", FlavorMariaDB, []row{
 			with(mariaReplicaRow, "Connection_name", "a", "Master_Host", "10.0.0.1"),
 			with(mariaReplicaRow, "Connection_name", "b", "Master_Host", "10.0.0.2"),
-		}, replicaStatus{Replicating: true, SourceAddress: "10.0.0.1:3401", Lag: 3 * time.Second,
+		}, replicaStatus{Replicating: true, SourceAddress: "10.0.0.1:3401", Received: "0-1-42", Lag: 3 * time.Second,
 			IOThreadRunning: true, SQLThreadRunning: true}},
 		{"mariadb ipv6 source", FlavorMariaDB, []row{with(mariaReplicaRow, "Master_Host", "::1")},
-			replicaStatus{Replicating: true, SourceAddress: "[::1]:3401", Lag: 3 * time.Second,
+			replicaStatus{Replicating: true, SourceAddress: "[::1]:3401", Received: "0-1-42", Lag: 3 * time.Second,
 				IOThreadRunning: true, SQLThreadRunning: true}},
 		{"mysql no rows", FlavorMySQL, nil, notReplicating},
 		{"mysql healthy replica", FlavorMySQL, []row{mysqlReplicaRow}, replicaStatus{
 			Replicating: true, SourceAddress: "10.0.0.5:3306", Lag: 0,
+			Received:        "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-6,4e11fa47-71ca-11e1-9e33-c80aa9429562:1-2",
 			IOThreadRunning: true, SQLThreadRunning: true}},
 		{"mysql both threads stopped", FlavorMySQL, []row{with(mysqlReplicaRow,
 			"Replica_IO_Running", "No", "Replica_SQL_Running", "No", "Seconds_Behind_Source", "<NULL>")},
-			replicaStatus{Replicating: true, SourceAddress: "10.0.0.5:3306", Lag: -1}},
+			replicaStatus{Replicating: true, SourceAddress: "10.0.0.5:3306", Lag: -1,
+				Received: "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-6,4e11fa47-71ca-11e1-9e33-c80aa9429562:1-2"}},
 		{"mysql row read with mariadb names is not understood", FlavorMariaDB, []row{mysqlReplicaRow}, notReplicating},
 	}
 	for _, tt := range tests {

@@ -3,38 +3,88 @@ package health
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/health/cluster"
+	"github.com/switchyard/switchyard/health/failover"
 )
 
 // ErrRunning is returned by Run when another Run of the same Monitor is active.
 var ErrRunning = errors.New("health: Monitor.Run is already running")
 
 // Monitor probes every configured backend and publishes the resulting
-// Topology. Create it with NewMonitor; it does nothing until Run or ProbeOnce.
+// Topology; while Run runs it also gossips with the other proxies of the
+// cluster and coordinates failovers. Create it with NewMonitor; it does
+// nothing until Run or ProbeOnce.
 //
-// Concurrency: Snapshot and Ready are safe from any goroutine at any time and
-// never block. Run, ProbeOnce and Close may be called from any goroutine;
-// rounds are serialized by roundMu, so a ProbeOnce during Run waits for the
-// current round. At most one Run at a time.
+// Concurrency: Snapshot, Updated, Ready and Acknowledged are safe from any
+// goroutine at any time and never block. Run, ProbeOnce, Close, Reload,
+// Switchover and Register may be called from any goroutine; rounds are
+// serialized by roundMu, so a ProbeOnce during Run waits for the current
+// round. At most one Run at a time.
 type Monitor struct {
-	interval time.Duration
-	timeout  time.Duration
-	logger   *slog.Logger
+	logger  *slog.Logger
+	cfg     atomic.Pointer[config.Config]
+	metrics *metrics
+	acked   ackTracker
 
 	snap      atomic.Pointer[Topology]
 	ready     chan struct{}
 	readyOnce sync.Once
 	running   atomic.Bool
+	kick      chan struct{}                   // wakes Run for a round now; buffered 1
+	cl        atomic.Pointer[cluster.Cluster] // set while Run runs with a cluster
+	flags     atomic.Pointer[flags]           // failover state for the next publish
+	// lastReport is when ReportFailure last woke Run (unix nanoseconds).
+	lastReport atomic.Int64
 
 	roundMu sync.Mutex
-	// Guarded by roundMu: the probers and the conflict last logged.
+	// Guarded by roundMu: the probers.
 	backends []*backendProbe
-	conflict string
+
+	pubMu sync.Mutex
+	// Guarded by pubMu: the last round's probe results (roles undecided),
+	// the conflict last logged, the last primary seen and whether a round
+	// has completed.
+	raw         []Server
+	rawAt       time.Time
+	conflict    string
+	lastPrimary string
+	rounds      int
+
+	epochMu sync.Mutex
+	// Guarded by epochMu: the newest recorded epoch known, and until when
+	// writes are held for the primary it names to show up.
+	epoch      epochRecord
+	awaitUntil time.Time
+
+	fmu sync.Mutex
+	// Guarded by fmu: the failover machine and the side actions in flight.
+	machine  *failover.Machine
+	actions  map[string]*action // by kind+backend: fences, rejoins, repoints
+	peerBusy map[string]bool    // last Busy seen per member (kick on change)
+	failedAt time.Time          // when this proxy first saw the primary down, for the duration metric
+
+	notes sync.Map // backend name → what an operator must do (a rejoin that cannot happen)
+}
+
+// flags are the failover facts a published snapshot carries.
+type flags struct {
+	inProgress bool
+	state      string
+	members    int
+}
+
+// epochRecord is a recorded promotion: its epoch and the primary it named.
+type epochRecord struct {
+	Epoch   uint64
+	Primary string
 }
 
 // backendProbe is one backend's config and its prober.
@@ -44,48 +94,104 @@ type backendProbe struct {
 }
 
 // NewMonitor returns a Monitor for cfg.Backends probed as cfg.Monitor every
-// cfg.Health.Interval, each probe bounded by cfg.Health.Timeout. cfg should
-// have passed Validate. A nil logger discards logs.
+// cfg.Health.Interval, each probe bounded by cfg.Health.Timeout; cfg.Cluster
+// and cfg.Failover take effect in Run. cfg should have passed Validate. A
+// nil logger discards logs.
 func NewMonitor(cfg config.Config, logger *slog.Logger) *Monitor {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	cfg = withDefaults(cfg)
 	m := &Monitor{
-		interval: cfg.Health.Interval,
-		timeout:  cfg.Health.Timeout,
 		logger:   logger.With("component", "health"),
 		ready:    make(chan struct{}),
+		kick:     make(chan struct{}, 1),
+		metrics:  newMetrics(),
+		machine:  failover.NewMachine(machineConfig(cfg)),
+		actions:  map[string]*action{},
+		peerBusy: map[string]bool{},
 	}
-	if m.interval <= 0 {
-		m.interval = config.Default().Health.Interval
-	}
-	if m.timeout <= 0 {
-		m.timeout = config.Default().Health.Timeout
-	}
+	m.cfg.Store(&cfg)
+	m.flags.Store(&flags{state: failover.Healthy.String(), members: 1})
 	servers := make([]Server, len(cfg.Backends))
 	for i, b := range cfg.Backends {
-		m.backends = append(m.backends, &backendProbe{
-			cfg:    b,
-			prober: prober{addr: b.Address, user: cfg.Monitor.User, password: cfg.Monitor.Password},
-		})
-		servers[i] = Server{
-			Name: b.Name, Address: b.Address, Region: b.Region, Zone: b.Zone,
-			Role: RoleUnknown, Lag: -1, LastError: "not probed yet",
-		}
+		m.backends = append(m.backends, newBackendProbe(b, cfg.Monitor))
+		servers[i] = initialServer(b)
 	}
-	m.snap.Store(&Topology{Servers: servers})
+	m.raw = servers
+	m.snap.Store(&Topology{Servers: slices.Clone(servers), updated: make(chan struct{}),
+		Failover: failover.Healthy.String(), ClusterMembers: 1})
 	return m
 }
+
+// withDefaults fills what a hand-built config may lack.
+func withDefaults(cfg config.Config) config.Config {
+	d := config.Default()
+	if cfg.Health.Interval <= 0 {
+		cfg.Health.Interval = d.Health.Interval
+	}
+	if cfg.Health.Timeout <= 0 {
+		cfg.Health.Timeout = d.Health.Timeout
+	}
+	if cfg.Failover == (config.Failover{}) {
+		cfg.Failover = d.Failover
+	}
+	if cfg.Failover.ConfirmAfter <= 0 {
+		cfg.Failover.ConfirmAfter = d.Failover.ConfirmAfter
+	}
+	if cfg.Failover.MaxCatchupWait <= 0 {
+		cfg.Failover.MaxCatchupWait = d.Failover.MaxCatchupWait
+	}
+	return cfg
+}
+
+func newBackendProbe(b config.Backend, mon config.Monitor) *backendProbe {
+	return &backendProbe{cfg: b, prober: prober{addr: b.Address, user: mon.User, password: mon.Password}}
+}
+
+func initialServer(b config.Backend) Server {
+	return Server{
+		Name: b.Name, Address: b.Address, Region: b.Region, Zone: b.Zone,
+		Role: RoleUnknown, Lag: -1, LastError: "not probed yet",
+	}
+}
+
+func (m *Monitor) config() *config.Config { return m.cfg.Load() }
 
 // Snapshot returns the latest topology. Never nil; do not modify it.
 func (m *Monitor) Snapshot() *Topology { return m.snap.Load() }
 
+// Updated returns a channel that is closed when the snapshot after the
+// current one is published. Take the channel before reading Snapshot, so
+// that a publication in between is not missed:
+//
+//	ch := mon.Updated()
+//	if _, ok := mon.Snapshot().Primary(); !ok {
+//		select { case <-ch: /* look again */ case <-timer.C: /* give up */ }
+//	}
+func (m *Monitor) Updated() <-chan struct{} { return m.snap.Load().updated }
+
 // Ready is closed after the first completed round has been published.
 func (m *Monitor) Ready() <-chan struct{} { return m.ready }
+
+// Acknowledged records the GTID of a write the proxy acknowledged to a
+// client (MariaDB "0-1-42", or MySQL "uuid:42"; a comma-separated list is
+// accepted). It keeps only the newest per domain: a failover waits for the
+// candidate to have applied it and reports what it lacks. Lock-free and
+// allocation-free once a domain is known; call it from any goroutine.
+// Malformed GTIDs are ignored.
+func (m *Monitor) Acknowledged(gtid string) { m.acked.add(gtid) }
 
 // Run probes all backends every interval until ctx is done, then closes its
 // connections and returns nil. The first round starts at once. A round that
 // takes longer than the interval delays the next one; rounds never overlap.
+//
+// With cfg.Cluster it joins the proxy cluster first (an error binding the
+// gossip port is returned at once) and gossips its view after each round.
+// After each round it runs the failover machine: it fences stale primaries,
+// and when the cluster's verdict is that the primary failed and this proxy
+// is the coordinator, it promotes a replica. Promotions and fences run in
+// goroutines that Run waits for (cancelled) before it returns.
 func (m *Monitor) Run(ctx context.Context) error {
 	if !m.running.CompareAndSwap(false, true) {
 		return ErrRunning
@@ -93,51 +199,121 @@ func (m *Monitor) Run(ctx context.Context) error {
 	defer m.running.Store(false)
 	defer m.Close()
 
-	t := time.NewTicker(m.interval)
+	if cc := m.config().Cluster; cc != nil {
+		cl, err := m.startCluster(*cc)
+		if err != nil {
+			return err
+		}
+		m.cl.Store(cl)
+		defer func() {
+			m.cl.Store(nil)
+			if err := cl.Close(); err != nil {
+				m.logger.Debug("cluster close", "err", err)
+			}
+		}()
+	}
+	actx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		m.ProbeOnce(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-m.kick:
 		}
+		if m.round(ctx) {
+			m.evaluate(actx, &wg)
+			m.republish()
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		t.Reset(m.config().Health.Interval)
+	}
+}
+
+// ReportFailure tells the monitor that a connection to backend (its name
+// or address) just failed, for instance a dial refused by a primary that
+// was killed: Run probes every backend at once instead of at the next
+// interval, so the failure is confirmed and FailoverInProgress set sooner.
+// It never blocks; reports during a round coalesce into the next round.
+func (m *Monitor) ReportFailure(backend string) {
+	for _, s := range m.Snapshot().Servers {
+		if s.Name != backend && !sameAddr(s.Address, backend) {
+			continue
+		}
+		// At most one extra round per reportGap, however many sessions
+		// report: a backend that stays down must not make probing spin.
+		now := time.Now().UnixNano()
+		last := m.lastReport.Load()
+		if now-last >= int64(reportGap) && m.lastReport.CompareAndSwap(last, now) {
+			m.wake()
+		}
+		return
+	}
+}
+
+// reportGap is the least time between two rounds asked by ReportFailure.
+const reportGap = 100 * time.Millisecond
+
+// wake asks Run for a round now, without blocking.
+func (m *Monitor) wake() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
 	}
 }
 
 // ProbeOnce runs one round: every backend is probed concurrently, each probe
 // bounded by the health timeout, then roles are decided and a new Topology
 // is published. A round interrupted by ctx is discarded: a shutdown is not
-// evidence that servers are down.
+// evidence that servers are down. It does not run the failover machine.
 func (m *Monitor) ProbeOnce(ctx context.Context) {
+	if m.round(ctx) {
+		m.republish()
+	}
+}
+
+// round probes every backend and stores the results for publishing. It
+// reports false when ctx ended it.
+func (m *Monitor) round(ctx context.Context) bool {
 	m.roundMu.Lock()
 	defer m.roundMu.Unlock()
 
 	prev := m.snap.Load()
+	timeout := m.config().Health.Timeout
 	servers := make([]Server, len(m.backends))
 	var wg sync.WaitGroup
 	for i, b := range m.backends {
+		p, ok := prev.Server(b.cfg.Name)
+		if !ok || p.Address != b.cfg.Address {
+			p = initialServer(b.cfg)
+		}
 		wg.Go(func() {
-			pctx, cancel := context.WithTimeout(ctx, m.timeout)
+			pctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			servers[i] = b.probe(pctx, prev.Servers[i])
+			servers[i] = b.probe(pctx, p)
 		})
 	}
 	wg.Wait()
 	if ctx.Err() != nil {
-		return
+		return false
 	}
-
-	conflict := decideRoles(servers)
-	next := &Topology{Epoch: prev.Epoch, Servers: servers, ProbedAt: time.Now()}
-	oldP, hadP := prev.Primary()
-	newP, hasP := next.Primary()
-	if hadP != hasP || oldP.Name != newP.Name {
-		next.Epoch++
+	for _, s := range servers {
+		if s.RecordedEpoch > 0 {
+			m.learnEpoch(epochRecord{Epoch: s.RecordedEpoch, Primary: s.RecordedPrimary}, "backend "+s.Name)
+		}
 	}
-	m.logChangesLocked(prev, next, conflict)
-	m.snap.Store(next)
-	m.readyOnce.Do(func() { close(m.ready) })
+	m.pubMu.Lock()
+	m.raw, m.rawAt = servers, time.Now()
+	m.rounds++
+	m.pubMu.Unlock()
+	return true
 }
 
 // probe probes one backend and returns its new Server value.
@@ -146,14 +322,19 @@ func (b *backendProbe) probe(ctx context.Context, prev Server) Server {
 		Name: b.cfg.Name, Address: b.cfg.Address, Region: b.cfg.Region, Zone: b.cfg.Zone,
 		Role: RoleUnknown, Lag: -1,
 		// Kept from the last success so that a down server still says
-		// what it was running.
-		Version: prev.Version, Flavor: prev.Flavor,
+		// what it was running and which epoch it had seen.
+		Version: prev.Version, Flavor: prev.Flavor, GTIDCurrent: prev.GTIDCurrent,
+		RecordedEpoch: prev.RecordedEpoch, RecordedPrimary: prev.RecordedPrimary,
 	}
 	res, err := b.prober.probe(ctx)
 	s.ProbedAt = time.Now()
 	if err != nil {
 		s.LastError = err.Error()
 		s.FailedProbes = prev.FailedProbes + 1
+		s.DownSince = prev.DownSince
+		if s.DownSince.IsZero() {
+			s.DownSince = s.ProbedAt
+		}
 		return s
 	}
 	s.Up = true
@@ -168,7 +349,102 @@ func (b *backendProbe) probe(ctx context.Context, prev Server) Server {
 	s.SQLThreadRunning = res.replica.SQLThreadRunning
 	s.ReplicationError = res.replica.Error
 	s.GTIDCurrent = res.state.GTID
+	s.GTIDReceived = res.replica.Received
+	s.RecordedEpoch, s.RecordedPrimary = res.epoch.Epoch, res.epoch.Primary
+	if res.epochErr != "" {
+		s.LastError = "reading switchyard.epoch: " + res.epochErr
+	}
 	return s
+}
+
+// republish publishes a snapshot from the last round's probe results and
+// the current epoch and failover state.
+func (m *Monitor) republish() {
+	m.pubMu.Lock()
+	defer m.pubMu.Unlock()
+	if m.rounds == 0 {
+		return // nothing probed yet: the initial snapshot stays
+	}
+	next, conflict := m.buildLocked()
+	prev := m.snap.Load()
+	m.logChangesLocked(prev, next, conflict)
+	if p, ok := next.Primary(); ok {
+		m.lastPrimary = p.Name
+		m.clearAwait(p.Name)
+	}
+	m.snap.Store(next)
+	close(prev.updated)
+	m.readyOnce.Do(func() { close(m.ready) })
+}
+
+// buildLocked makes the next snapshot without publishing it.
+func (m *Monitor) buildLocked() (*Topology, string) {
+	prev := m.snap.Load()
+	rec := m.recorded()
+	servers := slices.Clone(m.raw)
+	conflict := decideRoles(servers, rec)
+	m.annotate(servers)
+	f := m.flags.Load()
+	next := &Topology{
+		Epoch: prev.Epoch, Servers: servers, ProbedAt: m.rawAt,
+		RecordedEpoch: rec.Epoch, RecordedPrimary: rec.Primary,
+		FailoverInProgress: f.inProgress, Failover: f.state, ClusterMembers: f.members,
+		updated: make(chan struct{}),
+	}
+	oldP, hadP := prev.Primary()
+	newP, hasP := next.Primary()
+	if hadP != hasP || oldP.Name != newP.Name {
+		next.Epoch = max(prev.Epoch+1, rec.Epoch)
+	}
+	return next, conflict
+}
+
+// preview is the snapshot the next publish would make, for the failover
+// machine to judge before it is published.
+func (m *Monitor) preview() *Topology {
+	m.pubMu.Lock()
+	defer m.pubMu.Unlock()
+	t, _ := m.buildLocked()
+	return t
+}
+
+// recorded returns the newest recorded epoch known.
+func (m *Monitor) recorded() epochRecord {
+	m.epochMu.Lock()
+	defer m.epochMu.Unlock()
+	return m.epoch
+}
+
+// learnEpoch records rec if it is newer than any known, and reports whether
+// it was. A newer epoch from gossip holds writes until this proxy's own
+// probes find the primary it names (bounded).
+func (m *Monitor) learnEpoch(rec epochRecord, from string) bool {
+	m.epochMu.Lock()
+	if rec.Epoch <= m.epoch.Epoch {
+		m.epochMu.Unlock()
+		return false
+	}
+	old := m.epoch
+	m.epoch = rec
+	cfg := m.config()
+	m.awaitUntil = time.Now().Add(2*cfg.Health.Interval + cfg.Health.Timeout)
+	m.epochMu.Unlock()
+	m.logger.Info("newer epoch", "epoch", rec.Epoch, "primary", rec.Primary, "was", old.Epoch, "from", from)
+	return true
+}
+
+func (m *Monitor) clearAwait(primary string) {
+	m.epochMu.Lock()
+	defer m.epochMu.Unlock()
+	if primary == m.epoch.Primary {
+		m.awaitUntil = time.Time{}
+	}
+}
+
+func (m *Monitor) awaiting(now time.Time) bool {
+	m.epochMu.Lock()
+	defer m.epochMu.Unlock()
+	return now.Before(m.awaitUntil)
 }
 
 // Close closes the probe connections. Run closes them when it returns; call
@@ -181,22 +457,79 @@ func (m *Monitor) Close() {
 	}
 }
 
+// Reload applies a new config live: the backend list (probers of unchanged
+// backends keep their connections), the monitor account, the health and
+// failover settings, and the cluster's join list, expected size and key.
+// The cluster's presence, name and bind need a restart: they keep their
+// running values (see config.ForReload), and the change is logged. Nothing
+// is applied when cfg does not validate.
+func (m *Monitor) Reload(cfg config.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("health: reload refused: %w", err)
+	}
+	cfg = withDefaults(cfg)
+	old := *m.config()
+	apply, restart := config.ForReload(old, cfg)
+	for _, c := range restart {
+		m.logger.Warn("reload: not applied live", "change", c.String())
+	}
+	m.roundMu.Lock()
+	keep := map[string]*backendProbe{}
+	for _, b := range m.backends {
+		keep[b.cfg.Name] = b
+	}
+	next := make([]*backendProbe, 0, len(apply.Backends))
+	for _, nb := range apply.Backends {
+		if b, ok := keep[nb.Name]; ok && b.cfg.Address == nb.Address && old.Monitor == apply.Monitor {
+			b.cfg = nb
+			next = append(next, b)
+			delete(keep, nb.Name)
+			continue
+		}
+		next = append(next, newBackendProbe(nb, apply.Monitor))
+	}
+	for _, b := range keep {
+		b.prober.close()
+	}
+	m.backends = next
+	m.cfg.Store(&apply)
+	m.roundMu.Unlock()
+
+	m.fmu.Lock()
+	m.machine.SetConfig(machineConfig(apply))
+	m.fmu.Unlock()
+	var err error
+	if cl := m.cl.Load(); cl != nil && apply.Cluster != nil {
+		cl.SetJoin(apply.Cluster.Join, apply.Cluster.ExpectedSize)
+		if old.Cluster != nil && apply.Cluster.Key != old.Cluster.Key {
+			key, _ := decodeKey(apply.Cluster.Key)
+			err = cl.SetKey(key)
+		}
+	}
+	m.logger.Info("reloaded", "backends", len(apply.Backends))
+	m.wake()
+	return err
+}
+
 // logChangesLocked logs transitions only, so that a steady state is quiet
 // and a flapping server is visible.
 func (m *Monitor) logChangesLocked(prev, next *Topology, conflict string) {
-	for i, s := range next.Servers {
-		p := prev.Servers[i]
+	for _, s := range next.Servers {
+		p, known := prev.Server(s.Name)
 		l := m.logger.With("backend", s.Name, "address", s.Address, "epoch", next.Epoch)
 		switch {
 		case s.Up && !p.Up:
 			l.Info("backend up", "role", s.Role, "version", s.Version, "rtt", s.RTT)
-		case !s.Up && (p.Up || p.ProbedAt.IsZero()):
+		case !s.Up && (p.Up || p.ProbedAt.IsZero() || !known):
 			l.Warn("backend down", "error", s.LastError)
 		case s.Up && s.Role != p.Role:
 			l.Info("backend role changed", "from", p.Role, "to", s.Role)
 		}
 		if s.Up && s.ReplicationError != "" && s.ReplicationError != p.ReplicationError {
 			l.Warn("replication error", "error", s.ReplicationError)
+		}
+		if s.Fenced && !p.Fenced {
+			l.Warn("backend fenced", "error", s.LastError)
 		}
 	}
 	if conflict != m.conflict {
@@ -214,5 +547,8 @@ func (m *Monitor) logChangesLocked(prev, next *Topology, conflict string) {
 		m.logger.Info("primary", "backend", newP.Name, "address", newP.Address, "epoch", next.Epoch)
 	case !hasP && hadP:
 		m.logger.Warn("no primary", "was", oldP.Name, "epoch", next.Epoch)
+	}
+	if prev.FailoverInProgress != next.FailoverInProgress {
+		m.logger.Info("failover in progress", "holding_writes", next.FailoverInProgress, "state", next.Failover)
 	}
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/switchyard/switchyard/health/failover"
 )
 
 // prober probes one backend over a connection it keeps open between rounds.
@@ -27,6 +29,11 @@ type probeResult struct {
 	flavor  Flavor
 	replica replicaStatus
 	rtt     time.Duration
+	epoch   epochRecord
+	// epochErr is why the epoch could not be read although the server
+	// answered (a missing privilege, say): the server is up, but fencing
+	// cannot use its copy.
+	epochErr string
 }
 
 // probe runs one probe bounded by ctx. A failure closes the connection so the
@@ -84,12 +91,42 @@ func (p *prober) probeConn(ctx context.Context) (probeResult, error) {
 		return probeResult{}, fmt.Errorf("handshake version %q is %s but @@version %q is %s",
 			c.GetServerVersion(), p.flavor, state.Version, f)
 	}
-	return probeResult{
+	// The epoch is read last: a promotion records it before it makes the
+	// server writable, so a probe that saw read_only=0 sees its epoch.
+	res := probeResult{
 		state:   state,
 		flavor:  p.flavor,
 		replica: parseReplicaStatus(p.flavor, statusRows),
 		rtt:     rtt,
-	}, nil
+	}
+	epochRows, err := query(c, failover.EpochQuery)
+	var me *mysql.MyError
+	switch {
+	case err == nil:
+		res.epoch, err = parseEpoch(epochRows)
+		if err != nil {
+			res.epochErr = err.Error()
+		}
+	case errors.As(err, &me):
+		if me.Code != failover.ErBadDB && me.Code != failover.ErNoSuchTable {
+			res.epochErr = err.Error()
+		}
+	default:
+		return probeResult{}, err
+	}
+	return res, nil
+}
+
+// parseEpoch reads the epoch row (none before the first promotion).
+func parseEpoch(rows []row) (epochRecord, error) {
+	if len(rows) == 0 {
+		return epochRecord{}, nil
+	}
+	e, err := strconv.ParseUint(rows[0]["epoch"], 10, 64)
+	if err != nil {
+		return epochRecord{}, fmt.Errorf("switchyard.epoch: epoch %q is not a number", rows[0]["epoch"])
+	}
+	return epochRecord{Epoch: e, Primary: rows[0]["primary_name"]}, nil
 }
 
 // connect dials and authenticates; the handshake is bounded by ctx too.

@@ -46,7 +46,7 @@ func TestDecideRoles(t *testing.T) {
 			for i, s := range tt.servers {
 				servers[i] = Server{Name: string(rune('a' + i)), Up: s.up, ReadOnly: s.ro, Replicating: s.repl}
 			}
-			conflict := decideRoles(servers)
+			conflict := decideRoles(servers, epochRecord{})
 			if (conflict != "") != tt.wantConflict {
 				t.Errorf("conflict = %q, want conflict %v", conflict, tt.wantConflict)
 			}

@@ -29,6 +29,9 @@ var (
 // both buffers are attached for the command.
 func (s *Session) readCommandHeader() (size int, seq byte, err error) {
 	c := s.client
+	if idle := s.srv.settings().cfg.Limits.IdleTimeout; idle > 0 {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(idle))
+	}
 	if c.R != nil {
 		size, seq, err = c.ReadHeader()
 	} else {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -21,11 +22,14 @@ type fuzzConn struct {
 	r io.Reader
 }
 
-func (f fuzzConn) Read(p []byte) (int, error)  { return f.r.Read(p) }
-func (f fuzzConn) Write(p []byte) (int, error) { return len(p), nil }
-func (f fuzzConn) Close() error                { return nil }
-func (f fuzzConn) RemoteAddr() net.Addr        { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1} }
-func (f fuzzConn) LocalAddr() net.Addr         { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2} }
+func (f fuzzConn) Read(p []byte) (int, error)       { return f.r.Read(p) }
+func (f fuzzConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (f fuzzConn) Close() error                     { return nil }
+func (f fuzzConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1} }
+func (f fuzzConn) LocalAddr() net.Addr              { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2} }
+func (f fuzzConn) SetReadDeadline(time.Time) error  { return nil }
+func (f fuzzConn) SetWriteDeadline(time.Time) error { return nil }
+func (f fuzzConn) SetDeadline(time.Time) error      { return nil }
 
 func packet(seq byte, payload ...byte) []byte {
 	n := len(payload)

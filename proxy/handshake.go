@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -25,6 +26,9 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, log *slog.Logger) (
 	ah := &authHandler{srv: s, ctx: ctx}
 	sc, err := s.mysql.NewCustomizedConn(hc, ah, ah)
 	if err != nil {
+		if ah.sess != nil { // admitted, then the final OK could not be sent
+			s.guard.leaveUser(ah.sess.user.Name)
+		}
 		return nil, err
 	}
 	raw := sc.Conn.Conn // a *tls.Conn over hc after STARTTLS, else hc itself
@@ -67,10 +71,19 @@ func (h *authHandler) OnAuthSuccess(c *server.Conn) error {
 	c.SetStatus(mysql.SERVER_STATUS_AUTOCOMMIT)
 	srv := h.srv
 	set := srv.settings()
+	if _, secure := c.Conn.Conn.(*tls.Conn); set.cfg.TLS.Require && !secure {
+		return &mysql.MyError{Code: codeSecureTransport, State: "HY000",
+			Message: "Connections using insecure transport are prohibited while --require_secure_transport=ON (switchyard tls.require); connect with TLS"}
+	}
+	u := set.users[c.GetUser()]
+	if !srv.guard.admitUser(u.Name, u.MaxConnections) {
+		return errTooManyUserConns(u.Name)
+	}
+	srv.guard.succeeded(c.RemoteAddr().String())
 	sess := &Session{
 		srv:         srv,
 		id:          c.ConnectionID(),
-		user:        set.users[c.GetUser()],
+		user:        u,
 		caps:        c.Capability() & srv.caps,
 		collation:   c.Charset(),
 		consistency: set.cfg.Routing.Consistency,
@@ -85,6 +98,7 @@ func (h *authHandler) OnAuthSuccess(c *server.Conn) error {
 	if err := srv.checkLogin(h.ctx, sess); err != nil {
 		var be *backend.Error
 		if errors.As(err, &be) && be.Server != nil {
+			srv.guard.leaveUser(u.Name)
 			return be.Server // the server's own refusal goes to the client unchanged
 		}
 	}
@@ -126,6 +140,16 @@ func validConsistency(v string) bool {
 
 func (h *authHandler) OnAuthFailure(c *server.Conn, err error) {
 	h.srv.log.Info("client authentication failed", "client", c.RemoteAddr().String(), "user", c.GetUser())
+	lim := h.srv.settings().cfg.Limits
+	delay := h.srv.guard.failed(c.RemoteAddr().String(), time.Now(), lim.MaxAuthFailures, lim.AuthBlockTime)
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-h.ctx.Done():
+		}
+	}
 }
 
 // UseDB records the database named in the handshake.

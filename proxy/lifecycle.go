@@ -18,12 +18,16 @@ type settings struct {
 	policy router.Policy
 }
 
-func newSettings(cfg config.Config) *settings {
-	users := make(map[string]config.User, len(cfg.Users))
-	for _, u := range cfg.Users {
+func newSettings(cfg config.Config) (*settings, error) {
+	resolved, err := config.ResolvePasswords(cfg.Users)
+	if err != nil {
+		return nil, err
+	}
+	users := make(map[string]config.User, len(resolved))
+	for _, u := range resolved {
 		users[u.Name] = u
 	}
-	return &settings{cfg: cfg, users: users, policy: router.PolicyFrom(cfg)}
+	return &settings{cfg: cfg, users: users, policy: router.PolicyFrom(cfg)}, nil
 }
 
 func (s *Server) settings() *settings { return s.set.Load() }
@@ -32,7 +36,11 @@ func (s *Server) settings() *settings { return s.set.Load() }
 // settings take effect for the next login or statement; open sessions stay
 // connected. Listen addresses need a restart (the caller says so).
 func (s *Server) Reload(cfg config.Config) error {
-	s.set.Store(newSettings(cfg))
+	set, err := newSettings(cfg)
+	if err != nil {
+		return err
+	}
+	s.set.Store(set)
 	s.pools.reconfigure(cfg)
 	return nil
 }

@@ -49,6 +49,7 @@ type Server struct {
 
 	pools      *pools
 	drained    sync.Map // backend name → true: no new reads go there
+	guard      guard
 	progress   progress
 	metrics    *metrics
 	digests    digestTable
@@ -98,7 +99,11 @@ func NewServer(cfg config.Config, topo Topology, version string, log *slog.Logge
 	}
 	s.pools = newPools(cfg, func(d time.Duration) { s.metrics.poolWait.Observe(d.Seconds()) })
 	s.load = router.Load{InUse: s.pools.inUse, Applied: s.progress.appliedBy, Drained: s.isDrained}
-	s.set.Store(newSettings(cfg))
+	set, err := newSettings(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.set.Store(set)
 	return s, nil
 }
 
@@ -227,6 +232,12 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 			_ = nc.Close()
 		}
 	}()
+	if host := hostOf(nc.RemoteAddr()); s.guard.blocked(host, time.Now()) {
+		s.metrics.refused.WithLabelValues("host_blocked").Inc()
+		e := errHostBlocked(host)
+		s.refuse(nc, e.Code, e.State, e.Message)
+		return
+	}
 	sess, err := s.handshake(ctx, nc, log)
 	if err != nil {
 		log.Debug("handshake failed", "err", err)
@@ -237,6 +248,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	s.metrics.accepted.Inc()
 	s.metrics.clients.Inc()
 	defer s.metrics.clients.Dec()
+	defer s.guard.leaveUser(sess.user.Name)
 	if !s.register(sess) {
 		sess.close()
 		return

@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -89,9 +91,21 @@ func (s *Session) run(ctx context.Context) {
 	for !s.killed.Load() {
 		size, seq, err := s.readCommandHeader()
 		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				s.idleTimedOut()
+				return
+			}
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.log.Debug("client read failed", "err", err)
 			}
+			return
+		}
+		// A packet over the limit is refused at its first frame; one of
+		// several 16 MiB frames is bounded by the backend's own
+		// max_allowed_packet as it streams.
+		if max := int(s.srv.settings().cfg.Limits.MaxPacket); size > max {
+			s.fatal(seq+1, codePacketTooLarge, "08S01", fmt.Sprintf("Got a packet bigger than 'max_allowed_packet' bytes (switchyard limits.max_packet is %d); send less per statement or raise it", max))
 			return
 		}
 		if size == 0 {
@@ -118,6 +132,18 @@ func (s *Session) run(ctx context.Context) {
 }
 
 var errQuit = errors.New("client quit")
+
+// idleTimedOut tells a client idle past limits.idle_timeout why it is
+// disconnected, as MySQL 8 does, before the session closes.
+func (s *Session) idleTimedOut() {
+	if s.client.W == nil {
+		w := writerPool.Get().(*bufio.Writer)
+		w.Reset(s.client.Conn)
+		s.client.W = w
+	}
+	_ = s.client.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+	s.fatal(0, codeClientIdleTimeout, "HY000", "The client was disconnected by the server because of inactivity (switchyard limits.idle_timeout)")
+}
 
 // dispatch runs one command whose header has been read.
 func (s *Session) dispatch(ctx context.Context, cmd byte, size int, seq byte) error {

@@ -1,114 +1,119 @@
 // Command switchyard is the MySQL proxy binary: flags, config, signals and
 // wiring. It holds no logic of its own.
+//
+//	switchyard --config FILE [--log-format text|json] [--pprof]
+//	switchyard --version
+//	switchyard status [--admin HOST:PORT] [--token T] [--digests N]
+//
+// Signals: SIGHUP reloads the config file (see reload.go); SIGTERM or SIGINT
+// stops gracefully (see serve.go), and a second one skips the waits.
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"golang.org/x/sync/errgroup"
-
-	"github.com/switchyard/switchyard/admin"
 	"github.com/switchyard/switchyard/config"
-	"github.com/switchyard/switchyard/health"
-	"github.com/switchyard/switchyard/proxy"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-func main() {
-	configPath := flag.String("config", "", "path to the YAML config file")
-	showVersion := flag.Bool("version", false, "print the version and exit")
-	pprofOn := flag.Bool("pprof", false, "serve /debug/pprof/ on the admin listener")
-	flag.Parse()
+func main() { os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// realMain runs the command line args and returns the exit code: 0 on a
+// clean stop, 1 when serving failed, 2 for a usage or config problem.
+func realMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "status" {
+		return statusMain(args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("switchyard", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "path to the YAML config file")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	pprofOn := fs.Bool("pprof", false, "serve /debug/pprof/ on the admin listener")
+	logFormat := fs.String("log-format", "", "text or json; overrides log.format of the config")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage:\n  switchyard --config FILE [--log-format text|json] [--pprof]\n"+
+			"  switchyard --version\n  switchyard status [--admin HOST:PORT] [--token TOKEN] [--digests N]\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
 	if *showVersion {
-		fmt.Println("switchyard", version)
-		return
+		fmt.Fprintln(stdout, "switchyard", version)
+		return 0
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "switchyard: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
 	}
 	if *configPath == "" {
-		fmt.Fprintln(os.Stderr, "usage: switchyard --config FILE")
-		os.Exit(2)
+		fs.Usage()
+		return 2
+	}
+	switch *logFormat {
+	case "", "text", "json":
+	default:
+		fmt.Fprintf(stderr, "switchyard: --log-format %q: use text or json\n", *logFormat)
+		return 2
 	}
 	cfg, err := config.Load(*configPath)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "switchyard: config %s refused:\n%v\n", *configPath, err)
-		os.Exit(2)
+		fmt.Fprintf(stderr, "switchyard: config %s refused:\n%v\n", *configPath, err)
+		return 2
 	}
-	log := newLogger(cfg.Log)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, *pprofOn, log); err != nil {
+	format := cfg.Log.Format
+	if *logFormat != "" {
+		format = *logFormat
+	}
+	level := new(slog.LevelVar)
+	level.Set(parseLevel(cfg.Log.Level))
+	log := newLogger(stderr, format, level)
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	err = serve(params{
+		configPath: *configPath,
+		cfg:        cfg,
+		pprof:      *pprofOn,
+		log:        log,
+		level:      level,
+		signals:    sigs,
+	})
+	if err != nil {
 		log.Error("switchyard stopped", "err", err)
-		os.Exit(1)
+		return 1
 	}
+	log.Info("switchyard stopped")
+	return 0
 }
 
-func newLogger(c config.Log) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level))
+// newLogger writes one line per event to w. The level is a LevelVar so that
+// a reload can change it; the format is fixed for the life of the process.
+func newLogger(w io.Writer, format string, level *slog.LevelVar) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func run(ctx context.Context, cfg config.Config, pprofOn bool, log *slog.Logger) error {
-	mon := health.NewMonitor(cfg, log.With("component", "health"))
-	defer mon.Close()
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return mon.Run(ctx) })
-
-	// Clients see the primary's version in the handshake; wait briefly for the
-	// first probe round so that it is known, but start anyway without it.
-	select {
-	case <-mon.Ready():
-	case <-time.After(3 * time.Second):
-	case <-ctx.Done():
-	}
-	ver := ""
-	if p, ok := mon.Snapshot().Primary(); ok {
-		ver = p.Version
-	}
-	srv, err := proxy.NewServer(cfg, mon, proxy.HandshakeVersion(ver), log.With("component", "proxy"))
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return err
-	}
-	adm := admin.New(mon, pprofOn)
-	httpSrv := &http.Server{Addr: cfg.AdminListen, Handler: adm, ReadHeaderTimeout: 5 * time.Second}
-	adminLn, err := net.Listen("tcp", cfg.AdminListen)
-	if err != nil {
-		_ = ln.Close()
-		return err
-	}
-	log.Info("switchyard listening", "version", version, "listen", ln.Addr().String(), "admin", adminLn.Addr().String())
-	g.Go(func() error { return srv.Serve(ctx, ln) })
-	g.Go(func() error {
-		if err := httpSrv.Serve(adminLn); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-ctx.Done()
-		adm.SetDraining(true)
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return httpSrv.Shutdown(shutdownCtx)
-	})
-	return g.Wait()
+// parseLevel maps a validated log.level to its slog level.
+func parseLevel(s string) slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(s))
+	return l
 }

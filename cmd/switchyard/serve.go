@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/switchyard/switchyard/admin"
+	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/health"
+	"github.com/switchyard/switchyard/proxy"
+)
+
+// params is what serve needs from main; tests fill it directly.
+type params struct {
+	configPath string
+	cfg        config.Config // loaded and valid
+	pprof      bool
+	log        *slog.Logger
+	level      *slog.LevelVar
+	// signals delivers SIGHUP (reload) and SIGTERM/SIGINT (stop; a second
+	// one skips the remaining waits).
+	signals <-chan os.Signal
+	// listening, when set, is called once both listeners are bound.
+	listening func(proxyAddr, adminAddr net.Addr)
+}
+
+// firstProbeWait bounds how long start waits for the first probe round:
+// clients see the primary's version in the handshake, so it is worth a short
+// wait, but the proxy starts without it.
+const firstProbeWait = 3 * time.Second
+
+// serve runs the proxy until a stop signal, then stops gracefully:
+//
+//  1. /readyz fails (draining), so load balancers stop sending;
+//  2. shutdown.ready_delay passes while the listener still accepts, for the
+//     load balancers to notice;
+//  3. the proxy stops accepting and gives open sessions
+//     shutdown.drain_timeout to finish their transactions (proxy Drain);
+//  4. what is left is closed, the health monitor and the admin listener
+//     stop, and serve returns.
+//
+// A second stop signal skips what is left of 2 and 3. A component that fails
+// (a listener error) stops the process the same way, without the waits, and
+// its error is returned.
+func serve(p params) error {
+	log := p.log
+	reg, m := newRegistry()
+
+	// Signals: reloads go to the loop below; the first stop starts the
+	// graceful stop, the second cuts it short.
+	stopCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	forceCtx, force := context.WithCancel(context.Background())
+	defer force()
+	hup := make(chan struct{}, 1)
+	sigDone := make(chan struct{})
+	defer close(sigDone)
+	go func() {
+		stops := 0
+		for {
+			select {
+			case <-sigDone:
+				return
+			case s := <-p.signals:
+				if s == syscall.SIGHUP {
+					select {
+					case hup <- struct{}{}:
+					default: // a reload is pending already; it will read the latest file
+					}
+					continue
+				}
+				stops++
+				if stops == 1 {
+					log.Info("stop requested; draining", "signal", s.String())
+					stop()
+				} else {
+					log.Warn("second stop signal; skipping the remaining drain", "signal", s.String())
+					force()
+				}
+			}
+		}
+	}()
+
+	mon := health.NewMonitor(p.cfg, log)
+	if err := mon.Register(reg); err != nil {
+		mon.Close()
+		return fmt.Errorf("health metrics: %w", err)
+	}
+	monCtx, stopMon := context.WithCancel(context.Background())
+	defer stopMon()
+	g, gctx := errgroup.WithContext(context.Background())
+	g.Go(func() error { return mon.Run(monCtx) })
+
+	select {
+	case <-mon.Ready():
+	case <-time.After(firstProbeWait):
+		log.Warn("first probe round not finished; starting anyway", "waited", firstProbeWait)
+	case <-stopCtx.Done():
+	}
+	if stopCtx.Err() != nil { // stopped before serving anything
+		stopMon()
+		return g.Wait()
+	}
+	ver := ""
+	if pr, ok := mon.Snapshot().Primary(); ok {
+		ver = pr.Version
+	}
+	srv, err := proxy.NewServer(p.cfg, mon, proxy.HandshakeVersion(ver), log.With("component", "proxy"))
+	if err != nil {
+		stopMon()
+		_ = g.Wait()
+		return err
+	}
+	if err := srv.Register(reg); err != nil {
+		stopMon()
+		_ = g.Wait()
+		return fmt.Errorf("proxy metrics: %w", err)
+	}
+	drainer := backendDrainer(srv, mon)
+	logMissing(log, drainer)
+
+	ln, err := net.Listen("tcp", p.cfg.Listen)
+	if err != nil {
+		stopMon()
+		_ = g.Wait()
+		return err
+	}
+	adminLn, err := net.Listen("tcp", p.cfg.AdminListen)
+	if err != nil {
+		_ = ln.Close()
+		stopMon()
+		_ = g.Wait()
+		return err
+	}
+
+	var rl *reloader
+	adm := admin.New(admin.Options{
+		Topology:   mon,
+		Token:      p.cfg.AdminToken,
+		Pprof:      p.pprof,
+		Metrics:    reg,
+		Digests:    proxyDigests{srv},
+		Switchover: mon,
+		Drainer:    drainer,
+		Reload:     func() error { return rl.reload() },
+		Log:        log.With("component", "admin"),
+	})
+	rl = newReloader(p.configPath, p.cfg, log.With("component", "reload"), p.level, m, adm.SetToken,
+		reloadTarget{"health", mon},
+		reloadTarget{"proxy", srv},
+	)
+	httpSrv := &http.Server{
+		Handler:           adm,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.With("component", "admin").Handler(), slog.LevelDebug),
+	}
+
+	serveCtx, stopServe := context.WithCancel(context.Background())
+	defer stopServe()
+	proxyDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(proxyDone)
+		return srv.Serve(serveCtx, ln)
+	})
+	g.Go(func() error {
+		if err := httpSrv.Serve(adminLn); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	log.Info("switchyard listening", "version", version, "listen", ln.Addr().String(),
+		"admin", adminLn.Addr().String(), "backends", len(p.cfg.Backends))
+	if p.listening != nil {
+		p.listening(ln.Addr(), adminLn.Addr())
+	}
+
+	graceful := true
+loop:
+	for {
+		select {
+		case <-hup:
+			_ = rl.reload() // logs its own outcome
+		case <-stopCtx.Done():
+			break loop
+		case <-gctx.Done():
+			log.Error("a listener failed; stopping")
+			graceful = false
+			break loop
+		}
+	}
+
+	// 1. Fail readiness first.
+	cfg := rl.current()
+	adm.SetDraining(true)
+	log.Info("draining: /readyz now fails", "ready_delay", cfg.Shutdown.ReadyDelay,
+		"drain_timeout", cfg.Shutdown.DrainTimeout, "sessions", srv.ActiveConnections())
+
+	// 2. Let load balancers notice, still accepting meanwhile.
+	if graceful {
+		wait(forceCtx, cfg.Shutdown.ReadyDelay)
+	}
+
+	// 3. Stop accepting; open sessions finish their transactions.
+	if graceful {
+		log.Info("refusing new connections; waiting for open sessions to finish",
+			"sessions", srv.ActiveConnections(), "drain_timeout", cfg.Shutdown.DrainTimeout)
+		drainCtx, cancel := context.WithTimeout(forceCtx, cfg.Shutdown.DrainTimeout)
+		srv.Drain(drainCtx)
+		cancel()
+	}
+
+	// 4. Close what is left, then the monitor and the admin listener, which
+	// served /readyz and /metrics until now.
+	stopServe()
+	select {
+	case <-proxyDone:
+	case <-forceCtx.Done():
+	}
+	stopMon()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = httpSrv.Shutdown(shutdownCtx)
+	return g.Wait()
+}
+
+// wait returns after d, or earlier when ctx is done.
+func wait(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
