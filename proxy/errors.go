@@ -19,6 +19,10 @@ const (
 	stateCannotConnect = "HY000"
 )
 
+// errPrimaryChanged ends a transaction or pinned session whose primary was
+// replaced by a failover or switchover.
+var errPrimaryChanged = errors.New("the primary changed")
+
 // errToClient is the one place that decides what a client sees for an
 // internal error: a MySQL error code, SQLSTATE and a message that says what
 // happened and what to do. A backend server's own error passes unchanged.
@@ -33,6 +37,9 @@ func errToClient(err error) []byte {
 	case errors.Is(err, router.ErrNoPrimary):
 		return wire.ErrPacket(codeCannotConnect, stateCannotConnect,
 			"switchyard knows no writable primary right now ("+strings.TrimPrefix(err.Error(), router.ErrNoPrimary.Error()+": ")+"); retry the statement shortly, this connection stays usable")
+	case errors.Is(err, errPrimaryChanged):
+		return wire.ErrPacket(mysql.ER_NET_READ_ERROR, "08S01",
+			"switchyard moved writes to a new primary during this transaction or pinned session; it was rolled back and its session state is gone: reconnect and retry")
 	case errors.Is(err, router.ErrNoReplica):
 		return wire.ErrPacket(codeCannotConnect, stateCannotConnect,
 			"switchyard found no replica fresh enough for this read and routing.no_replica is error; retry later or route it to the primary with /* switchyard: primary */")

@@ -154,6 +154,14 @@ func (s *Server) waitTopology(ctx context.Context, deadline time.Time) bool {
 	return true
 }
 
+// reportFailure tells health a backend could not be reached, so that it
+// probes at once rather than at the next interval.
+func (s *Server) reportFailure(name string) {
+	if r, ok := s.topo.(interface{ ReportFailure(string) }); ok {
+		r.ReportFailure(name)
+	}
+}
+
 // acknowledged records the GTID of a write acknowledged to a client.
 func (s *Server) acknowledged(gtid string, pos router.GTIDPos) {
 	s.progress.ack(pos)

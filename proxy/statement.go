@@ -203,6 +203,9 @@ func (s *Session) lostBeforeRun(seq byte) error {
 func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) {
 	if s.held != nil {
 		if s.holds != holdSticky || t.needsLast {
+			if err := s.checkHeldEpoch(); err != nil {
+				return nil, err
+			}
 			s.routed = router.ReasonPinned
 			if s.holds&(holdTx|holdNoAutocommit) != 0 {
 				s.routed = router.ReasonInTransaction
@@ -212,34 +215,63 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 		}
 		s.releaseHeld()
 	}
-	d, need, err := s.route(ctx, t)
-	if err != nil {
-		return nil, err
-	}
-	s.routed, s.onReplica = d.Reason, d.Backend.Role == health.RoleReplica
-	conn, err := s.borrow(ctx, d.Backend)
-	var be *backend.Error
-	if err != nil && s.onReplica && errors.As(err, &be) && be.Server == nil {
-		// A replica that cannot be reached (or whose pool is exhausted)
-		// does not fail a read: the primary can answer it.
-		s.log.Warn("replica unavailable; read goes to the primary", "backend", d.Backend.Name, "err", err)
-		t.class, t.hintReplica = router.ClassWrite, false
-		if d, _, err = s.route(ctx, t); err != nil {
+	holding := false
+	defer func() {
+		if holding {
+			s.srv.holdEnd()
+		}
+	}()
+	var deadline time.Time
+	for {
+		d, need, err := s.route(ctx, t)
+		if err != nil {
 			return nil, err
 		}
-		s.routed, s.onReplica = router.ReasonNoReplica, false
-		conn, err = s.borrow(ctx, d.Backend)
+		s.routed, s.onReplica = d.Reason, d.Backend.Role == health.RoleReplica
+		conn, err := s.borrow(ctx, d.Backend)
+		if err == nil {
+			return s.afterBorrow(ctx, t, d, need, conn)
+		}
+		var be *backend.Error
+		if !errors.As(err, &be) || be.Server != nil || errors.Is(err, backend.ErrPoolTimeout) {
+			return nil, err // the server refused, or the pool is exhausted: say so
+		}
+		// The backend cannot be reached; nothing was sent. Tell health at
+		// once (it probes now instead of at the next interval).
+		s.srv.reportFailure(d.Backend.Name)
+		if s.onReplica {
+			// A read does not fail for a replica: the primary can answer it.
+			s.log.Warn("replica unavailable; read goes to the primary", "backend", d.Backend.Name, "err", err)
+			t.class, t.hintReplica = router.ClassWrite, false
+			continue
+		}
+		// The primary cannot be reached: hold the statement (bounded) until
+		// health confirms it down and a failover gives a new one, or it
+		// comes back.
+		if deadline.IsZero() {
+			if !s.srv.holdStart() {
+				return nil, err
+			}
+			holding = true
+			deadline = time.Now().Add(s.srv.holdTimeout)
+		}
+		if !s.srv.waitTopology(ctx, deadline) {
+			return nil, err
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
+}
+
+// afterBorrow has a replica wait for the GTID a read needs, or moves the
+// read to the primary when it does not get there in time.
+func (s *Session) afterBorrow(ctx context.Context, t target, d router.Decision, need router.GTIDPos, conn *backend.Conn) (*backend.Conn, error) {
 	if d.Wait {
 		if s.waitGTID(conn, need) {
 			s.srv.progress.noteApplied(d.Backend.Name, need)
 		} else {
 			conn.Release()
 			t.class, t.hintReplica = router.ClassWrite, false
-			if d, _, err = s.route(ctx, t); err != nil {
+			d, _, err := s.route(ctx, t)
+			if err != nil {
 				return nil, err
 			}
 			if conn, err = s.borrow(ctx, d.Backend); err != nil {
@@ -248,8 +280,33 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 			s.routed, s.onReplica = router.ReasonNoReplica, false
 		}
 	}
+	conn.Epoch = s.srv.topo.Snapshot().Epoch
+	conn.OnPrimary = !s.onReplica
 	s.setCur(conn)
 	return conn, nil
+}
+
+// checkHeldEpoch refuses to go on with a connection to a primary that is no
+// longer the primary (a failover or switchover happened since it was
+// borrowed): the transaction or state on it is gone or must not be written
+// to. The client gets an error and its session starts over.
+func (s *Session) checkHeldEpoch() error {
+	conn := s.held
+	if !conn.OnPrimary {
+		return nil
+	}
+	topo := s.srv.topo.Snapshot()
+	if topo.Epoch == conn.Epoch {
+		return nil
+	}
+	if p, ok := topo.Primary(); ok && p.Name == conn.Name {
+		conn.Epoch = topo.Epoch // the same primary, seen again
+		return nil
+	}
+	s.setCur(conn)
+	s.dropConn()
+	s.afterLoss()
+	return errPrimaryChanged
 }
 
 // borrow takes a pooled connection and gives it the session's state.

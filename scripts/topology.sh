@@ -270,6 +270,7 @@ write_cnf() {
 		echo "socket=$(sock_of "$i")"
 		echo "pid-file=$(pidfile_of "$i")"
 		echo "log_error=$(errlog_of "$i")"
+		echo "tmpdir=$d"
 		echo "bind_address=127.0.0.1"
 		echo "port=$port"
 		echo "server_id=$((i + 1))"
@@ -357,7 +358,10 @@ cmd_start() {
 
 	# One bootstrap, copied three times before any binlog exists: every server
 	# starts from identical system tables and an empty GTID history.
-	{ echo "[mariadbd]"; common_cnf; } >"$BASE/template.cnf"
+	# Each BASEDIR has its own tmpdir: bootstraps running at once in /tmp
+	# collide on their temporary tables.
+	mkdir -p "$BASE/tmp"
+	{ echo "[mariadbd]"; echo "tmpdir=$BASE/tmp"; common_cnf; } >"$BASE/template.cnf"
 	local idb=(--defaults-file="$BASE/template.cnf" --datadir="$BASE/template"
 		--auth-root-authentication-method=normal --skip-test-db --skip-name-resolve)
 	[ "$(id -u)" = 0 ] && idb+=(--user=root)

@@ -50,6 +50,11 @@ type Conn struct {
 	ThreadID      uint32 // the server's connection id, for KILL
 	Capabilities  uint32 // in effect on this connection
 
+	// Epoch is the topology epoch when the connection was borrowed and
+	// OnPrimary whether it went to the primary: a held connection to a
+	// former primary is never used again.
+	Epoch     uint64
+	OnPrimary bool
 	// Broken marks a connection that saw an error or an unfinished
 	// response: Put closes it instead of pooling it.
 	Broken bool
