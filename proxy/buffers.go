@@ -16,7 +16,7 @@ import (
 const (
 	clientReadBuffer  = 4 << 10
 	clientWriteBuffer = 16 << 10
-	hotGap            = 2 * time.Millisecond
+	hotGap            = time.Second
 )
 
 var (
@@ -29,9 +29,7 @@ var (
 // both buffers are attached for the command.
 func (s *Session) readCommandHeader() (size int, seq byte, err error) {
 	c := s.client
-	if idle := s.srv.settings().cfg.Limits.IdleTimeout; idle > 0 {
-		_ = c.Conn.SetReadDeadline(time.Now().Add(idle))
-	}
+	s.armIdleTimeout()
 	if c.R != nil {
 		size, seq, err = c.ReadHeader()
 	} else {
@@ -49,6 +47,24 @@ func (s *Session) readCommandHeader() (size int, seq byte, err error) {
 		c.W = w
 	}
 	return size, seq, err
+}
+
+// armIdleTimeout sets the client read deadline for limits.idle_timeout.
+// Re-arming on every command would cost a timer update per statement, so
+// the deadline is moved only when a sixteenth of the timeout has passed
+// since it was last set: a client is disconnected after between 15/16 and
+// all of its idle timeout.
+func (s *Session) armIdleTimeout() {
+	idle := s.srv.settings().cfg.Limits.IdleTimeout
+	if idle <= 0 {
+		return
+	}
+	now := time.Now()
+	if now.Sub(s.idleArmed) < idle/16 {
+		return
+	}
+	s.idleArmed = now
+	_ = s.client.Conn.SetReadDeadline(now.Add(idle))
 }
 
 // idleBuffers returns the buffers after a command: the writer always (the

@@ -26,34 +26,42 @@ const maxDigests = 5000
 
 const otherDigest = "(other statements)"
 
-// digestTable counts statements by digest. Safe for concurrent use.
+// digestTable counts statements by digest. Safe for concurrent use: it is
+// sharded by a hash of the digest so that sessions recording different
+// statements rarely wait for each other.
 type digestTable struct {
+	shards [16]digestShard
+}
+
+type digestShard struct {
 	mu   sync.Mutex
 	rows map[string]*DigestStat
+}
+
+func (t *digestTable) shard(digest []byte) *digestShard {
+	h := uint32(2166136261)
+	for _, c := range digest {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return &t.shards[h%uint32(len(t.shards))]
 }
 
 // record counts one execution of the statement whose normalized text is
 // digest. The lookup by []byte does not allocate; only a new row does.
 func (t *digestTable) record(digest []byte, failed bool, seconds float64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.addLocked(t.rows[string(digest)], digest, failed, seconds)
+	sh := t.shard(digest)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.addLocked(sh.rows[string(digest)], digest, failed, seconds)
 }
 
-// recordString is record for a digest the caller keeps as a string.
-func (t *digestTable) recordString(digest string, failed bool, seconds float64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.addLocked(t.rows[digest], []byte(digest), failed, seconds)
-}
-
-func (t *digestTable) addLocked(row *DigestStat, digest []byte, failed bool, seconds float64) {
+func (t *digestShard) addLocked(row *DigestStat, digest []byte, failed bool, seconds float64) {
 	if t.rows == nil {
 		t.rows = make(map[string]*DigestStat)
 	}
 	if row == nil {
 		key := string(digest)
-		if len(t.rows) >= maxDigests {
+		if len(t.rows) >= maxDigests/16 {
 			key = otherDigest
 			row = t.rows[key]
 		}
@@ -78,13 +86,15 @@ func hashDigest(s string) string {
 
 // TopDigests returns the n statements with the most total time.
 func (s *Server) TopDigests(n int) []DigestStat {
-	t := &s.digests
-	t.mu.Lock()
-	out := make([]DigestStat, 0, len(t.rows))
-	for _, r := range t.rows {
-		out = append(out, *r)
+	var out []DigestStat
+	for i := range s.digests.shards {
+		sh := &s.digests.shards[i]
+		sh.mu.Lock()
+		for _, r := range sh.rows {
+			out = append(out, *r)
+		}
+		sh.mu.Unlock()
 	}
-	t.mu.Unlock()
 	slices.SortFunc(out, func(a, b DigestStat) int {
 		return cmp.Or(cmp.Compare(b.TotalSeconds, a.TotalSeconds), cmp.Compare(b.Count, a.Count), cmp.Compare(a.Sample, b.Sample))
 	})

@@ -215,10 +215,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.refuse(nc, mysql.ER_CON_COUNT_ERROR, "08004", "Too many connections: switchyard's limits.max_connections is reached; retry later or raise it")
 			continue
 		}
-		s.wg.Go(func() {
-			defer s.active.Add(-1)
-			s.handle(ctx, nc)
-		})
+		s.wg.Go(func() { s.handle(ctx, nc) })
 	}
 }
 
@@ -232,12 +229,19 @@ func (s *Server) refuse(nc net.Conn, code uint16, state, msg string) {
 	_ = nc.Close()
 }
 
+// handle authenticates a client, then hands the session to a goroutine of
+// its own: the handshake's deep call stack (TLS, auth) dies with this
+// goroutine instead of staying with an idle session for its whole life.
 func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	log := s.log.With("client", nc.RemoteAddr().String())
+	started := false
 	defer func() {
 		if r := recover(); r != nil {
-			log.Error("session panicked; closing the client", "panic", r)
+			log.Error("handshake panicked; closing the client", "panic", r)
 			_ = nc.Close()
+		}
+		if !started {
+			s.active.Add(-1)
 		}
 	}()
 	if host := hostOf(nc.RemoteAddr()); s.guard.blocked(host, time.Now()) {
@@ -254,14 +258,28 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 		return
 	}
 	s.metrics.accepted.Inc()
-	s.metrics.clients.Inc()
-	defer s.metrics.clients.Dec()
-	defer s.guard.leaveUser(sess.user.Name)
 	if !s.register(sess) {
+		s.guard.leaveUser(sess.user.Name)
 		sess.close()
 		return
 	}
-	defer s.unregister(sess)
+	started = true
+	s.wg.Go(func() { s.serveSession(ctx, sess) })
+}
+
+// serveSession runs a session to its end and releases what it held.
+func (s *Server) serveSession(ctx context.Context, sess *Session) {
+	s.metrics.clients.Inc()
+	defer func() {
+		if r := recover(); r != nil {
+			sess.log.Error("session panicked; closing the client", "panic", r)
+			sess.close()
+		}
+		s.unregister(sess)
+		s.guard.leaveUser(sess.user.Name)
+		s.metrics.clients.Dec()
+		s.active.Add(-1)
+	}()
 	sess.run(ctx)
 }
 

@@ -66,6 +66,7 @@ type Session struct {
 	onReplica bool
 	relayed   int // response bytes relayed for the current command
 
+	idleArmed     time.Time // when the idle-timeout deadline was last set
 	killed        atomic.Bool
 	idleOutsideTx atomic.Bool // between commands and not in a transaction: Drain may close it
 	buf           []byte      // scratch for small packets
@@ -105,6 +106,12 @@ func (s *Session) run(ctx context.Context) {
 		// several 16 MiB frames is bounded by the backend's own
 		// max_allowed_packet as it streams.
 		if max := int(s.srv.settings().cfg.Limits.MaxPacket); size > max {
+			// Read the packet first (bounded in time): closing with unread
+			// bytes would reset the connection before the client reads why.
+			_ = s.client.Conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if _, err := s.client.DiscardBody(size, seq); err != nil {
+				return
+			}
 			s.fatal(seq+1, codePacketTooLarge, "08S01", fmt.Sprintf("Got a packet bigger than 'max_allowed_packet' bytes (switchyard limits.max_packet is %d); send less per statement or raise it", max))
 			return
 		}

@@ -250,7 +250,8 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 	s.finish(conn, cs.effect)
 	secs := time.Since(start).Seconds()
 	s.srv.metrics.countStatement(s.routed, s.onReplica, s.resp.err, secs)
-	s.srv.digests.recordString(cs.digest, s.resp.err, secs)
+	s.digestBuf = append(s.digestBuf[:0], cs.digest...)
+	s.srv.digests.record(s.digestBuf, s.resp.err, secs)
 	return err
 }
 
