@@ -63,14 +63,17 @@ func (c *cache) shard(key []byte) *shard {
 	return &c.shards[maphash.Bytes(c.seed, key)&c.mask]
 }
 
-// get looks key up without allocating.
-func (c *cache) get(key []byte) (Statement, bool) {
+// get looks key up without allocating. count says whether a miss counts
+// (a second lookup for the same statement does not).
+func (c *cache) get(key []byte, count bool) (Statement, bool) {
 	s := c.shard(key)
 	s.mu.Lock()
 	i, ok := s.idx[string(key)]
 	if !ok {
 		s.mu.Unlock()
-		s.misses.Add(1)
+		if count {
+			s.misses.Add(1)
+		}
 		return Statement{}, false
 	}
 	e := &s.ring[i]

@@ -1,6 +1,9 @@
 package classify
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // DefaultCacheSize is the number of digests the package-level classifier
 // (used by Classify) remembers.
@@ -45,132 +48,202 @@ func (c *Classifier) Len() int {
 // Classify classifies one COM_QUERY or COM_STMT_PREPARE text, which may hold
 // several statements. It never fails: what it cannot classify is a Write.
 func (c *Classifier) Classify(sql string) Statement {
-	if st, ok := c.fast(sql); ok {
+	if st, ok := c.fast(sql, 0); ok {
 		return st
 	}
 	return c.slow(sql)
 }
 
-type span struct{ start, end int }
-
 // slow splits the text into statements, classifies each (fast path, then
 // cache, then parser) and merges the answers.
 func (c *Classifier) slow(sql string) Statement {
-	var buf [4]span
-	parts, first, ambiguous, hint := split(sql, false, buf[:0])
+	bp := keyBufs.Get().(*[]byte)
+	sc := scan(sql, false, (*bp)[:0])
 	splitsDiffer := false
-	if !ambiguous && strings.IndexByte(sql, '\\') >= 0 {
+	if !sc.info.ambiguous && strings.IndexByte(sql, '\\') >= 0 {
 		// A backslash in a string: would a NO_BACKSLASH_ESCAPES session cut
 		// the text into the same statements?
-		var buf2 [4]span
-		other, _, amb2, _ := split(sql, true, buf2[:0])
-		ambiguous = amb2
-		splitsDiffer = !sameSpans(parts, other)
+		other := scan(sql, true, nil)
+		sc.info.ambiguous = other.info.ambiguous
+		splitsDiffer = sc.n != other.n || sc.one != other.one || !slices.Equal(sc.more, other.more)
 	}
 	var st Statement
 	switch {
-	case ambiguous || splitsDiffer:
-		st = parseClassify(sql, lexInfo{ambiguous: ambiguous, backslash: true})
-		st.Digest = Digest(sql)
-	case len(parts) == 0: // nothing but comments: the server answers an error
+	case sc.info.ambiguous || splitsDiffer:
+		st = parseClassify(sql, nil, lexInfo{ambiguous: sc.info.ambiguous, backslash: true})
+		st.Digest = string(sc.key)
+	case sc.n == 0: // nothing but comments: the server answers an error
 		st = unknownWrite(false)
-	case len(parts) == 1:
-		st = c.classifyPart(sql[parts[0].start:parts[0].end])
-	case first == "create" || first == "alter":
+	case sc.n == 1 && !sc.semis:
+		// The fast path has seen this very statement and passed: go
+		// straight to the cache with the digest scan just made.
+		st = c.slowPart(sql, bp, sc.key, sc.info)
+		st.Hint = sc.hint
+		return st
+	case sc.n == 1:
+		st = c.classifyPart(sql[sc.one.start:sc.one.end], 0)
+	case sc.first == "create" || sc.first == "alter":
 		// Stored program bodies hold ';': let the parser split.
-		st = c.slowPart(sql)
+		st = c.slowPart(sql, bp, sc.key, sc.info)
+		st.Hint = sc.hint
+		return st
 	default:
-		st = c.classifyPart(sql[parts[0].start:parts[0].end])
-		for _, p := range parts[1:] {
-			st = merge(st, c.classifyPart(sql[p.start:p.end]))
+		st = own(c.classifyPart(sql[sc.one.start:sc.one.end], 0))
+		sets := 0
+		if st.SetsSessionVars {
+			sets++
 		}
-		st.Digest = Digest(sql)
+		for _, p := range sc.more[1:] {
+			part := c.classifyPart(sql[p.start:p.end], 0)
+			if part.SetsSessionVars {
+				sets++
+			}
+			st = merge(st, part)
+		}
+		endBatch(&st, sets, sc.n)
+		st.Digest = string(sc.key)
 	}
-	st.Hint = hint
+	putKeyBuf(bp, sc.key)
+	st.Hint = sc.hint
 	return st
 }
 
-// split cuts sql at ';' into the spans of its non-empty statements and
-// reports the first word (lower-case, if create or alter), whether the
-// lexing was ambiguous, and the hints of all comments.
-func split(sql string, noBackslash bool, parts []span) ([]span, string, bool, Hint) {
+type span struct{ start, end int }
+
+// scanned is what one lexer pass over a whole text learns.
+type scanned struct {
+	n     int     // the number of non-empty statements between ';'
+	one   span    // the first of them
+	more  []span  // all of them, when n > 1
+	first string  // the first word, if "create" or "alter"
+	semis bool    // a ';' was seen
+	key   []byte  // the digest of the whole text (when asked for)
+	info  lexInfo // ambiguity and backslashes
+	hint  Hint    // hints of all comments
+}
+
+// scan cuts sql at ';' into statements and, when key is not nil, appends
+// the digest of the whole text to it, in one pass.
+func scan(sql string, noBackslash bool, key []byte) scanned {
 	l := lexer{s: sql, hints: true, noBackslash: noBackslash}
-	start, seen, first := 0, false, ""
+	d := digester{dst: key, lastSemi: -1}
+	var sc scanned
+	start, seen := 0, false
 	for {
 		t := l.next()
 		if t.kind == tEOF {
 			break
+		}
+		if key != nil {
+			d.add(sql, t)
 		}
 		if l.isPunct(t, ';') {
 			if l.inExec {
 				l.ambiguous = true // a ';' inside /*! ... */
 			}
 			if seen {
-				parts = append(parts, span{start, t.pos})
+				sc.add(span{start, t.pos})
 			}
-			start, seen = t.end, false
+			start, seen, sc.semis = t.end, false, true
 			continue
 		}
-		if !seen && len(parts) == 0 {
+		if !seen && sc.n == 0 {
 			switch {
 			case l.is(t, "create"):
-				first = "create"
+				sc.first = "create"
 			case l.is(t, "alter"):
-				first = "alter"
+				sc.first = "alter"
 			}
 		}
 		seen = true
 	}
 	if seen {
-		parts = append(parts, span{start, len(sql)})
+		sc.add(span{start, len(sql)})
 	}
-	return parts, first, l.ambiguous, l.hint
+	if key != nil {
+		sc.key = d.finish()
+	}
+	sc.info = lexInfo{ambiguous: l.ambiguous, backslash: l.backslash}
+	sc.hint = l.hint
+	return sc
 }
 
-func sameSpans(a, b []span) bool {
-	if len(a) != len(b) {
-		return false
+// add records a statement; only several cost an allocation.
+func (sc *scanned) add(p span) {
+	switch sc.n {
+	case 0:
+		sc.one = p
+	case 1:
+		sc.more = append(make([]span, 0, 4), sc.one, p)
+	default:
+		sc.more = append(sc.more, p)
 	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	sc.n++
 }
 
 // classifyPart classifies one statement (no ';' inside, except in stored
 // program bodies). Its hints are the caller's business.
-func (c *Classifier) classifyPart(text string) Statement {
-	if st, ok := c.fast(text); ok {
+func (c *Classifier) classifyPart(text string, depth int) Statement {
+	if st, ok := c.fast(text, depth); ok {
 		st.Hint = Hint{}
 		return st
 	}
-	return c.slowPart(text)
-}
-
-// slowPart looks the statement's digest up and parses on a miss.
-func (c *Classifier) slowPart(text string) Statement {
 	bp := keyBufs.Get().(*[]byte)
 	key, info := normalize((*bp)[:0], text)
+	return c.slowPart(text, bp, key, info)
+}
+
+// slowPart looks the statement's digest up and parses on a miss. key is
+// text's digest, in the pooled buffer bp, which slowPart returns to the
+// pool.
+//
+// Only parses that succeeded are kept under the digest. Texts sharing a
+// digest have the same words and differ only in literals, so the server
+// reads them alike - unless a literal makes one invalid (KILL 'x', LIMIT
+// 1.5, SET NAMES 'bogus'): the parser's failure then says nothing about its
+// siblings, and keeping it under the digest would send every sibling to
+// the primary as unparsed. Failures are kept under their exact text.
+func (c *Classifier) slowPart(text string, bp *[]byte, key []byte, info lexInfo) Statement {
+	buf := key
+	nkey := len(key)
 	both := info.backslash || info.ambiguous
 	// Text that lexes differently by sql_mode, or that is huge, is parsed
 	// every time: its digest does not pin down its meaning, or would cost
 	// too much memory to keep.
-	cacheable := c.cache != nil && !both && len(key) <= maxKeyLen
+	cacheable := c.cache != nil && !both && nkey <= maxKeyLen
+	exact := cacheable && len(text) < maxKeyLen
+	if exact {
+		// " " + text: a digest never starts with a space, so exact keys
+		// and digests cannot meet.
+		buf = append(buf, ' ')
+		buf = append(buf, text...)
+	}
+	key = buf[:nkey]
 	if cacheable {
-		if st, ok := c.cache.get(key); ok {
-			putKeyBuf(bp, key)
+		st, ok := c.cache.get(key, true)
+		if !ok && exact {
+			st, ok = c.cache.get(buf[nkey:], false)
+		}
+		if ok {
+			putKeyBuf(bp, buf)
 			return st
 		}
 	}
-	st := parseClassify(text, info)
-	st.Digest = string(key)
-	putKeyBuf(bp, key)
-	// SET autocommit's answer depends on a literal the digest hides.
-	if cacheable && st.Autocommit == -1 {
-		c.cache.put(st.Digest, st)
+	var unambiguous []byte
+	if !both {
+		unambiguous = key
 	}
+	st := parseClassify(text, unambiguous, info)
+	st.Digest = string(key)
+	// SET autocommit's answer depends on a literal the digest hides.
+	switch {
+	case !cacheable || st.Autocommit != -1:
+	case !st.Unparsed:
+		c.cache.put(st.Digest, st)
+	case exact:
+		c.cache.put(string(buf[nkey:]), st)
+	}
+	putKeyBuf(bp, buf)
 	return st
 }
 
@@ -186,20 +259,17 @@ func putKeyBuf(bp *[]byte, key []byte) {
 // whatever pins its words suggest (over-pinning is slow, under-pinning is
 // wrong) and temporary tables recognized by their leading keywords, which
 // MariaDB-only syntax (CREATE OR REPLACE TEMPORARY TABLE, ... ENGINE=Aria
-// options) does not hide.
-func fallback(text string) Statement {
+// options) does not hide, and unreadable SETs pinned. The words are those of the digest key when there
+// is one (no comments, no string contents), else of the raw text.
+func fallback(text string, key []byte) Statement {
 	st := unknownWrite(true)
-	r := scanRisk(text)
-	if r&rUserVar != 0 {
-		st.Pin |= PinUserVariable
+	words := text
+	if key != nil {
+		words = string(key) // no copy: does not escape scanRisk
 	}
-	if r&rNamedLock != 0 {
-		st.Pin |= PinNamedLock
-	}
-	if r&rCalcFound != 0 {
-		st.Pin |= PinFoundRows
-	}
-	if r&rSessFunc != 0 {
+	r := scanRisk(words)
+	r.apply(&st)
+	if r&rFoundRows != 0 {
 		st.UsesSessionFunc = true
 	}
 	l := lexer{s: text}
@@ -218,6 +288,11 @@ func fallback(text string) Statement {
 		if l.is(l.next(), "temporary") {
 			st.Drop |= PinTempTable
 		}
+	case l.is(t, "set"):
+		// A SET we cannot read (a character set TiDB does not know, SET
+		// PERSIST, ...) may change session state nobody can replay: keep
+		// the session where it ran.
+		st.Pin |= PinSessionState
 	}
 	return st
 }

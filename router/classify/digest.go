@@ -31,36 +31,58 @@ var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }
 // normalize appends the digest of s to dst.
 func normalize(dst []byte, s string) ([]byte, lexInfo) {
 	l := lexer{s: s}
-	start := len(dst)
-	lastSemi := -1
-	for {
-		t := l.next()
-		if t.kind == tEOF {
-			break
-		}
-		if len(dst) > start && t.space {
-			dst = append(dst, ' ')
-		}
-		lastSemi = -1
-		switch t.kind {
-		case tString, tNumber, tParam:
-			dst = appendLiteral(dst, start)
-		case tPunct:
-			if s[t.pos] == ';' {
-				lastSemi = len(dst)
-			}
-			dst = append(dst, s[t.pos])
-		default:
-			dst = append(dst, s[t.pos:t.end]...)
-		}
+	d := digester{dst: dst, start: len(dst), lastSemi: -1}
+	for t := l.next(); t.kind != tEOF; t = l.next() {
+		d.add(s, t)
 	}
-	if lastSemi >= 0 { // a trailing ';' is not part of the statement
-		dst = dst[:lastSemi]
-		for len(dst) > start && dst[len(dst)-1] == ' ' {
+	return d.finish(), lexInfo{ambiguous: l.ambiguous, backslash: l.backslash}
+}
+
+// digester builds a digest token by token.
+type digester struct {
+	dst      []byte
+	start    int // where the digest starts in dst
+	lastSemi int // where the last token, if it was ';', is in dst; else -1
+}
+
+func (d *digester) add(s string, t token) {
+	dst := d.dst
+	if len(dst) > d.start && t.space {
+		dst = append(dst, ' ')
+	}
+	d.lastSemi = -1
+	switch t.kind {
+	case tNumber:
+		// Digits next to a dot may be part of a name ("t.1", "0. x" is
+		// column x of table 0): keep them.
+		if t.pos > 0 && s[t.pos-1] == '.' || t.end < len(s) && s[t.end] == '.' {
+			dst = append(dst, s[t.pos:t.end]...)
+		} else {
+			dst = appendLiteral(dst, d.start)
+		}
+	case tString, tParam:
+		dst = appendLiteral(dst, d.start)
+	case tPunct:
+		if s[t.pos] == ';' {
+			d.lastSemi = len(dst)
+		}
+		dst = append(dst, s[t.pos])
+	default:
+		dst = append(dst, s[t.pos:t.end]...)
+	}
+	d.dst = dst
+}
+
+// finish drops a trailing ';', which is not part of the statement.
+func (d *digester) finish() []byte {
+	dst := d.dst
+	if d.lastSemi >= 0 {
+		dst = dst[:d.lastSemi]
+		for len(dst) > d.start && dst[len(dst)-1] == ' ' {
 			dst = dst[:len(dst)-1]
 		}
 	}
-	return dst, lexInfo{ambiguous: l.ambiguous, backslash: l.backslash}
+	return dst
 }
 
 // appendLiteral appends "?", folding "?, ?" into "?...".

@@ -5,8 +5,15 @@ import "strings"
 // fast decides the statements a few keywords settle, without the parser,
 // the cache or any allocation. It answers false whenever it is not sure; the
 // slow path then decides.
-func (c *Classifier) fast(sql string) (Statement, bool) {
-	l := lexer{s: sql, hints: true}
+//
+// depth counts the statements this one is nested in (EXPLAIN ANALYZE, SET
+// STATEMENT ... FOR, ANALYZE <statement>), so that a chain of them costs
+// linear time and stack, not quadratic: past maxNesting the parser decides.
+func (c *Classifier) fast(sql string, depth int) (Statement, bool) {
+	if depth > maxNesting {
+		return Statement{}, false
+	}
+	l := lexer{s: sql, hints: true, depth: depth}
 	t := l.next()
 	paren := false
 	for l.isPunct(t, '(') {
@@ -20,21 +27,35 @@ func (c *Classifier) fast(sql string) (Statement, bool) {
 	kw := lowerInto(&kwBuf, l.text(t))
 	var st Statement
 	switch string(kw) {
-	case "select", "table", "values":
-		if scanRisk(sql[t.end:])&selectRisk != 0 {
-			return Statement{}, false
+	case "select", "table", "values", "with":
+		// Read, unless a word anywhere in the text says otherwise; then
+		// look at the tokens, and leave what they cannot settle to the
+		// parser.
+		deny := selectDeny
+		if kw[0] == 'w' {
+			deny |= rDML // WITH ... UPDATE/DELETE
+		}
+		r := scanRisk(sql[t.end:])
+		if r&(deny|lexFeatures|rHint) != 0 {
+			if r = l.tokenRisk(); r&deny != 0 || l.ambiguous || l.backslash {
+				return Statement{}, false
+			}
 		}
 		st = newStatement(Read)
-	case "with":
-		if scanRisk(sql[t.end:]) != 0 {
-			return Statement{}, false
-		}
-		st = newStatement(Read)
+		r.apply(&st)
 	case "insert", "update", "delete", "replace":
-		if paren || scanRisk(sql[t.end:])&dmlRisk != 0 {
+		// Write by keyword; the words only add pins.
+		if paren {
 			return Statement{}, false
+		}
+		r := scanRisk(sql[t.end:])
+		if r&(dmlDeny|lexFeatures|rHint) != 0 {
+			if r = l.tokenRisk(); r&dmlDeny != 0 || l.ambiguous || l.backslash {
+				return Statement{}, false
+			}
 		}
 		st = newStatement(Write)
+		r.apply(&st)
 	default:
 		if paren {
 			return Statement{}, false
@@ -47,6 +68,8 @@ func (c *Classifier) fast(sql string) (Statement, bool) {
 	st.Hint = l.hint
 	return st, true
 }
+
+const maxNesting = 3
 
 // lowerInto lower-cases an ASCII word into buf; nil if it does not fit.
 func lowerInto(buf *[12]byte, w string) []byte {
@@ -97,7 +120,7 @@ func (c *Classifier) grammar(l *lexer, kw string) (Statement, bool) {
 			return Statement{}, false
 		}
 		st := newStatement(Session)
-		st.UseDB = unquoteName(l.text(t))
+		st.UseDB = strings.Clone(unquoteName(l.text(t)))
 		return st, true
 	case "set":
 		return c.set(l)
@@ -169,6 +192,10 @@ func (l *lexer) drain() bool {
 	}
 	return true
 }
+
+// lowerCopy lower-cases s into a new string that does not alias the
+// caller's text.
+func lowerCopy(s string) string { return strings.Clone(strings.ToLower(s)) }
 
 func isName(t token) bool { return t.kind == tWord || t.kind == tQuotedIdent }
 
@@ -315,11 +342,11 @@ func handler(l *lexer) (Statement, bool) {
 		if isName(t) {
 			obj, t = t, l.next()
 		}
-		st.Objects = []string{strings.ToLower(unquoteName(l.text(obj)))}
+		st.Objects = []string{lowerCopy(unquoteName(l.text(obj)))}
 		return st, l.endAt(t)
 	case l.is(t, "close"):
 		st.Drop = PinHandler
-		st.Objects = []string{strings.ToLower(unquoteName(l.text(name)))}
+		st.Objects = []string{lowerCopy(unquoteName(l.text(name)))}
 		return st, l.atEnd()
 	case l.is(t, "read"):
 		return st, l.drain()
@@ -366,7 +393,7 @@ func (c *Classifier) explain(l *lexer) (Statement, bool) {
 		if !l.drain() {
 			return Statement{}, false
 		}
-		return c.classifyPart(inner), true
+		return c.classifyPart(inner, l.depth+1), true
 	case l.is(t, "for"):
 		return newStatement(Write), l.drain()
 	}
@@ -394,7 +421,7 @@ func (c *Classifier) analyzeStmt(l *lexer) (Statement, bool) {
 	if !l.drain() {
 		return Statement{}, false
 	}
-	return c.classifyPart(inner), true
+	return c.classifyPart(inner, l.depth+1), true
 }
 
 // set handles SET autocommit, SET [scope] TRANSACTION, SET NAMES, SET
@@ -586,7 +613,7 @@ func (c *Classifier) setStatement(l *lexer) (Statement, bool) {
 			if !l.drain() {
 				return Statement{}, false
 			}
-			st := c.classifyPart(inner)
+			st := c.classifyPart(inner, l.depth+1)
 			st.Pin |= pin
 			return st, true
 		}

@@ -2,6 +2,7 @@ package classify
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -151,7 +152,7 @@ func parseMaxScale(s string, h *Hint) {
 
 func invalidHint(h *Hint, item string) {
 	if h.Invalid == "" {
-		h.Invalid = item
+		h.Invalid = strings.Clone(item)
 		if h.Invalid == "" {
 			h.Invalid = "(empty)"
 		}

@@ -83,6 +83,8 @@ type lexer struct {
 	// backslash: a quoted string or identifier contains a backslash, so the
 	// text may lex differently under NO_BACKSLASH_ESCAPES.
 	backslash bool
+	// depth is the caller's statement nesting (see Classifier.fast).
+	depth int
 }
 
 func (l *lexer) text(t token) string { return l.s[t.pos:t.end] }
@@ -101,18 +103,24 @@ func (l *lexer) skip() bool {
 			l.lineComment(l.pos + 2)
 		case c == '/' && l.pos+1 < n && s[l.pos+1] == '*':
 			i := l.pos + 2
-			exec := false
+			exec, mariadb := false, false
 			if i < n && s[i] == '!' {
 				exec, i = true, i+1
 			} else if i+1 < n && s[i] == 'M' && s[i+1] == '!' {
-				exec, i = true, i+2
+				exec, mariadb, i = true, true, i+2
 			}
 			if exec {
 				if l.inExec {
 					l.ambiguous = true // nested executable comments: servers disagree
 				}
-				for k := 0; k < 6 && i < n && isDigit(s[i]); k++ {
+				k := 0
+				for ; k < 6 && i < n && isDigit(s[i]); k++ {
 					i++
+				}
+				if k == 6 && !mariadb {
+					// /*!123456: a 6-digit version, or 5 and a digit of
+					// code? Servers differ.
+					l.ambiguous = true
 				}
 				l.inExec = true
 				l.pos = i
@@ -192,23 +200,19 @@ func (l *lexer) next() token {
 			}
 		}
 	case c == '@':
-		t.end = start + 1
+		// @name, @'name', @@name, @@session.name, @@`name`, @@"name": the
+		// whole name, quoted parts included, is one token.
+		t.kind, t.end = tUserVar, start+1
 		if t.end < n && s[t.end] == '@' {
-			t.kind = tSysVar
-			t.end = sysVarEnd(s, t.end+1)
-			if t.end < n && s[t.end] == '`' {
-				t.end = l.quoted(t.end+1, '`')
+			t.kind, t.end = tSysVar, t.end+1
+		}
+		for {
+			t.end = sysVarEnd(s, t.end)
+			if t.end < n && (s[t.end] == '`' || s[t.end] == '\'' || s[t.end] == '"') {
+				t.end = l.quoted(t.end+1, s[t.end])
+				continue
 			}
 			break
-		}
-		t.kind = tUserVar
-		if t.end < n {
-			switch s[t.end] {
-			case '\'', '"', '`':
-				t.end = l.quoted(t.end+1, s[t.end])
-			default:
-				t.end = sysVarEnd(s, t.end)
-			}
 		}
 	case c == '?':
 		t.kind, t.end = tParam, start+1
@@ -259,8 +263,9 @@ func (l *lexer) quoted(i int, q byte) int {
 func (l *lexer) number(start int) (tokKind, int) {
 	s, n := l.s, len(l.s)
 	i := start
-	if s[i] == '0' && i+1 < n && (s[i+1]|0x20 == 'x' || s[i+1]|0x20 == 'b') {
-		hex := s[i+1]|0x20 == 'x'
+	// 0x1F and 0b101; the prefix is case-sensitive (0X1F is a name).
+	if s[i] == '0' && i+1 < n && (s[i+1] == 'x' || s[i+1] == 'b') {
+		hex := s[i+1] == 'x'
 		j := i + 2
 		for j < n && (hex && class[s[j]]&cHex != 0 || !hex && (s[j] == '0' || s[j] == '1')) {
 			j++
@@ -274,7 +279,7 @@ func (l *lexer) number(start int) (tokKind, int) {
 	for j < n && isDigit(s[j]) {
 		j++
 	}
-	if j < n && s[j] == '.' {
+	if j+1 < n && s[j] == '.' && isDigit(s[j+1]) {
 		j++
 		for j < n && isDigit(s[j]) {
 			j++

@@ -119,21 +119,25 @@ func nextComment(s string, from int) int {
 // unterminated quotes or comments) may be read by the server in a way no
 // parser mode reproduces, so it is at least a Write. When no reading
 // parses, the answer is the lexical fallback, a Write.
-func parseClassify(text string, info lexInfo) Statement {
-	st := parseReadings(text, info.backslash || info.ambiguous)
+//
+// key is the text's digest when its lexing is unambiguous: the fallback
+// then looks for pins in it rather than in the raw text, so that texts
+// sharing a digest (and so a cache entry) get the same answer.
+func parseClassify(text string, key []byte, info lexInfo) Statement {
+	st := parseReadings(text, key, info.backslash || info.ambiguous)
 	if info.ambiguous && st.Kind != Write {
 		st.Kind, st.Unknown = Write, true
 	}
 	return st
 }
 
-func parseReadings(text string, both bool) Statement {
+func parseReadings(text string, key []byte, both bool) Statement {
 	a, okA := parseAnalyze(text, defaultMode)
 	if !both {
 		if okA {
 			return a
 		}
-		return fallback(text)
+		return fallback(text, key)
 	}
 	b, okB := parseAnalyze(text, noBackslashMode)
 	switch {
@@ -144,7 +148,7 @@ func parseReadings(text string, both bool) Statement {
 	case okB:
 		return b
 	}
-	return fallback(text)
+	return fallback(text, nil)
 }
 
 // either combines two possible readings of the same text: whatever holds in
@@ -171,9 +175,22 @@ func either(a, b Statement) Statement {
 
 func analyzeAll(stmts []ast.StmtNode) Statement {
 	st := analyze(stmts[0])
-	for _, n := range stmts[1:] {
-		st = merge(st, analyze(n))
+	if len(stmts) == 1 {
+		return st
 	}
+	st = own(st)
+	sets := 0
+	if st.SetsSessionVars {
+		sets++
+	}
+	for _, n := range stmts[1:] {
+		part := analyze(n)
+		if part.SetsSessionVars {
+			sets++
+		}
+		st = merge(st, part)
+	}
+	endBatch(&st, sets, len(stmts))
 	return st
 }
 
@@ -218,12 +235,12 @@ func analyze(n ast.StmtNode) Statement {
 		st.Kind, st.SetsSessionVars, st.SessionVarNames = Session, true, namesRole
 	case *ast.PrepareStmt:
 		st.Kind, st.Pin = Session, PinSQLPrepare
-		st.Objects = []string{strings.ToLower(x.Name)}
+		st.Objects = []string{lowerCopy(x.Name)}
 	case *ast.ExecuteStmt:
 		st.Kind = Session
 	case *ast.DeallocateStmt:
 		st.Kind, st.Drop = Session, PinSQLPrepare
-		st.Objects = []string{strings.ToLower(x.Name)}
+		st.Objects = []string{lowerCopy(x.Name)}
 	case *ast.LockTablesStmt:
 		st.Kind, st.Pin = Session, PinLockTables
 	case *ast.UnlockTablesStmt:
@@ -333,6 +350,13 @@ func analyzeSet(x *ast.SetStmt, st *Statement) {
 	switch {
 	case write:
 		st.Kind = Write
+		if st.SetsSessionVars {
+			// Replaying the text would redo the GLOBAL assignments (on
+			// replicas too); TiDB also forgets that a GLOBAL carries to the
+			// assignments after it. Keep the session where its state is.
+			st.SetsSessionVars = false
+			st.Pin |= PinSessionState
+		}
 	case st.Tx != TxNone:
 		st.Kind = Transaction
 	}

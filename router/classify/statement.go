@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -103,7 +104,8 @@ func (t TxOp) String() string {
 }
 
 // Pin is a bit set of reasons a session must stay on its backend connection
-// from a statement on.
+// from a statement on. This package sets only the bits below 1<<8; callers
+// may use the others for reasons of their own.
 type Pin uint16
 
 const (
@@ -114,9 +116,13 @@ const (
 	PinSQLPrepare                   // PREPARE stmt FROM ...
 	PinFoundRows                    // SQL_CALC_FOUND_ROWS (released by the next FOUND_ROWS())
 	PinHandler                      // HANDLER t OPEN
+	// PinSessionState: session variables were set by a text that cannot be
+	// replayed elsewhere (a SET batched with other statements, or mixed
+	// with GLOBAL assignments), so they live only on this connection.
+	PinSessionState
 )
 
-var pinNames = [...]string{"temp_table", "lock_tables", "named_lock", "user_variable", "sql_prepare", "found_rows", "handler"}
+var pinNames = [...]string{"temp_table", "lock_tables", "named_lock", "user_variable", "sql_prepare", "found_rows", "handler", "session_state"}
 
 // String lists the reasons, comma-separated ("none" for the empty set).
 func (p Pin) String() string {
@@ -178,6 +184,9 @@ type Hint struct {
 // Statement is the classification of one COM_QUERY or COM_STMT_PREPARE text
 // (which may hold several statements separated by ';').
 //
+// No string in a Statement aliases the text it was classified from, so a
+// caller may pass a string that views a reused packet buffer.
+//
 // Fields are independent: a batch such as "SET NAMES utf8; BEGIN" is Kind
 // Transaction with SetsSessionVars set, so the caller reads every field it
 // cares about rather than switching on Kind alone. Slices are shared with
@@ -210,9 +219,14 @@ type Statement struct {
 	// the previous statement, so this must run on the connection that ran it.
 	UsesSessionFunc bool
 	// SetsSessionVars: a SET of session system variables (or SET NAMES /
-	// CHARACTER SET, SET SESSION TRANSACTION, SET ROLE); the statement text
-	// is to be replayed on other backend connections to carry the session's
-	// state. autocommit is reported through Tx/Autocommit, not here.
+	// CHARACTER SET, SET SESSION TRANSACTION, SET ROLE) whose text is safe
+	// to replay on other backend connections to carry the session's state:
+	// it is set only when the whole text is such SETs (user variables and
+	// autocommit may ride along). When session variables are set by a text
+	// that is not safe to replay (batched with other statements, or with a
+	// GLOBAL assignment), it is false, SessionVarNames still lists them,
+	// and Pin has PinSessionState. autocommit alone is reported through
+	// Tx/Autocommit, not here.
 	SetsSessionVars bool
 	// SessionVarNames are the lower-case names of the session system
 	// variables it sets: "sql_mode", "time_zone", ...; "names" for SET
@@ -225,8 +239,10 @@ type Statement struct {
 	// Unparsed: the TiDB parser could not read it (MariaDB- or MySQL-only
 	// syntax it does not know, or garbage). Routed as Write; count it.
 	Unparsed bool
-	// Unknown: no classification rule matched (Unparsed statements, and
-	// statement types this package has no rule for). Always Write.
+	// Unknown: no classification rule gave a sure answer: Unparsed texts,
+	// statement types this package has no rule for, and texts whose
+	// readings differ with the server's sql_mode or comment handling (see
+	// the package doc). Always Write.
 	Unknown bool
 	// Digest is the normalized text (literals replaced by ?, comments
 	// dropped, whitespace collapsed). It is set when the statement went
@@ -250,6 +266,7 @@ func unknownWrite(unparsed bool) Statement {
 
 // merge folds b (which ran after a) into a, for multi-statement strings:
 // the most restrictive kind, the last transaction operation, the net pins.
+// a's slices must be a's own (see own), b's are only read.
 func merge(a, b Statement) Statement {
 	if b.Kind.rank() > a.Kind.rank() {
 		a.Kind = b.Kind
@@ -264,12 +281,12 @@ func merge(a, b Statement) Statement {
 	a.Unpin = (a.Unpin &^ b.Pin) | b.Unpin
 	a.Drop |= b.Drop
 	if len(b.Objects) > 0 {
-		a.Objects = append(a.Objects[:len(a.Objects):len(a.Objects)], b.Objects...)
+		a.Objects = append(a.Objects, b.Objects...)
 	}
 	a.UsesSessionFunc = a.UsesSessionFunc || b.UsesSessionFunc
 	a.SetsSessionVars = a.SetsSessionVars || b.SetsSessionVars
 	for _, n := range b.SessionVarNames {
-		a.SessionVarNames = appendUnique(a.SessionVarNames, n)
+		a.SessionVarNames = addName(a.SessionVarNames, n)
 	}
 	if b.UseDB != "" {
 		a.UseDB = b.UseDB
@@ -279,13 +296,40 @@ func merge(a, b Statement) Statement {
 	return a // Digest and Hint are the caller's: they describe the whole text
 }
 
+// endBatch applies the replay rule to a text of n statements, of which
+// sets set session variables: replaying the text would run the others too.
+func endBatch(st *Statement, sets, n int) {
+	if sets > 0 && sets < n {
+		st.SetsSessionVars = false
+		st.Pin |= PinSessionState
+	}
+}
+
+// own gives s its own copies of its slices, which may be shared with the
+// cache, before merge appends to them.
+func own(s Statement) Statement {
+	s.Objects = slices.Clone(s.Objects)
+	s.SessionVarNames = slices.Clone(s.SessionVarNames)
+	return s
+}
+
 // appendUnique appends n unless present, never writing into a shared
 // backing array.
 func appendUnique(list []string, n string) []string {
-	for _, x := range list {
-		if x == n {
-			return list
-		}
+	if len(list) < maxDedup && slices.Contains(list, n) {
+		return list
 	}
 	return append(list[:len(list):len(list)], n)
 }
+
+// addName appends n unless present, to a list the caller owns.
+func addName(list []string, n string) []string {
+	if len(list) < maxDedup && slices.Contains(list, n) {
+		return list
+	}
+	return append(list, n)
+}
+
+// maxDedup bounds the duplicate check of SessionVarNames, keeping a SET of
+// thousands of variables linear; past it a name may repeat.
+const maxDedup = 64
