@@ -163,7 +163,11 @@ wait_ready() {
 	local i=$1 port=$2 deadline got
 	deadline=$(($(date +%s) + READY_TIMEOUT))
 	while :; do
-		if ! server_pid "$i" >/dev/null; then
+		# Right after launch the child may not have exec'd mariadbd yet (its
+		# command line is still the shell's): alive is enough here.
+		local pid
+		pid="$(tr -dc '0-9' 2>/dev/null <"$(pidfile_of "$i")")" || pid=""
+		if [ -z "$pid" ] || ! running "$pid"; then
 			errtail "$i"
 			die "${NAMES[$i]} (port $port) exited during startup"
 		fi
