@@ -127,7 +127,7 @@ func TestMonitorSplitBrain(t *testing.T) {
 	leakCheck(t)
 	a := newFakeDB(t, mariaVersion, fakeState{gtid: "0-1-5"})
 	b := newFakeDB(t, mariaVersion, fakeState{gtid: "0-2-5"})
-	m := NewMonitor(testConfig(2*time.Second, a.addr(), b.addr()), nil)
+	m := NewMonitor(testConfig(10*time.Second, a.addr(), b.addr()), nil) // generous: CI machines stall
 	defer m.Close()
 	m.ProbeOnce(t.Context())
 	snap := m.Snapshot()
