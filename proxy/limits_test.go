@@ -132,7 +132,7 @@ func TestHostileClients(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_ = c.SetDeadline(time.Now().Add(60 * time.Second)) // a hang shows as 60s
 		return c
 	}
 	readGreeting := func(c net.Conn) {
@@ -162,7 +162,8 @@ func TestHostileClients(t *testing.T) {
 			// past the handshake timeout.
 			start := time.Now()
 			_, _ = io.Copy(io.Discard, c)
-			if time.Since(start) > 5*time.Second {
+			// Bounds are loose: a loaded CI machine stalls for seconds.
+			if time.Since(start) > 30*time.Second {
 				t.Fatal("the proxy kept a hostile connection open past the handshake timeout")
 			}
 			if err := good.Ping(); err != nil {
@@ -176,7 +177,7 @@ func TestHostileClients(t *testing.T) {
 		readGreeting(c)
 		start := time.Now()
 		_, _ = io.Copy(io.Discard, c)
-		if d := time.Since(start); d > 5*time.Second {
+		if d := time.Since(start); d > 30*time.Second {
 			t.Fatalf("a silent client was kept for %v", d)
 		}
 	})
