@@ -375,8 +375,8 @@ func (c *Classifier) explain(l *lexer) (Statement, bool) {
 		break
 	}
 	switch {
-	case t.kind == tEOF:
-		return Statement{}, false
+	case !isName(t) && !l.isPunct(t, '('):
+		return Statement{}, false // EXPLAIN 'digest' (TiDB), garbage
 	case l.is(t, "analyze"):
 		t = l.next()
 		if l.is(t, "format") {

@@ -20,6 +20,9 @@ func FuzzClassify(f *testing.F) {
 	f.Fuzz(func(t *testing.T, sql string) {
 		st := cached.Classify(sql)
 		checkInvariants(t, sql, st)
+		if n := analyzePanics.Load(); n != 0 {
+			t.Fatalf("%q: analyze panicked (%d so far)", sql, n)
+		}
 		fresh := New(0).Classify(sql)
 		// A statement the parser rejects (alone or in a batch) may be
 		// answered for by a valid sibling of the same digest: it differs

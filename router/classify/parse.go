@@ -1,9 +1,11 @@
 package classify
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -34,22 +36,45 @@ var (
 // read; false when it does not parse. The AST belongs to the pooled parser,
 // so it is analyzed before the parser goes back. A panic inside the parser
 // is an error like any other: the text is then unparsed and goes to the
-// primary.
+// primary. A panic in our analysis is counted (tests require none) and
+// answered the same way, rather than ending the client's session.
 func parseAnalyze(text string, mode mysql.SQLMode) (st Statement, ok bool) {
 	p := parsers.Get().(*parser.Parser)
+	stmts, err := parseSafely(p, text, mode)
+	if err != nil {
+		if err != errParserPanic {
+			parsers.Put(p) // a parser that panicked is not reused
+		}
+		return Statement{}, false
+	}
+	defer parsers.Put(p)
 	defer func() {
 		if r := recover(); r != nil {
+			analyzePanics.Add(1)
 			st, ok = Statement{}, false
-			return // do not pool a parser in an unknown state
 		}
-		parsers.Put(p)
 	}()
-	p.SetSQLMode(mode)
-	stmts, _, err := p.Parse(forParser(text), "", "")
-	if err != nil || len(stmts) == 0 {
+	if len(stmts) == 0 {
 		return Statement{}, false
 	}
 	return analyzeAll(stmts), true
+}
+
+var (
+	errParserPanic = errors.New("classify: the parser panicked")
+	// analyzePanics counts panics in analyze; tests require it to stay 0.
+	analyzePanics atomic.Uint64
+)
+
+func parseSafely(p *parser.Parser, text string, mode mysql.SQLMode) (stmts []ast.StmtNode, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			stmts, err = nil, errParserPanic
+		}
+	}()
+	p.SetSQLMode(mode)
+	stmts, _, err = p.Parse(forParser(text), "", "")
+	return stmts, err
 }
 
 // forParser rewrites executable comments the way MySQL and MariaDB read
@@ -204,10 +229,14 @@ func analyze(n ast.StmtNode) Statement {
 	case *ast.ShowStmt:
 		st.Kind, st.UsesSessionFunc = showKind(x)
 	case *ast.ExplainStmt:
-		if x.Analyze { // EXPLAIN ANALYZE runs the statement
+		switch {
+		case x.Stmt == nil: // TiDB's EXPLAIN [ANALYZE] '<digest>'
+			st.Unknown, visit = true, false
+		case x.Analyze: // EXPLAIN ANALYZE runs the statement
 			return analyze(x.Stmt)
+		default:
+			st.Kind, visit = Read, false
 		}
-		st.Kind, visit = Read, false
 	case *ast.HelpStmt:
 		st.Kind = Read
 	case *ast.UseStmt:
