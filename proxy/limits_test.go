@@ -50,11 +50,12 @@ func TestLimits(t *testing.T) {
 		for _, c := range held {
 			c.Close()
 		}
+		db.Close() // give the user's two slots back for the next subtests
 	})
 	t.Run("packet too large", func(t *testing.T) {
 		// The server side closes the connection after 1153, as MySQL
 		// does: use a pool of its own so no later test reuses it.
-		c, err := open(t, s.Addr, "").Conn(ctx)
+		c, err := connWhenFree(t, s.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +64,7 @@ func TestLimits(t *testing.T) {
 		wantCode(t, err, 1153)
 	})
 	t.Run("idle timeout", func(t *testing.T) {
-		c, err := open(t, s.Addr, "").Conn(ctx)
+		c, err := connWhenFree(t, s.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,6 +77,21 @@ func TestLimits(t *testing.T) {
 			t.Fatal("a connection idle past limits.idle_timeout still works")
 		}
 	})
+}
+
+// connWhenFree opens a connection on a pool of its own, retrying while the
+// proxy has not yet seen the user's previous connections close (1203).
+func connWhenFree(t *testing.T, addr string) (*sql.Conn, error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := open(t, addr, "").Conn(context.Background())
+		var me *mysql.MySQLError
+		if err == nil || !errors.As(err, &me) || me.Number != 1203 || time.Now().After(deadline) {
+			return c, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // TestAuthFailuresBlockHost sends wrong passwords from 127.0.0.2 until
