@@ -19,15 +19,11 @@ var explainColumns = []string{"backend", "address", "role", "reason", "class", "
 
 // maybeExplain handles EXPLAIN ROUTE; it returns false for anything else.
 func (s *Session) maybeExplain(ctx context.Context, sql []byte, seq byte) (bool, error) {
-	if len(sql) < 14 || !strings.EqualFold(string(sql[:min(len(sql), 7)]), "EXPLAIN") {
-		return false, nil
-	}
 	m := explainRE.FindSubmatch(sql)
 	if m == nil {
 		return false, nil
 	}
-	st := s.srv.classifier.Classify(string(m[1]))
-	t := s.targetFor(st)
+	st, t, _ := s.plan(string(m[1]))
 	row := map[string]string{
 		"class": st.Kind.String(), "tx": st.Tx.String(), "pins": st.Pin.String(),
 		"session_holds": s.holds.String(), "consistency": t.consistency,

@@ -177,7 +177,7 @@ func (s *Session) dispatch(ctx context.Context, cmd byte, size int, seq byte) er
 		if _, err := s.client.DiscardBody(size, seq); err != nil {
 			return err
 		}
-		return s.reply(seq+1, wire.OKPacket(s.resp.status|mysql.SERVER_STATUS_AUTOCOMMIT&^s.autocommitMask()))
+		return s.reply(seq+1, wire.OKPacket(s.txStatus()))
 	case mysql.COM_SET_OPTION:
 		return s.setOption(ctx, size, seq)
 	case mysql.COM_RESET_CONNECTION:
@@ -201,12 +201,10 @@ func (s *Session) dispatch(ctx context.Context, cmd byte, size int, seq byte) er
 	}
 }
 
-// autocommitMask is the AUTOCOMMIT status bit when autocommit is off.
-func (s *Session) autocommitMask() uint16 {
-	if s.holds&holdNoAutocommit != 0 {
-		return mysql.SERVER_STATUS_AUTOCOMMIT
-	}
-	return 0
+// txStatus is the transaction part of the server status the session last
+// saw, for answers the proxy makes itself.
+func (s *Session) txStatus() uint16 {
+	return s.resp.status & (mysql.SERVER_STATUS_IN_TRANS | mysql.SERVER_STATUS_AUTOCOMMIT)
 }
 
 // responder relays a backend's response to the command just forwarded.

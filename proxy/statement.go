@@ -80,7 +80,22 @@ func (s *Session) targetFor(st classify.Statement) target {
 	return t
 }
 
-func effectOf(st classify.Statement, sql []byte) *effect {
+// plan classifies a statement text once and derives both where it runs
+// and what it does to the session. COM_QUERY and COM_STMT_PREPARE share it.
+// A statement that asks for CONNECTION_ID() runs on the primary and pins the
+// session: the id must name the primary thread that KILL of it reaches.
+func (s *Session) plan(text string) (classify.Statement, target, *effect) {
+	st := s.srv.classifier.Classify(text)
+	t := s.targetFor(st)
+	e := effectOf(st, text)
+	if containsFold(text, "CONNECTION_ID") {
+		t.class = router.ClassWrite
+		e.pin |= pinConnectionID
+	}
+	return st, t, e
+}
+
+func effectOf(st classify.Statement, text string) *effect {
 	e := &effect{
 		setsVars: st.SetsSessionVars,
 		varNames: st.SessionVarNames,
@@ -91,23 +106,37 @@ func effectOf(st classify.Statement, sql []byte) *effect {
 		write:    st.Kind == classify.Write,
 	}
 	if st.SetsSessionVars {
-		e.text = string(sql)
-	}
-	if containsFold(sql, "CONNECTION_ID") {
-		e.pin |= pinConnectionID
+		e.text = text
 	}
 	return e
 }
 
 // containsFold reports whether s contains the upper-case ASCII word w in
-// any case.
-func containsFold(s []byte, w string) bool {
+// any case. It runs on every statement, so it tests one byte before
+// comparing the rest.
+func containsFold(s, w string) bool {
+	first := w[0]
 	for i := 0; i+len(w) <= len(s); i++ {
-		if bytes.EqualFold(s[i:i+len(w)], []byte(w)) {
+		if c := s[i]; (c == first || c == first|0x20) && strings.EqualFold(s[i:i+len(w)], w) {
 			return true
 		}
 	}
 	return false
+}
+
+// firstWord returns the statement's leading keyword (after whitespace), so
+// the proxy's own statements (KILL, EXPLAIN ROUTE) are recognized without
+// running their regular expressions on every statement.
+func firstWord(sql []byte) []byte {
+	i := 0
+	for i < len(sql) && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r') {
+		i++
+	}
+	j := i
+	for j < len(sql) && (sql[j]|0x20 >= 'a' && sql[j]|0x20 <= 'z') {
+		j++
+	}
+	return sql[i:j]
 }
 
 // query serves COM_QUERY.
@@ -132,20 +161,19 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 	}
 	s.keepBuf(body)
 	sql := body[1:]
-	if handled, err := s.maybeKill(ctx, sql, seq); handled || err != nil {
-		return err
-	}
-	if handled, err := s.maybeExplain(ctx, sql, seq); handled || err != nil {
-		return err
+	switch w := firstWord(sql); {
+	case bytes.EqualFold(w, []byte("KILL")):
+		if handled, err := s.maybeKill(ctx, sql, seq); handled || err != nil {
+			return err
+		}
+	case bytes.EqualFold(w, []byte("EXPLAIN")):
+		if handled, err := s.maybeExplain(ctx, sql, seq); handled || err != nil {
+			return err
+		}
 	}
 	start := time.Now()
 	text := string(sql)
-	st := s.srv.classifier.Classify(text)
-	t := s.targetFor(st)
-	if containsFold(sql, "CONNECTION_ID") {
-		// The id must name a primary thread, where KILL of it goes.
-		t.class = router.ClassWrite
-	}
+	st, t, e := s.plan(text)
 	conn, err := s.acquire(ctx, t)
 	if err != nil {
 		return s.replyErr(seq+1, err)
@@ -154,7 +182,7 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 		return s.lostBeforeRun(seq + 1)
 	}
 	err = s.relayResults()
-	s.finish(conn, effectOf(st, sql))
+	s.finish(conn, e)
 	s.count(st, text, start)
 	return err
 }

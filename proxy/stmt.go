@@ -67,8 +67,7 @@ func (s *Session) stmtPrepare(ctx context.Context, size int, seq byte) error {
 	}
 	s.keepBuf(body)
 	sql := string(body[1:])
-	st := s.srv.classifier.Classify(sql)
-	t := s.targetFor(st)
+	st, t, e := s.plan(sql)
 	conn, err := s.acquire(ctx, t)
 	if err != nil {
 		return s.replyErr(seq+1, err)
@@ -120,7 +119,7 @@ func (s *Session) stmtPrepare(ctx context.Context, size int, seq byte) error {
 	if digest == "" {
 		digest = classify.Digest(sql)
 	}
-	s.stmts[id] = &clientStmt{sql: sql, digest: digest, target: t, effect: effectOf(st, body[1:]), params: params}
+	s.stmts[id] = &clientStmt{sql: sql, digest: digest, target: t, effect: e, params: params}
 	s.finish(conn, nil)
 	return s.done(nil)
 }
@@ -383,13 +382,13 @@ func (s *Session) stmtReset(ctx context.Context, size int, seq byte) error {
 		return s.reply(seq+1, errUnknownStmt(id, "mysqld_stmt_reset"))
 	}
 	if (!cs.cursor && !cs.longData) || s.held == nil {
-		return s.reply(seq+1, wire.OKPacket(s.resp.status&(mysql.SERVER_STATUS_IN_TRANS|mysql.SERVER_STATUS_AUTOCOMMIT)))
+		return s.reply(seq+1, wire.OKPacket(s.txStatus()))
 	}
 	conn, _ := s.acquire(ctx, cs.target)
 	bs := conn.Stmts[cs.sql]
 	if bs == nil {
 		s.finish(conn, nil)
-		return s.reply(seq+1, wire.OKPacket(s.resp.status&(mysql.SERVER_STATUS_IN_TRANS|mysql.SERVER_STATUS_AUTOCOMMIT)))
+		return s.reply(seq+1, wire.OKPacket(s.txStatus()))
 	}
 	binary.LittleEndian.PutUint32(body[1:5], bs.ID)
 	if err := s.sendPacket(conn, body, seq); err != nil {
