@@ -2,6 +2,7 @@ package health
 
 import (
 	"fmt"
+	"github.com/switchyard/switchyard/health/failover"
 	"net"
 	"strconv"
 	"strings"
@@ -67,7 +68,7 @@ var dialects = map[Flavor]dialect{
 }
 
 // row is one result row by column name. NULL columns are absent.
-type row map[string]string
+type row = failover.Row
 
 // serverState is what stateSQL tells.
 type serverState struct {

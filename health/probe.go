@@ -185,31 +185,5 @@ func query(c *client.Conn, sql string) ([]row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", sql, err)
 	}
-	if res.Resultset == nil {
-		return nil, nil
-	}
-	rows := make([]row, 0, len(res.Values))
-	for _, vals := range res.Values {
-		r := make(row, len(res.Fields))
-		for j, f := range res.Fields {
-			if j >= len(vals) {
-				break
-			}
-			v := vals[j]
-			switch v.Type {
-			case mysql.FieldValueTypeNull:
-				continue
-			case mysql.FieldValueTypeString:
-				r[string(f.Name)] = string(v.AsString())
-			case mysql.FieldValueTypeUnsigned:
-				r[string(f.Name)] = strconv.FormatUint(v.AsUint64(), 10)
-			case mysql.FieldValueTypeSigned:
-				r[string(f.Name)] = strconv.FormatInt(v.AsInt64(), 10)
-			case mysql.FieldValueTypeFloat:
-				r[string(f.Name)] = strconv.FormatFloat(v.AsFloat64(), 'f', -1, 64)
-			}
-		}
-		rows = append(rows, r)
-	}
-	return rows, nil
+	return failover.ResultRows(res), nil
 }

@@ -98,8 +98,14 @@ func (m *mysqlConn) Query(ctx context.Context, sql string) ([]Row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", redact(sql), err)
 	}
-	if res.Resultset == nil {
-		return nil, nil
+	return ResultRows(res), nil
+}
+
+// ResultRows turns a small, fully read result into rows by column name,
+// values as text; NULL columns are absent. nil for a result without rows.
+func ResultRows(res *mysql.Result) []Row {
+	if res == nil || res.Resultset == nil {
+		return nil
 	}
 	rows := make([]Row, 0, len(res.Values))
 	for _, vals := range res.Values {
@@ -124,7 +130,7 @@ func (m *mysqlConn) Query(ctx context.Context, sql string) ([]Row, error) {
 		}
 		rows = append(rows, r)
 	}
-	return rows, nil
+	return rows
 }
 
 func (m *mysqlConn) Close() error { return m.c.Close() }
