@@ -71,24 +71,19 @@ func (c Config) validateRouting(p *problems) {
 	default:
 		p.add("routing.no_replica", "%q is not allowed; use primary (reads fall back to the primary) or error", c.Routing.NoReplica)
 	}
-	if c.Routing.MaxReplicaLag <= 0 {
-		p.add("routing.max_replica_lag", "must be positive, like 1s")
-	}
+	d := Default()
+	p.positive("routing.max_replica_lag", c.Routing.MaxReplicaLag, d.Routing.MaxReplicaLag)
 	if c.Routing.GTIDWait < 0 {
 		p.add("routing.gtid_wait", "must not be negative; 0 disables waiting on replicas")
 	}
 	if c.Limits.MaxPacket < 1024 {
 		p.add("limits.max_packet", "is %d bytes; set at least 1KiB (default 1GiB)", c.Limits.MaxPacket)
 	}
-	if c.Limits.IdleTimeout <= 0 {
-		p.add("limits.idle_timeout", "must be positive, like 8h")
-	}
+	p.positive("limits.idle_timeout", c.Limits.IdleTimeout, d.Limits.IdleTimeout)
 	if c.Limits.MaxAuthFailures < 1 {
 		p.add("limits.max_auth_failures", "must be at least 1 (default 100)")
 	}
-	if c.Limits.AuthBlockTime <= 0 {
-		p.add("limits.auth_block_time", "must be positive, like 10m")
-	}
+	p.positive("limits.auth_block_time", c.Limits.AuthBlockTime, d.Limits.AuthBlockTime)
 	if c.TLS.Require && c.TLS.Cert == "" {
 		p.add("tls.require", "needs tls.cert and tls.key: clients cannot use TLS without a certificate")
 	}
@@ -109,12 +104,8 @@ func (c Config) validateRouting(p *problems) {
 	if c.Pool.MaxPerBackend < 1 {
 		p.add("pool.max_per_backend", "must be at least 1")
 	}
-	if c.Pool.WaitTimeout <= 0 {
-		p.add("pool.wait_timeout", "must be positive, like 2s")
-	}
-	if c.Pool.IdleTimeout <= 0 {
-		p.add("pool.idle_timeout", "must be positive, like 5m")
-	}
+	p.positive("pool.wait_timeout", c.Pool.WaitTimeout, d.Pool.WaitTimeout)
+	p.positive("pool.idle_timeout", c.Pool.IdleTimeout, d.Pool.IdleTimeout)
 }
 
 // ResolvePasswords returns users with the passwords given by password_env

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Validate checks every rule and returns all problems at once as a
@@ -99,14 +100,8 @@ func (c Config) validate() problems {
 		p.add("limits.max_connections", "is %d; set a positive number of client connections (default %d)",
 			c.Limits.MaxConnections, Default().Limits.MaxConnections)
 	}
-	if c.Limits.HandshakeTimeout <= 0 {
-		p.add("limits.handshake_timeout", "is %s; set a positive duration (default %s)",
-			c.Limits.HandshakeTimeout, Default().Limits.HandshakeTimeout)
-	}
-	if c.Limits.ConnectTimeout <= 0 {
-		p.add("limits.connect_timeout", "is %s; set a positive duration (default %s)",
-			c.Limits.ConnectTimeout, Default().Limits.ConnectTimeout)
-	}
+	p.positive("limits.handshake_timeout", c.Limits.HandshakeTimeout, Default().Limits.HandshakeTimeout)
+	p.positive("limits.connect_timeout", c.Limits.ConnectTimeout, Default().Limits.ConnectTimeout)
 	if c.Health.Interval <= 0 {
 		p.add("health.interval", "is %s; set a positive probe period (default %s)",
 			c.Health.Interval, Default().Health.Interval)
@@ -234,4 +229,11 @@ func parentPath(path string) string {
 		return ""
 	}
 	return path[:i]
+}
+
+// positive reports a duration that must be above zero, with its default.
+func (p *problems) positive(path string, d, def time.Duration) {
+	if d <= 0 {
+		p.add(path, "is %s; set a positive duration (default %s)", d, def)
+	}
 }
