@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -134,19 +133,7 @@ func tail(b []byte, n int) []byte {
 }
 
 var buildPlain = sync.OnceValues(func() (string, error) {
-	wd, err := workDir()
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(wd, "bin", "switchyard-plain")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goCommand(), "build", "-o", bin, "./cmd/switchyard")
-	cmd.Dir = RepoRoot()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/switchyard: %w\n%s", err, out)
-	}
-	return bin, nil
+	return buildBinary("switchyard-plain")
 })
 
 // BuildSwitchyardPlain builds ./cmd/switchyard without -race, as users run
@@ -158,13 +145,6 @@ func BuildSwitchyardPlain(tb testing.TB) string {
 		tb.Fatalf("testenv: %v", err)
 	}
 	return bin
-}
-
-func goCommand() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return "/usr/local/go/bin/go"
 }
 
 // ProcStatus reads a field such as VmRSS or VmHWM of /proc/PID/status, in bytes.

@@ -368,24 +368,31 @@ var repoRoot = sync.OnceValue(func() string {
 func RepoRoot() string { return repoRoot() }
 
 var buildSwitchyard = sync.OnceValues(func() (string, error) {
+	return buildBinary("switchyard", "-race")
+})
+
+// buildBinary builds ./cmd/switchyard into the work dir under name, with
+// extra go build flags.
+func buildBinary(name string, flags ...string) (string, error) {
 	wd, err := workDir()
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(wd, "bin", "switchyard")
+	bin := filepath.Join(wd, "bin", name)
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = "/usr/local/go/bin/go"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "build", "-race", "-o", bin, "./cmd/switchyard")
+	args := append(append([]string{"build"}, flags...), "-o", bin, "./cmd/switchyard")
+	cmd := exec.CommandContext(ctx, goBin, args...)
 	cmd.Dir = RepoRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build -race ./cmd/switchyard: %w\n%s", err, out)
+		return "", fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
 	return bin, nil
-})
+}
 
 // BuildSwitchyard builds ./cmd/switchyard with -race once per process and
 // returns the binary's path.
