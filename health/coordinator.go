@@ -306,17 +306,24 @@ func (m *Monitor) refreshFlags() {
 
 // publishView gossips this proxy's view of the backends.
 func (m *Monitor) publishView(t *Topology, st failover.State) {
-	cl := m.cl.Load()
-	if cl == nil {
-		return
+	if cl := m.cl.Load(); cl != nil {
+		cl.Publish(m.viewOf(t, st, time.Now()))
 	}
-	now := time.Now()
+}
+
+// viewOf is this proxy's view of t in failover state st: what it gossips,
+// and what /topology compares the other members' views with.
+func (m *Monitor) viewOf(t *Topology, st failover.State, now time.Time) cluster.View {
 	v := cluster.View{
-		Epoch: t.RecordedEpoch, EpochPrimary: t.RecordedPrimary,
+		Member: m.selfName(),
+		Epoch:  t.RecordedEpoch, EpochPrimary: t.RecordedPrimary,
 		Busy:    st == failover.Promoting || st == failover.Switching,
 		Holding: m.flags.Load().inProgress,
 		Acked:   m.acked.String(),
 		State:   st.String(),
+	}
+	if p, ok := t.Primary(); ok {
+		v.Primary = p.Name
 	}
 	for _, s := range t.Servers {
 		b := cluster.Backend{Name: s.Name, Up: s.Up, GTID: s.GTIDCurrent, Epoch: s.RecordedEpoch,
@@ -326,7 +333,7 @@ func (m *Monitor) publishView(t *Topology, st failover.State) {
 		}
 		v.Backends = append(v.Backends, b)
 	}
-	cl.Publish(v)
+	return v
 }
 
 // ackedPosition is the newest acknowledged position of this proxy and of

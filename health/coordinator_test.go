@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -230,6 +231,9 @@ switchyard_backend_replication_lag_seconds{backend="db2"} 3
 # HELP switchyard_cluster_members Proxies of the cluster whose views are fresh, this one included.
 # TYPE switchyard_cluster_members gauge
 switchyard_cluster_members 1
+# HELP switchyard_cluster_members_agreeing Proxies of the cluster whose fresh view names the same primary, epoch and backend states as this proxy's, this one included.
+# TYPE switchyard_cluster_members_agreeing gauge
+switchyard_cluster_members_agreeing 1
 # HELP switchyard_failovers_total Failovers this proxy coordinated (automatic and manual), by result.
 # TYPE switchyard_failovers_total counter
 switchyard_failovers_total{result="failure"} 0
@@ -240,7 +244,7 @@ switchyard_acknowledged_writes_missing_total 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"switchyard_backend_up", "switchyard_backend_role", "switchyard_backend_replication_lag_seconds",
-		"switchyard_cluster_members", "switchyard_failovers_total", "switchyard_acknowledged_writes_missing_total"); err != nil {
+		"switchyard_cluster_members", "switchyard_cluster_members_agreeing", "switchyard_failovers_total", "switchyard_acknowledged_writes_missing_total"); err != nil {
 		t.Error(err)
 	}
 }
@@ -280,16 +284,23 @@ func TestRunWithCluster(t *testing.T) {
 		}
 		mons = append(mons, NewMonitor(cfg, nil))
 	}
-	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
+	var stops []context.CancelFunc
 	for _, m := range mons {
+		ctx, cancel := context.WithCancel(t.Context())
+		stops = append(stops, cancel)
 		wg.Go(func() {
 			if err := m.Run(ctx); err != nil {
 				t.Errorf("Run: %v", err)
 			}
 		})
 	}
-	defer func() { cancel(); wg.Wait() }()
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+		wg.Wait()
+	}()
 	mons[0].Acknowledged("0-1-41")
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -309,6 +320,43 @@ func TestRunWithCluster(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("members %d/%d, acked heard %q", a.ClusterMembers, b.ClusterMembers, acked)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// b lists itself first, then a with a's view: the same primary and
+	// roles, so it agrees.
+	waitMembers(t, mons[1], "a's view agrees", func(ms []Member) bool {
+		return len(ms) == 2 && ms[1].Agrees && ms[1].Primary == "db1"
+	})
+	ms := mons[1].Members()
+	if self := ms[0]; !self.Self || self.Name != "b" || self.Address != binds[1] || !self.Agrees || self.Primary != "db1" {
+		t.Errorf("b's own entry: %+v", self)
+	}
+	a := ms[1]
+	want := []MemberServer{{Name: "db1", Up: true, Role: RolePrimary, GTID: "0-1-42"}, {Name: "db2", Up: true, Role: RoleReplica, GTID: "0-1-42"}}
+	if a.Name != "a" || a.Self || !a.Alive || !a.Fresh || a.Address != binds[0] || a.UpdatedAt.IsZero() ||
+		!strings.HasPrefix(a.Failover, "healthy") || !slices.Equal(a.Servers, want) || len(a.Disagreements) != 0 {
+		t.Errorf("a as b sees it: %+v", a)
+	}
+
+	// a stops: it leaves gossip at once, and its last view goes stale.
+	stops[0]()
+	waitMembers(t, mons[1], "a gone and stale", func(ms []Member) bool {
+		return len(ms) == 2 && !ms[1].Alive && !ms[1].Fresh && !ms[1].Agrees
+	})
+	if d := mons[1].Members()[1].Disagreements; len(d) == 0 || !strings.HasPrefix(d[0], "no view for") {
+		t.Errorf("stale member's disagreements: %q", d)
+	}
+}
+
+// waitMembers polls m.Members until cond holds, or 10s.
+func waitMembers(t *testing.T, m *Monitor, what string, cond func([]Member) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond(m.Members()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not seen; members: %+v", what, m.Members())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

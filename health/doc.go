@@ -39,12 +39,22 @@
 // transaction the new primary lacks. With semi-synchronous replication none
 // is lost.
 //
+// # The cluster as an operator sees it
+//
+// Members lists the proxies of the cluster with each one's gossiped view
+// (the primary it sees, each server's up/down and role, the epoch it knows,
+// when its view arrived) and whether that view agrees with this proxy's:
+// same primary, epoch and server states, from a view fresh enough to count
+// for quorum. It is computed when asked (an admin request, a scrape), not
+// per round, so it costs nothing on the hot path.
+//
 // # Metrics
 //
 // Register exports: switchyard_backend_up, switchyard_backend_role,
 // switchyard_backend_replication_lag_seconds, switchyard_backend_rtt_seconds,
 // switchyard_backend_fenced, switchyard_epoch,
 // switchyard_failover_in_progress, switchyard_cluster_members,
+// switchyard_cluster_members_agreeing,
 // switchyard_failovers_total{result}, switchyard_switchovers_total{result},
 // switchyard_failover_duration_seconds, switchyard_fences_total and
 // switchyard_acknowledged_writes_missing_total (see metrics.go).
@@ -64,7 +74,7 @@
 //     for the promotions, fences and rejoins it started (they get a cancelled
 //     context). Each round probes all backends concurrently, one goroutine
 //     per backend that ends with the round, each bounded by Health.Timeout.
-//   - ProbeOnce, Close, Reload, ResetCooldown and Register may be called
+//   - ProbeOnce, Close, Reload, ResetCooldown, Members and Register may be called
 //     from any goroutine; rounds are serialized, so a backend is never probed
 //     twice at once and its kept connection has a single user. Switchover
 //     blocks its caller (bounded by its ctx) and needs Run to be running.

@@ -16,6 +16,7 @@ import (
 //	switchyard_epoch                                    newest recorded promotion epoch known
 //	switchyard_failover_in_progress                     1 while writes are held for a failover or switchover
 //	switchyard_cluster_members                          proxies with fresh views, this one included
+//	switchyard_cluster_members_agreeing                 of those, the ones whose view agrees with this proxy's (Members)
 //	switchyard_failovers_total{result}                  failovers this proxy ran (automatic and manual): success, failure
 //	switchyard_switchovers_total{result}                planned switchovers this proxy ran: success, failure
 //	switchyard_failover_duration_seconds                from the primary first seen down to the promotion done
@@ -77,6 +78,8 @@ var (
 		"Whether writes are held for a failover or switchover (1) or not (0).", nil, nil)
 	descMembers = prometheus.NewDesc("switchyard_cluster_members",
 		"Proxies of the cluster whose views are fresh, this one included.", nil, nil)
+	descAgreeing = prometheus.NewDesc("switchyard_cluster_members_agreeing",
+		"Proxies of the cluster whose fresh view names the same primary, epoch and backend states as this proxy's, this one included.", nil, nil)
 )
 
 // snapshotCollector reads the gauges from the current snapshot at scrape
@@ -84,7 +87,7 @@ var (
 type snapshotCollector struct{ m *Monitor }
 
 func (c snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descRole, descLag, descRTT, descFenced, descEpoch, descInProgress, descMembers} {
+	for _, d := range []*prometheus.Desc{descUp, descRole, descLag, descRTT, descFenced, descEpoch, descInProgress, descMembers, descAgreeing} {
 		ch <- d
 	}
 }
@@ -113,6 +116,13 @@ func (c snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descEpoch, prometheus.GaugeValue, float64(t.RecordedEpoch))
 	ch <- prometheus.MustNewConstMetric(descInProgress, prometheus.GaugeValue, b2f(t.FailoverInProgress))
 	ch <- prometheus.MustNewConstMetric(descMembers, prometheus.GaugeValue, float64(t.ClusterMembers))
+	agreeing := 0
+	for _, mb := range c.m.Members() {
+		if mb.Agrees {
+			agreeing++
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descAgreeing, prometheus.GaugeValue, float64(agreeing))
 }
 
 // Register registers the Monitor's metrics on reg (see metrics.go for the

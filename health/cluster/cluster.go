@@ -42,6 +42,7 @@ type Backend struct {
 type View struct {
 	Member   string    `json:"m"`
 	Backends []Backend `json:"k,omitempty"`
+	Primary  string    `json:"pr,omitempty"` // the backend the member sees as primary; "" when none
 	// Epoch is the newest recorded epoch the member knows, and the
 	// primary it names.
 	Epoch        uint64 `json:"e,omitempty"`
@@ -170,14 +171,32 @@ func (c *Cluster) Name() string { return c.name }
 
 // Addr is the address gossip is bound to (with the port picked when the
 // configured one was 0).
-func (c *Cluster) Addr() string {
-	n := c.ml.LocalNode()
+func (c *Cluster) Addr() string { return nodeAddr(c.ml.LocalNode()) }
+
+func nodeAddr(n *memberlist.Node) string {
 	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
 }
 
 // Members is the number of members memberlist considers alive, this one
 // included.
 func (c *Cluster) Members() int { return c.ml.NumMembers() }
+
+// Node is a member that gossip reaches: its name and gossip address.
+type Node struct {
+	Name string
+	Addr string // host:port
+}
+
+// Alive returns the members memberlist considers alive or suspects (not
+// yet dead, not left), this one included, sorted by name.
+func (c *Cluster) Alive() []Node {
+	var out []Node
+	for _, n := range c.ml.Members() {
+		out = append(out, Node{Name: n.Name, Addr: nodeAddr(n)})
+	}
+	slices.SortFunc(out, func(a, b Node) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
 
 // Publish sends v as this member's current view, replacing any earlier one
 // still being gossiped. It never blocks on the network.

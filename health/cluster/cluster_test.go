@@ -81,7 +81,7 @@ func publishAll(cls []*Cluster, round int) {
 	for i, c := range cls {
 		c.Publish(View{
 			Backends: []Backend{{Name: "db1", Up: round == 0, DownFor: time.Duration(round) * time.Second}},
-			Epoch:    uint64(round), EpochPrimary: fmt.Sprintf("db%d", i), Acked: "0-1-42",
+			Epoch:    uint64(round), EpochPrimary: fmt.Sprintf("db%d", i), Acked: "0-1-42", Primary: "db2",
 		})
 	}
 }
@@ -115,11 +115,23 @@ func TestThreeMembersShareViews(t *testing.T) {
 		}
 		v := peers[0]
 		if len(v.Backends) != 1 || v.Backends[0].Name != "db1" || v.Backends[0].Up || v.Backends[0].DownFor != 2*time.Second ||
-			v.Acked != "0-1-42" || v.EpochPrimary == "" {
+			v.Acked != "0-1-42" || v.EpochPrimary == "" || v.Primary != "db2" {
 			t.Errorf("%d: view %+v", i, v)
 		}
 		if updates[i].Load() == 0 {
 			t.Errorf("%s: onUpdate never called", c.Name())
+		}
+	}
+	// Every member lists the three, by name, with their gossip addresses.
+	for _, c := range cls {
+		alive := c.Alive()
+		if len(alive) != 3 {
+			t.Fatalf("%s: alive %+v", c.Name(), alive)
+		}
+		for i, n := range alive {
+			if n.Name != cls[i].Name() || n.Addr != cls[i].Addr() {
+				t.Errorf("%s: alive[%d] = %+v, want %s at %s", c.Name(), i, n, cls[i].Name(), cls[i].Addr())
+			}
 		}
 	}
 	// A view older than maxAge does not count.
