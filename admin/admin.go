@@ -23,6 +23,12 @@ type Topology interface {
 	Snapshot() *health.Topology
 }
 
+// Cluster is what /topology needs from health about the proxy cluster:
+// every member with its view and whether it agrees with this proxy's.
+type Cluster interface {
+	Members() []health.Member
+}
+
 // DigestSource is the proxy's per-digest statement statistics.
 type DigestSource interface {
 	// TopDigests returns at most n digests, busiest (largest TotalSeconds)
@@ -60,6 +66,7 @@ type BackendDrainer interface {
 // left nil answers 501 Not Implemented.
 type Options struct {
 	Topology   Topology
+	Cluster    Cluster             // members and their views in /topology; nil lists none
 	Token      string              // bearer token; "" serves without authentication
 	Pprof      bool                // serve /debug/pprof/
 	Metrics    prometheus.Gatherer // served at /metrics
@@ -179,7 +186,11 @@ func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (h *Handler) topology(w http.ResponseWriter, _ *http.Request) {
-	v := NewTopologyView(h.opts.Topology.Snapshot())
+	var members []health.Member
+	if h.opts.Cluster != nil {
+		members = h.opts.Cluster.Members()
+	}
+	v := NewTopologyView(h.opts.Topology.Snapshot(), members)
 	v.Draining = h.draining.Load()
 	writeJSON(w, http.StatusOK, v)
 }

@@ -50,6 +50,31 @@ func healthy() *health.Topology {
 		}}
 }
 
+// fakeCluster serves fixed members.
+type fakeCluster []health.Member
+
+func (f fakeCluster) Members() []health.Member { return f }
+
+// threeMembers is this proxy, a peer that agrees and one whose view is
+// stale and names no primary.
+func threeMembers() fakeCluster {
+	servers := func(primary health.Role) []health.MemberServer {
+		return []health.MemberServer{
+			{Name: "db1", Up: true, Role: primary, GTID: "0-1-42", Epoch: 2},
+			{Name: "db2", Up: true, Role: health.RoleReplica, GTID: "0-1-41"},
+			{Name: "db3", Role: health.RoleUnknown},
+		}
+	}
+	return fakeCluster{
+		{Name: "p0", Address: "127.0.0.1:7946", Self: true, Alive: true, Fresh: true, UpdatedAt: probed,
+			Primary: "db1", Epoch: 2, EpochPrimary: "db1", Failover: "healthy", Agrees: true, Servers: servers(health.RolePrimary)},
+		{Name: "p1", Address: "127.0.0.1:7947", Alive: true, Fresh: true, UpdatedAt: probed.Add(-100 * time.Millisecond),
+			Primary: "db1", Epoch: 2, EpochPrimary: "db1", Failover: "healthy", Agrees: true, Servers: servers(health.RolePrimary)},
+		{Name: "p2", UpdatedAt: probed.Add(-12 * time.Second), Epoch: 2, Failover: "suspect", HoldingWrites: true,
+			Disagreements: []string{"no view for 12s", "primary db1 here, none there"}, Servers: servers(health.RoleUnknown)},
+	}
+}
+
 func noPrimary() *health.Topology {
 	t := healthy()
 	t.Servers[0].Up, t.Servers[0].Role = false, health.RoleUnknown
@@ -227,7 +252,7 @@ func TestAuth(t *testing.T) {
 }
 
 func TestTopology(t *testing.T) {
-	h := New(Options{Topology: newTopo(healthy())})
+	h := New(Options{Topology: newTopo(healthy()), Cluster: threeMembers()})
 	r := do(t, h, "GET", "/topology", "")
 	if r.code != 200 || r.hdr.Get("Content-Type") != "application/json" {
 		t.Fatalf("code %d, content type %q", r.code, r.hdr.Get("Content-Type"))
@@ -249,8 +274,23 @@ func TestTopology(t *testing.T) {
 	if down.Up || down.Role != "unknown" || down.FailedProbes != 4 || !strings.Contains(down.LastError, "refused") {
 		t.Errorf("down server = %+v", down)
 	}
+	if len(v.Members) != 3 {
+		t.Fatalf("members = %+v", v.Members)
+	}
+	self, peer, stale := v.Members[0], v.Members[1], v.Members[2]
+	if !self.Self || self.Name != "p0" || !self.Agrees || self.Primary != "db1" || len(self.Servers) != 3 {
+		t.Errorf("self = %+v", self)
+	}
+	if peer.Self || !peer.Alive || !peer.Fresh || !peer.Agrees || peer.Address != "127.0.0.1:7947" ||
+		peer.Servers[0] != (MemberServerView{Name: "db1", Up: true, Role: "primary", GTID: "0-1-42", Epoch: 2}) {
+		t.Errorf("agreeing peer = %+v", peer)
+	}
+	if stale.Alive || stale.Fresh || stale.Agrees || stale.Primary != "" || len(stale.Disagreements) != 2 || !stale.HoldingWrites {
+		t.Errorf("stale peer = %+v", stale)
+	}
 	// Stable snake_case names, lag null when unknown, no Go field names.
-	for _, want := range []string{`"rtt_seconds": 0.0003`, `"lag_seconds": null`, `"lag_seconds": 1.5`, `"gtid": "0-1-42"`, `"epoch": 2`, `"cluster_members": 3`, `"recorded_primary": "db1"`, `"failover": "healthy"`, `"fenced": false`} {
+	for _, want := range []string{`"rtt_seconds": 0.0003`, `"lag_seconds": null`, `"lag_seconds": 1.5`, `"gtid": "0-1-42"`, `"epoch": 2`, `"cluster_members": 3`, `"recorded_primary": "db1"`, `"failover": "healthy"`, `"fenced": false`,
+		`"members": [`, `"agrees": true`, `"agrees": false`, `"alive": false`, `"holding_writes": true`, `"disagreements": [`} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("JSON lacks %s:\n%s", want, r.body)
 		}
@@ -264,6 +304,11 @@ func TestTopology(t *testing.T) {
 	h.SetDraining(true)
 	if r := do(t, h, "GET", "/topology", ""); !strings.Contains(r.body, `"draining": true`) {
 		t.Errorf("draining not shown: %s", r.body)
+	}
+
+	// Without a cluster the list is empty, never null.
+	if r := do(t, New(Options{Topology: newTopo(healthy())}), "GET", "/topology", ""); !strings.Contains(r.body, `"members": []`) {
+		t.Errorf("members without a cluster: %s", r.body)
 	}
 }
 

@@ -7,7 +7,9 @@
 //	GET  /readyz                   200 when a primary is known and the proxy is not
 //	                               draining, else 503 (load balancer target check)
 //	GET  /metrics                  Prometheus exposition of the injected registry
-//	GET  /topology                 JSON: servers, roles, lag, RTT, GTID, epoch
+//	GET  /topology                 JSON: servers, roles, lag, RTT, GTID, epoch, and the
+//	                               cluster's members, each with its view and whether it
+//	                               agrees with this proxy's
 //	GET  /digests?limit=N          JSON: busiest statements by digest
 //	POST /switchover?target=NAME   planned switchover to the replica NAME
 //	POST /backends/NAME/drain      stop sending new work to backend NAME
@@ -22,7 +24,7 @@
 // credentials, and they reveal no addresses, statements or users; everything
 // else can show the topology or change it.
 //
-// The package defines the small interfaces it consumes (Topology,
+// The package defines the small interfaces it consumes (Topology, Cluster,
 // DigestSource, Switcher, BackendDrainer); cmd wires the proxy and health
 // implementations in. An optional capability left nil answers 501.
 //

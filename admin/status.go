@@ -12,11 +12,7 @@ import (
 // WriteTopology prints v as a table, one server per line, for people.
 // now dates the snapshot ("probed 0.3s ago").
 func WriteTopology(w io.Writer, v TopologyView, now time.Time) error {
-	primary := v.Primary
-	if primary == "" {
-		primary = "NONE"
-	}
-	head := fmt.Sprintf("epoch %d  primary %s", v.Epoch, primary)
+	head := fmt.Sprintf("epoch %d  primary %s", v.Epoch, orNone(v.Primary))
 	if v.ProbedAt.IsZero() {
 		head += "  not probed yet"
 	} else {
@@ -24,6 +20,9 @@ func WriteTopology(w io.Writer, v TopologyView, now time.Time) error {
 	}
 	if v.ClusterMembers > 0 {
 		head += fmt.Sprintf("  cluster members %d", v.ClusterMembers)
+		if len(v.Members) > 1 {
+			head += fmt.Sprintf(" (%d agree)", agreeing(v.Members))
+		}
 	}
 	if v.FailoverInProgress {
 		head += "  FAILOVER IN PROGRESS (writes held)"
@@ -38,10 +37,6 @@ func WriteTopology(w io.Writer, v TopologyView, now time.Time) error {
 	}
 	fmt.Fprintln(tw, "NAME\tROLE\tUP\tADDRESS\tREGION\tLAG\tRTT\tGTID\tNOTE")
 	for _, s := range v.Servers {
-		up := "no"
-		if s.Up {
-			up = "yes"
-		}
 		region := s.Region
 		if s.Zone != "" {
 			region += "/" + s.Zone
@@ -68,10 +63,76 @@ func WriteTopology(w io.Writer, v TopologyView, now time.Time) error {
 			note = "from " + s.Source
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			cell(s.Name, 20), cell(s.Role, 10), up, cell(s.Address, 40), cell(region, 30),
+			cell(s.Name, 20), cell(s.Role, 10), yesNo(s.Up), cell(s.Address, 40), cell(region, 30),
 			lag, rtt, cell(orDash(s.GTID), 40), cell(note, 60))
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(v.Members) > 1 {
+		return writeMembers(w, v.Members, now)
+	}
+	return nil
+}
+
+// writeMembers prints the proxies of the cluster, one per line, with the
+// view each gossiped and whether it agrees with the answering proxy's. A
+// lone proxy has no such table: its header says it all.
+func writeMembers(w io.Writer, members []MemberView, now time.Time) error {
+	if _, err := fmt.Fprintln(w); err != nil {
+		return err
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, "MEMBER\tADDRESS\tALIVE\tAGREES\tPRIMARY\tRECORDED EPOCH\tVIEW\tSERVERS\tNOTE")
+	for _, m := range members {
+		name := m.Name
+		if m.Self {
+			name += " (this)"
+		}
+		view := "-"
+		if !m.UpdatedAt.IsZero() {
+			view = ago(now.Sub(m.UpdatedAt))
+		}
+		servers := make([]string, len(m.Servers))
+		for i, s := range m.Servers {
+			state := s.Role
+			if !s.Up {
+				state = "down"
+			}
+			servers[i] = s.Name + ":" + state
+		}
+		note := strings.Join(m.Disagreements, "; ")
+		if note == "" && m.HoldingWrites {
+			note = "holding writes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", cell(name, 30), cell(orDash(m.Address), 40), yesNo(m.Alive), yesNo(m.Agrees),
+			cell(orNone(m.Primary), 20), m.Epoch, view, cell(strings.Join(servers, " "), 60), cell(note, 80))
+	}
 	return tw.Flush()
+}
+
+func agreeing(members []MemberView) int {
+	n := 0
+	for _, m := range members {
+		if m.Agrees {
+			n++
+		}
+	}
+	return n
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "NONE"
+	}
+	return s
 }
 
 // WriteDigests prints the busiest statements as a table.

@@ -26,6 +26,42 @@ type TopologyView struct {
 	ClusterMembers     int    `json:"cluster_members"`      // proxies with fresh views, this one included
 
 	Servers []ServerView `json:"servers"`
+	// Members are the proxies of the cluster, this one first, each with
+	// its view of the servers.
+	Members []MemberView `json:"members"`
+}
+
+// MemberView is one proxy of the cluster in a TopologyView: its view of
+// the servers as gossiped, and whether it agrees with this proxy's.
+type MemberView struct {
+	Name    string `json:"name"`
+	Address string `json:"address,omitempty"` // gossip host:port
+	Self    bool   `json:"self"`              // the proxy that answered
+	Alive   bool   `json:"alive"`             // gossip reaches it
+	Fresh   bool   `json:"fresh"`             // its view is recent enough to count for quorum
+	// UpdatedAt is when its view arrived (for this proxy: its last probe
+	// round).
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+
+	Primary       string `json:"primary"` // the server it sees as primary; "" when none
+	Epoch         uint64 `json:"epoch"`   // the newest recorded epoch it knows
+	EpochPrimary  string `json:"epoch_primary,omitempty"`
+	Failover      string `json:"failover,omitempty"` // its failover state
+	HoldingWrites bool   `json:"holding_writes"`
+
+	Agrees        bool     `json:"agrees"`                  // same primary, epoch and server states as this proxy
+	Disagreements []string `json:"disagreements,omitempty"` // what differs, when it does not agree
+
+	Servers []MemberServerView `json:"servers"`
+}
+
+// MemberServerView is one server in a member's view.
+type MemberServerView struct {
+	Name  string `json:"name"`
+	Up    bool   `json:"up"`
+	Role  string `json:"role"` // primary, replica or unknown
+	GTID  string `json:"gtid,omitempty"`
+	Epoch uint64 `json:"recorded_epoch"` // the epoch recorded on the server
 }
 
 // ServerView is one backend in a TopologyView.
@@ -63,9 +99,10 @@ type ServerView struct {
 	ProbedAt     time.Time `json:"probed_at,omitzero"`
 }
 
-// NewTopologyView converts a snapshot. A nil snapshot gives an empty view.
-func NewTopologyView(t *health.Topology) TopologyView {
-	v := TopologyView{Servers: []ServerView{}}
+// NewTopologyView converts a snapshot and the cluster's members. A nil
+// snapshot gives an empty view.
+func NewTopologyView(t *health.Topology, members []health.Member) TopologyView {
+	v := TopologyView{Servers: []ServerView{}, Members: newMemberViews(members)}
 	if t == nil {
 		return v
 	}
@@ -95,4 +132,20 @@ func NewTopologyView(t *health.Topology) TopologyView {
 		v.Servers = append(v.Servers, sv)
 	}
 	return v
+}
+
+func newMemberViews(members []health.Member) []MemberView {
+	out := make([]MemberView, 0, len(members))
+	for _, m := range members {
+		mv := MemberView{
+			Name: m.Name, Address: m.Address, Self: m.Self, Alive: m.Alive, Fresh: m.Fresh, UpdatedAt: m.UpdatedAt,
+			Primary: m.Primary, Epoch: m.Epoch, EpochPrimary: m.EpochPrimary, Failover: m.Failover, HoldingWrites: m.HoldingWrites,
+			Agrees: m.Agrees, Disagreements: m.Disagreements, Servers: []MemberServerView{},
+		}
+		for _, s := range m.Servers {
+			mv.Servers = append(mv.Servers, MemberServerView{Name: s.Name, Up: s.Up, Role: string(s.Role), GTID: s.GTID, Epoch: s.Epoch})
+		}
+		out = append(out, mv)
+	}
+	return out
 }

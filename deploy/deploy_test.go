@@ -449,7 +449,7 @@ func TestGrafanaDashboard(t *testing.T) {
 		"switchyard_statement_duration_seconds_bucket", "switchyard_pool_connections", "switchyard_pool_waits_total",
 		"switchyard_backend_up", "switchyard_backend_role", "switchyard_backend_replication_lag_seconds",
 		"switchyard_backend_rtt_seconds", "switchyard_failovers_total", "switchyard_failover_duration_seconds_bucket",
-		"switchyard_statements_held", "switchyard_classify_cache_hits_total", "switchyard_cluster_members",
+		"switchyard_statements_held", "switchyard_classify_cache_hits_total", "switchyard_cluster_members", "switchyard_cluster_members_agreeing",
 		"switchyard_relayed_bytes_total", "switchyard_config_reloads_total", "switchyard_config_last_reload_successful",
 		"switchyard_build_info", "go_goroutines", "process_resident_memory_bytes",
 	} {

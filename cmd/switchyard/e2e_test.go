@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
+	"github.com/switchyard/switchyard/admin"
 	"github.com/switchyard/switchyard/internal/testenv"
 )
 
@@ -121,6 +121,15 @@ func stillWorks(t *testing.T, c *sql.Conn) {
 	}
 }
 
+func scrapeMetrics(t *testing.T, admin string) testenv.Metrics {
+	t.Helper()
+	m, err := testenv.ScrapeMetrics(t.Context(), admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func scrape(t *testing.T, admin string) string {
 	t.Helper()
 	_, body := get(t, "http://"+admin+"/metrics")
@@ -196,9 +205,21 @@ func TestSIGHUPAddsABackend(t *testing.T) {
 	if err := sy.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
+	client, err := admin.NewClient(adm, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, 15*time.Second, "db2 and db3 to be probed as replicas", func() bool {
-		_, body := get(t, "http://"+adm+"/topology")
-		return strings.Contains(body, `"name": "db3"`) && strings.Count(body, `"role": "replica"`) == 2
+		v, err := client.Topology(ctx)
+		if err != nil || len(v.Servers) != 3 {
+			return false
+		}
+		for _, s := range v.Servers[1:] {
+			if s.Role != "replica" {
+				return false
+			}
+		}
+		return true
 	})
 	if !strings.Contains(scrape(t, adm), `switchyard_config_reloads_total{result="success"} 1`+"\n") {
 		t.Errorf("reload not counted as a success")
@@ -337,9 +358,9 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	topo := testenv.Topology(t)
 	yaml, addr, adm := testenv.ProxyConfig(t, topo.Addrs(), fastStop)
 	sy := testenv.StartSwitchyard(t, yaml, addr, adm, true)
-	before := parseMetrics(t, scrape(t, adm))
+	before := scrapeMetrics(t, adm)
 	for _, m := range []string{"switchyard_build_info", "switchyard_config_last_reload_successful", "go_goroutines", "process_cpu_seconds_total"} {
-		if _, ok := before[m]; !ok {
+		if !before.Has(m) {
 			t.Errorf("/metrics lacks %s", m)
 		}
 	}
@@ -352,19 +373,19 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	after := parseMetrics(t, scrape(t, adm))
+	after := scrapeMetrics(t, adm)
 
-	for _, m := range []string{"switchyard_statements_total", "switchyard_statement_duration_seconds_count",
+	for _, m := range []string{"switchyard_statements_total", "switchyard_statement_duration_seconds",
 		"switchyard_client_connections_accepted_total", "switchyard_relayed_bytes_total"} {
-		if after[m] <= before[m] {
-			t.Errorf("%s did not move with traffic: %v -> %v", m, before[m], after[m])
+		if after.Value(m) <= before.Value(m) {
+			t.Errorf("%s did not move with traffic: %v -> %v", m, before.Value(m), after.Value(m))
 		}
 	}
-	if after["switchyard_client_connections"] < 1 {
-		t.Errorf("switchyard_client_connections = %v with a client connected", after["switchyard_client_connections"])
+	if n := after.Value("switchyard_client_connections"); n < 1 {
+		t.Errorf("switchyard_client_connections = %v with a client connected", n)
 	}
-	if after["switchyard_backend_up"] != 3 {
-		t.Errorf("switchyard_backend_up sums to %v, want 3 backends up", after["switchyard_backend_up"])
+	if n := after.Value("switchyard_backend_up"); n != 3 {
+		t.Errorf("switchyard_backend_up sums to %v, want 3 backends up", n)
 	}
 
 	problems, err := promlint.New(strings.NewReader(scrape(t, adm))).Lint()
@@ -376,28 +397,4 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 			t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 		}
 	}
-}
-
-// parseMetrics sums every sample of each family (histograms by their
-// _count), which is enough to see a family move.
-func parseMetrics(t *testing.T, text string) map[string]float64 {
-	t.Helper()
-	sums := map[string]float64{}
-	for line := range strings.Lines(text) {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		name, rest, _ := strings.Cut(line, " ")
-		if i := strings.IndexByte(line, '{'); i >= 0 && i < len(name) {
-			name = line[:i]
-			_, rest, _ = strings.Cut(line[strings.LastIndexByte(line, '}')+1:], " ")
-		}
-		v, err := strconv.ParseFloat(strings.Fields(rest)[0], 64)
-		if err != nil {
-			continue
-		}
-		sums[name] += v
-	}
-	return sums
 }

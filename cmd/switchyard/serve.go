@@ -145,6 +145,7 @@ func serve(p params) error {
 	var rl *reloader
 	adm := admin.New(admin.Options{
 		Topology:   mon,
+		Cluster:    mon,
 		Token:      p.cfg.AdminToken,
 		Pprof:      p.pprof,
 		Metrics:    reg,
