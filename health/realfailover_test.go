@@ -345,6 +345,7 @@ type topologyView struct {
 		Fenced    bool   `json:"fenced"`
 		LastError string `json:"last_error"`
 	} `json:"servers"`
+	Members []memberView `json:"members"`
 }
 
 // topology reads a proxy's /topology, bounded by 2s.
@@ -444,6 +445,8 @@ func TestFailoverDrill(t *testing.T) {
 	enableSemiSync(t, ctx, dbs, topo.Primary, topo.Replica1, topo.Replica2)
 	procs := startProxies(t, topo, 3, "failover: {cooldown: 2s, auto_rejoin: true, semi_sync: true, "+
 		"replication_user: repl, replication_password: repl}\n")
+	checkMembersAgree(t, ctx, procs, "db1", 0)
+	checkStatusShowsMembers(t, procs[0], procs, "db1")
 	if _, err := proxyDB(t, procs[0]).ExecContext(ctx,
 		"CREATE TABLE test.drill (seq BIGINT PRIMARY KEY, writer INT NOT NULL)"); err != nil {
 		t.Fatal(err)
@@ -464,6 +467,10 @@ func TestFailoverDrill(t *testing.T) {
 	alive := slices.Clone(addrs)
 	for drill := 1; drill <= 2; drill++ {
 		log.waitAcked(t, ctx, 100)
+		var before []testenv.Metrics
+		if drill == 1 {
+			before = scrapeAll(t, ctx, procs)
+		}
 		killed := primary
 		kill := time.Now()
 		topo.Kill(t, killed)
@@ -487,6 +494,11 @@ func TestFailoverDrill(t *testing.T) {
 		}
 
 		if drill == 1 {
+			killedName, promotedName := backendName(t, topo, killed), backendName(t, topo, primary)
+			mctx, mcancel := context.WithTimeout(ctx, 15*time.Second)
+			checkFailoverMetrics(t, mctx, procs, before, killedName, promotedName, 1)
+			checkMembersAgree(t, mctx, procs, promotedName, 1)
+			mcancel()
 			checkOldPrimaryFenced(t, ctx, topo, procs, dbs, log, killed, primary)
 			alive = append(alive, killed)
 		}
@@ -603,6 +615,7 @@ func TestFailoverNeedsQuorum(t *testing.T) {
 	if !strings.Contains(tp.Failover, "no quorum") || tp.ClusterMembers != 1 || tp.FailoverInProgress {
 		t.Errorf("lone proxy: failover %q, members %d, in progress %v", tp.Failover, tp.ClusterMembers, tp.FailoverInProgress)
 	}
+	checkFrozenMembersDisagree(t, ctx, lone, tp, procs[:2])
 
 	for _, p := range procs[:2] {
 		if err := p.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
@@ -636,6 +649,7 @@ func TestFailoverNeedsQuorum(t *testing.T) {
 		}
 		return true, ""
 	})
+	checkMembersAgree(t, ctx, procs, backendName(t, topo, primary), 1)
 
 	// The old primary comes back: read-only, then a replica of the new one.
 	topo.Start(t)
