@@ -51,20 +51,56 @@ func (p *pools) reconfigure(cfg config.Config) {
 }
 
 // get borrows a connection to server for user in the session's dialect.
-func (p *pools) get(ctx context.Context, server health.Server, u config.User, caps uint32, collation uint8) (*backend.Conn, error) {
+// recent is the calling session's cache of the pools it used last.
+func (p *pools) get(ctx context.Context, recent *recentPools, server health.Server, u config.User, caps uint32, collation uint8) (*backend.Conn, error) {
 	key := backend.Key{Name: server.Name, Address: server.Address, User: u.Name, Caps: backendCaps(caps), Collation: collation}
+	pool := recent.find(key)
+	if pool == nil {
+		pool = p.pool(key, u.Password)
+		recent.add(key, pool)
+	}
+	return pool.Get(ctx)
+}
+
+// pool returns the pool for key, made on first use.
+func (p *pools) pool(key backend.Key, password string) *backend.Pool {
 	p.mu.RLock()
 	pool := p.byKey[key]
 	p.mu.RUnlock()
-	if pool == nil {
-		p.mu.Lock()
-		if pool = p.byKey[key]; pool == nil { // p.cfg is read under p.mu
-			pool = backend.NewPool(key, u.Password, p.cfg)
-			p.byKey[key] = pool
-		}
-		p.mu.Unlock()
+	if pool != nil {
+		return pool
 	}
-	return pool.Get(ctx)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pool = p.byKey[key]; pool == nil { // p.cfg is read under p.mu
+		pool = backend.NewPool(key, password, p.cfg)
+		p.byKey[key] = pool
+	}
+	return pool
+}
+
+// recentPools is one session's cache of the pools it borrowed from last:
+// a statement finds its pool without the shared lock and map hashing that
+// every session would otherwise contend on. Pools are never removed from
+// pools.byKey, so a cached pointer stays valid. Owned by one session.
+type recentPools struct {
+	keys  [4]backend.Key
+	pools [4]*backend.Pool
+	next  int // the slot add overwrites
+}
+
+func (r *recentPools) find(key backend.Key) *backend.Pool {
+	for i, p := range r.pools {
+		if p != nil && r.keys[i] == key {
+			return p
+		}
+	}
+	return nil
+}
+
+func (r *recentPools) add(key backend.Key, pool *backend.Pool) {
+	r.keys[r.next], r.pools[r.next] = key, pool
+	r.next = (r.next + 1) % len(r.pools)
 }
 
 // inUse counts borrowed connections to a backend, over users and dialects.

@@ -84,7 +84,7 @@ func (s *Session) targetFor(st classify.Statement) target {
 // and what it does to the session. COM_QUERY and COM_STMT_PREPARE share it.
 // A statement that asks for CONNECTION_ID() runs on the primary and pins the
 // session: the id must name the primary thread that KILL of it reaches.
-func (s *Session) plan(text string) (classify.Statement, target, *effect) {
+func (s *Session) plan(text string) (classify.Statement, target, effect) {
 	st := s.srv.classifier.Classify(text)
 	t := s.targetFor(st)
 	e := effectOf(st, text)
@@ -95,8 +95,8 @@ func (s *Session) plan(text string) (classify.Statement, target, *effect) {
 	return st, t, e
 }
 
-func effectOf(st classify.Statement, text string) *effect {
-	e := &effect{
+func effectOf(st classify.Statement, text string) effect {
+	e := effect{
 		setsVars: st.SetsSessionVars,
 		varNames: st.SessionVarNames,
 		useDB:    st.UseDB,
@@ -182,7 +182,7 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 		return s.lostBeforeRun(seq + 1)
 	}
 	err = s.relayResults()
-	s.finish(conn, e)
+	s.finish(conn, &e)
 	s.count(st, text, start)
 	return err
 }
@@ -339,7 +339,7 @@ func (s *Session) checkHeldEpoch() error {
 
 // borrow takes a pooled connection and gives it the session's state.
 func (s *Session) borrow(ctx context.Context, server health.Server) (*backend.Conn, error) {
-	conn, err := s.srv.pools.get(ctx, server, s.user, s.caps, s.collation)
+	conn, err := s.srv.pools.get(ctx, &s.recentPools, server, s.user, s.caps, s.collation)
 	if err != nil {
 		return nil, err
 	}

@@ -39,7 +39,7 @@ type clientStmt struct {
 	sql      string
 	digest   string // normalized text, for the digest table
 	target   target
-	effect   *effect
+	effect   effect
 	params   int
 	types    []byte // 2 bytes per parameter, from the last execute that bound them
 	cursor   bool   // a cursor is open on the held connection
@@ -246,7 +246,7 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 		cs.cursor = true
 		s.holds |= holdCursor
 	}
-	s.finish(conn, cs.effect)
+	s.finish(conn, &cs.effect)
 	secs := time.Since(start).Seconds()
 	s.srv.metrics.countStatement(s.routed, s.onReplica, s.resp.err, secs)
 	s.digestBuf = append(s.digestBuf[:0], cs.digest...)
