@@ -31,6 +31,11 @@
 #   BENCH_OUT [docs/BENCHMARKS.md]
 #   BENCH_BASEDIR [.topology/bench]  BENCH_PORTS ["3411 3412 3413"]
 #   BENCH_HAPROXY_PORT [6034] BENCH_SWITCHYARD_PORT [6033] BENCH_ADMIN_PORT [9091]
+#   BENCH_ONE_PROC [1]       also run a second Switchyard with GOMAXPROCS=1
+#                            (target switchyard-1p on BENCH_SWITCHYARD_PORT+2,
+#                            admin BENCH_ADMIN_PORT+1): on a machine the proxy
+#                            shares with the database and the clients, one
+#                            scheduler thread costs less CPU per query
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -68,6 +73,9 @@ read -r -a PORTS <<<"${BENCH_PORTS:-3411 3412 3413}"
 HA_PORT="${BENCH_HAPROXY_PORT:-6034}"
 SY_PORT="${BENCH_SWITCHYARD_PORT:-6033}"
 ADMIN_PORT="${BENCH_ADMIN_PORT:-9091}"
+ONE_PROC="${BENCH_ONE_PROC:-1}"
+SY1_PORT=$((SY_PORT + 2))
+SY1_ADMIN_PORT=$((ADMIN_PORT + 1))
 READY_TIMEOUT=30 # seconds for haproxy or switchyard to answer after launch
 STOP_TIMEOUT=10  # seconds for a process to exit after SIGTERM
 
@@ -90,6 +98,7 @@ mkdir -p "$WORK"
 
 HA_PID=""
 SY_PID=""
+SY1_PID=""
 TOPO_STARTED=0
 
 stop_pid() { # NAME PID
@@ -113,6 +122,7 @@ cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	stop_pid switchyard "$SY_PID"
+	stop_pid switchyard-1p "$SY1_PID"
 	stop_pid haproxy "$HA_PID"
 	if [ "$TOPO_STARTED" = 1 ]; then
 		scripts/topology.sh stop "$BASE" || log "topology stop failed (exit $?)"
@@ -268,11 +278,12 @@ log "haproxy pid $HA_PID on 127.0.0.1:$HA_PORT"
 
 # ---- switchyard --------------------------------------------------------------
 
-SY_CFG="$WORK/switchyard.yaml"
-cat >"$SY_CFG" <<EOF
+# sy_config PORT ADMIN_PORT: the benchmark's Switchyard configuration.
+sy_config() {
+	cat <<EOF
 # written by scripts/bench.sh
-listen: 127.0.0.1:$SY_PORT
-admin_listen: 127.0.0.1:$ADMIN_PORT
+listen: 127.0.0.1:$1
+admin_listen: 127.0.0.1:$2
 users: [{name: app, password: app}]
 monitor: {user: root, password: ""}
 limits: {max_connections: $((IDLE_WANTED + 4 * CONNS + 100))}
@@ -281,38 +292,62 @@ backends:
   - {name: db2, address: 127.0.0.1:${PORTS[1]}}
   - {name: db3, address: 127.0.0.1:${PORTS[2]}}
 EOF
-SY_CMD=(bin/switchyard --config "$SY_CFG")
-SY_STATUS=""
-if [ "$SY_BUILD_OK" = 1 ] && port_in_use "$SY_PORT"; then
-	SY_STATUS="port $SY_PORT is already in use (set BENCH_SWITCHYARD_PORT)"
-elif [ "$SY_BUILD_OK" = 1 ] && port_in_use "$ADMIN_PORT"; then
-	SY_STATUS="admin port $ADMIN_PORT is already in use (set BENCH_ADMIN_PORT)"
-elif [ "$SY_BUILD_OK" = 1 ]; then
-	"${SY_CMD[@]}" </dev/null >"$WORK/switchyard.log" 2>&1 &
-	SY_PID=$!
-	if wait_sql switchyard "$SY_PID" "$SY_PORT"; then
-		log "switchyard pid $SY_PID on 127.0.0.1:$SY_PORT"
-	else
-		if kill -0 "$SY_PID" 2>/dev/null; then
-			SY_STATUS="Switchyard (pid $SY_PID) did not answer SELECT 1 on 127.0.0.1:$SY_PORT within ${READY_TIMEOUT}s"
-		else
-			wait "$SY_PID" 2>/dev/null && rc=0 || rc=$?
-			SY_STATUS="Switchyard exited with status $rc right after start"
-		fi
-		stop_pid switchyard "$SY_PID"
-		SY_PID=""
-		echo "---- tail of $WORK/switchyard.log ----" >&2
-		tail -n 20 "$WORK/switchyard.log" >&2 || true
-		echo "----" >&2
+}
+
+# start_switchyard NAME PORT ADMIN_PORT [ENV=VALUE …]: starts bin/switchyard;
+# sets STARTED_PID to its pid and STARTED_CMD to its command line, or leaves
+# STARTED_PID empty and says why in STARTED_STATUS.
+start_switchyard() {
+	local name=$1 port=$2 admin=$3 cfg pid rc
+	shift 3
+	cfg="$WORK/$name.yaml"
+	sy_config "$port" "$admin" >"$cfg"
+	STARTED_PID="" STARTED_STATUS=""
+	STARTED_CMD=(env "$@" bin/switchyard --config "$cfg")
+	if [ "$SY_BUILD_OK" != 1 ]; then
+		STARTED_STATUS="bin/switchyard did not build (go build ./cmd/switchyard failed)"
+		return
 	fi
-else
-	SY_STATUS="bin/switchyard did not build (go build ./cmd/switchyard failed)"
-fi
+	if port_in_use "$port"; then
+		STARTED_STATUS="port $port is already in use (set BENCH_SWITCHYARD_PORT)"
+		return
+	fi
+	if port_in_use "$admin"; then
+		STARTED_STATUS="admin port $admin is already in use (set BENCH_ADMIN_PORT)"
+		return
+	fi
+	"${STARTED_CMD[@]}" </dev/null >"$WORK/$name.log" 2>&1 &
+	pid=$!
+	if wait_sql "$name" "$pid" "$port"; then
+		log "$name pid $pid on 127.0.0.1:$port"
+		STARTED_PID=$pid
+		return
+	fi
+	if kill -0 "$pid" 2>/dev/null; then
+		STARTED_STATUS="$name (pid $pid) did not answer SELECT 1 on 127.0.0.1:$port within ${READY_TIMEOUT}s"
+	else
+		wait "$pid" 2>/dev/null && rc=0 || rc=$?
+		STARTED_STATUS="$name exited with status $rc right after start"
+	fi
+	stop_pid "$name" "$pid"
+	echo "---- tail of $WORK/$name.log ----" >&2
+	tail -n 20 "$WORK/$name.log" >&2 || true
+	echo "----" >&2
+}
+
+start_switchyard switchyard "$SY_PORT" "$ADMIN_PORT"
+SY_PID=$STARTED_PID SY_STATUS=$STARTED_STATUS SY_CMD=("${STARTED_CMD[@]}")
 if [ -n "$SY_STATUS" ]; then
 	log "############################################################"
 	log "SWITCHYARD IS NOT BENCHMARKED: $SY_STATUS"
 	log "continuing with direct and haproxy only"
 	log "############################################################"
+fi
+SY1_CMD=()
+if [ -n "$SY_PID" ] && [ "$ONE_PROC" = 1 ]; then
+	start_switchyard switchyard-1p "$SY1_PORT" "$SY1_ADMIN_PORT" GOMAXPROCS=1
+	SY1_PID=$STARTED_PID SY1_CMD=("${STARTED_CMD[@]}")
+	[ -n "$SY1_PID" ] || log "switchyard-1p is not benchmarked: $STARTED_STATUS"
 fi
 
 # ---- switchyard-bench ----------------------------------------------------------
@@ -323,6 +358,9 @@ BENCH_CMD=(bin/switchyard-bench --prepare
 	--target "haproxy=$(dsn "$HA_PORT")" --pid "haproxy=$HA_PID")
 if [ -n "$SY_PID" ]; then
 	BENCH_CMD+=(--target "switchyard=$(dsn "$SY_PORT")" --pid "switchyard=$SY_PID")
+fi
+if [ -n "$SY1_PID" ]; then
+	BENCH_CMD+=(--target "switchyard-1p=$(dsn "$SY1_PORT")" --pid "switchyard-1p=$SY1_PID")
 fi
 BENCH_CMD+=(--baseline direct --compare haproxy
 	--scenarios "$SCENARIOS" --rounds "$ROUNDS" --duration "$DURATION" --warmup "$WARMUP"
@@ -416,26 +454,30 @@ bar_md() {
 		echo "Not checked here (jq is not installed): read the switchyard/haproxy ratios below."
 		return
 	fi
-	# check LABEL SCENARIO FIELD OP LIMIT: FIELD of switchyard's ratio to haproxy.
+	# check TARGET LABEL SCENARIO FIELD OP LIMIT: FIELD of TARGET's ratio to haproxy.
 	check() {
 		local v verdict
-		v="$(jq -r --arg s "$2" --arg f "$3" \
-			'[.scenarios[] | select(.name == $s) | .vs_compare[]? | select(.target == "switchyard") | .[$f]] | first // empty' "$J")"
+		v="$(jq -r --arg t "$1" --arg s "$3" --arg f "$4" \
+			'[.scenarios[] | select(.name == $s) | .vs_compare[]? | select(.target == $t) | .[$f]] | first // empty' "$J")"
 		if [ -z "$v" ] || [ "$v" = null ]; then
-			echo "| $1 | - | $4 $5 | not measured |"
+			echo "| $1 | $2 | - | $5 $6 | not measured |"
 			return
 		fi
-		if awk -v v="$v" -v l="$5" -v op="$4" 'BEGIN { exit !((op == ">=") ? v >= l : v <= l) }'; then verdict=pass; else verdict="**miss**"; fi
-		printf '| %s | %.2fx | %s %sx | %s |\n' "$1" "$v" "$4" "$5" "$verdict"
+		if awk -v v="$v" -v l="$6" -v op="$5" 'BEGIN { exit !((op == ">=") ? v >= l : v <= l) }'; then verdict=pass; else verdict="**miss**"; fi
+		printf '| %s | %s | %.2fx | %s %sx | %s |\n' "$1" "$2" "$v" "$5" "$6" "$verdict"
 	}
-	echo "| check | measured | bar | |"
-	echo "|---|---:|---:|---|"
-	check "point_select qps / haproxy" point_select qps ">=" 0.9
-	check "point_select p99 / haproxy" point_select p99 "<=" 1.2
-	check "point_select cpu per query / haproxy" point_select cpu_per_1k_queries "<=" 1.5
-	check "point_select_prepared qps / haproxy" point_select_prepared qps ">=" 0.9
-	check "point_select_prepared p99 / haproxy" point_select_prepared p99 "<=" 1.2
-	check "point_select_prepared cpu per query / haproxy" point_select_prepared cpu_per_1k_queries "<=" 1.5
+	local t targets=(switchyard)
+	[ -z "$SY1_PID" ] || targets+=(switchyard-1p)
+	echo "| target | check | measured | bar | |"
+	echo "|---|---|---:|---:|---|"
+	for t in "${targets[@]}"; do
+		check "$t" "point_select qps / haproxy" point_select qps ">=" 0.9
+		check "$t" "point_select p99 / haproxy" point_select p99 "<=" 1.2
+		check "$t" "point_select cpu per query / haproxy" point_select cpu_per_1k_queries "<=" 1.5
+		check "$t" "point_select_prepared qps / haproxy" point_select_prepared qps ">=" 0.9
+		check "$t" "point_select_prepared p99 / haproxy" point_select_prepared p99 "<=" 1.2
+		check "$t" "point_select_prepared cpu per query / haproxy" point_select_prepared cpu_per_1k_queries "<=" 1.5
+	done
 	local rss verdict n="$IDLE_CONNS" ij="$J"
 	if [ -s "$WORK/idle-bar.json" ]; then
 		n="$IDLE_WANTED"
@@ -444,9 +486,9 @@ bar_md() {
 	rss="$(jq -r '[.scenarios[] | select(.name == "idle_conns") | .results[] | select(.target == "switchyard") | .peak_rss_bytes] | first // empty' "$ij")"
 	if [ -n "$rss" ] && [ "$rss" != null ]; then
 		if [ "$rss" -lt $((200 << 20)) ]; then verdict=pass; else verdict="**miss**"; fi
-		printf '| switchyard peak RSS, %s idle connections | %.1f MiB | < 200 MiB | %s |\n' "$n" "$(awk -v b="$rss" 'BEGIN { print b / 1048576 }')" "$verdict"
+		printf '| switchyard | peak RSS, %s idle connections | %.1f MiB | < 200 MiB | %s |\n' "$n" "$(awk -v b="$rss" 'BEGIN { print b / 1048576 }')" "$verdict"
 	else
-		echo "| switchyard peak RSS, $n idle connections | - | < 200 MiB | not measured |"
+		echo "| switchyard | peak RSS, $n idle connections | - | < 200 MiB | not measured |"
 	fi
 }
 
@@ -506,8 +548,9 @@ TMP_OUT="$OUT.tmp.$$"
 	echo "## Results (switchyard-bench)"
 	echo
 	echo "Targets: \`direct\` is the primary itself, \`haproxy\` forwards TCP to it (\`mode tcp\`), \`switchyard\`"
-	echo "is Switchyard with read/write split over the primary and two replicas. \`cpu s/1k q\` and \`peak RSS\`"
-	echo "are the proxy process's (from /proc), absent for direct. Latency is per query for point selects and"
+	echo "is Switchyard with read/write split over the primary and two replicas, \`switchyard-1p\` the same"
+	echo "binary and config with \`GOMAXPROCS=1\` (one Go scheduler thread; HAProxy runs its default threads)."
+	echo "\`cpu s/1k q\` and \`peak RSS\` are the proxy process's (from /proc), absent for direct. Latency is per query for point selects and"
 	echo "the connection storm, per transaction for the read-only and read-write mixes."
 	echo
 	if [ -n "$IDLE_NOTE" ]; then
@@ -543,6 +586,7 @@ TMP_OUT="$OUT.tmp.$$"
 	echo "scripts/topology.sh start $(rel "$BASE") ${PORTS[*]}"
 	echo "$(q "${HA_CMD[@]}" | sed "s#$ROOT/##g")   # mode tcp, one server: 127.0.0.1:${PORTS[0]}"
 	[ -z "$SY_PID" ] || q "${SY_CMD[@]}" | sed "s#$ROOT/##g"
+	[ -z "$SY1_PID" ] || q "${SY1_CMD[@]}" | sed "s#$ROOT/##g"
 	q "${BENCH_CMD[@]}" | sed "s#$ROOT/##g"
 	[ "${#IDLE_BAR_CMD[@]}" = 0 ] || q "${IDLE_BAR_CMD[@]}" | sed "s#$ROOT/##g"
 	if [ -s "$SB_ROWS" ]; then
