@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,10 +23,16 @@ type pools struct {
 
 	mu    sync.RWMutex
 	byKey map[backend.Key]*backend.Pool
+	// inUseBy counts borrowed connections per backend name over all its
+	// pools: the router reads it for every read it places. The map is
+	// replaced, never changed (a new backend name is rare), so readers
+	// take no lock.
+	inUseBy atomic.Pointer[map[string]*atomic.Int64]
 }
 
 func newPools(cfg config.Config, onWait func(time.Duration)) *pools {
 	p := &pools{onWait: onWait, byKey: make(map[backend.Key]*backend.Pool)}
+	p.inUseBy.Store(&map[string]*atomic.Int64{})
 	p.reconfigure(cfg)
 	return p
 }
@@ -73,10 +80,26 @@ func (p *pools) pool(key backend.Key, password string) *backend.Pool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if pool = p.byKey[key]; pool == nil { // p.cfg is read under p.mu
-		pool = backend.NewPool(key, password, p.cfg)
+		cfg := p.cfg
+		cfg.BackendInUse = p.inUseCounterLocked(key.Name)
+		pool = backend.NewPool(key, password, cfg)
 		p.byKey[key] = pool
 	}
 	return pool
+}
+
+// inUseCounterLocked returns the in-use counter of the backend called
+// name, adding it (to a copy of the map) on first use. p.mu is held.
+func (p *pools) inUseCounterLocked(name string) *atomic.Int64 {
+	old := *p.inUseBy.Load()
+	if c := old[name]; c != nil {
+		return c
+	}
+	m := maps.Clone(old)
+	c := new(atomic.Int64)
+	m[name] = c
+	p.inUseBy.Store(&m)
+	return c
 }
 
 // recentPools is one session's cache of the pools it borrowed from last:
@@ -105,15 +128,10 @@ func (r *recentPools) add(key backend.Key, pool *backend.Pool) {
 
 // inUse counts borrowed connections to a backend, over users and dialects.
 func (p *pools) inUse(name string) int {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	n := 0
-	for k, pool := range p.byKey {
-		if k.Name == name {
-			n += pool.InUse()
-		}
+	if c := (*p.inUseBy.Load())[name]; c != nil {
+		return int(c.Load())
 	}
-	return n
+	return 0
 }
 
 // closeIdle closes connections idle for too long, or all idle ones.

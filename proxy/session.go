@@ -65,7 +65,8 @@ type Session struct {
 	resp      response       // what the last response said
 	routed    router.Reason  // why the current statement went where it went
 	onReplica bool
-	relayed   int // response bytes relayed for the current command
+	relayed   int       // response bytes relayed for the current command
+	arrived   time.Time // when the current command's header was read: statement latency starts there
 
 	idleArmed     time.Time // when the idle-timeout deadline was last set
 	killed        atomic.Bool
@@ -125,10 +126,10 @@ func (s *Session) run(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		arrived := time.Now()
+		s.arrived = time.Now()
 		err = s.dispatch(ctx, cmdByte[0], size, seq)
 		s.idleOutsideTx.Store(s.holds&(holdTx|holdNoAutocommit) == 0)
-		s.idleBuffers(arrived.Sub(lastEnd))
+		s.idleBuffers(s.arrived.Sub(lastEnd))
 		lastEnd = time.Now()
 		if err != nil {
 			if !errors.Is(err, errQuit) {

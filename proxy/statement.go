@@ -171,7 +171,6 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 			return err
 		}
 	}
-	start := time.Now()
 	text := string(sql)
 	st, t, e := s.plan(text)
 	conn, err := s.acquire(ctx, t)
@@ -183,16 +182,17 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 	}
 	err = s.relayResults()
 	s.finish(conn, &e)
-	s.count(st, text, start)
+	s.count(st.Digest, text)
 	return err
 }
 
-// count records a statement in the metrics and the digest table.
-func (s *Session) count(st classify.Statement, sql string, start time.Time) {
-	secs := time.Since(start).Seconds()
+// count records a statement in the metrics and the digest table, under
+// digest, or when that is empty the digest of sql.
+func (s *Session) count(digest, sql string) {
+	secs := time.Since(s.arrived).Seconds()
 	s.srv.metrics.countStatement(s.routed, s.onReplica, s.resp.err, secs)
-	if st.Digest != "" {
-		s.digestBuf = append(s.digestBuf[:0], st.Digest...)
+	if digest != "" {
+		s.digestBuf = append(s.digestBuf[:0], digest...)
 	} else {
 		s.digestBuf = classify.AppendDigest(s.digestBuf[:0], sql)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -197,7 +196,6 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 	if len(body) < 10 {
 		return s.reply(seq+1, wire.ErrPacket(mysql.ER_MALFORMED_PACKET, "HY000", "malformed COM_STMT_EXECUTE packet"))
 	}
-	start := time.Now()
 	id := binary.LittleEndian.Uint32(body[1:5])
 	cs := s.stmts[id]
 	if cs == nil {
@@ -247,10 +245,7 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 		s.holds |= holdCursor
 	}
 	s.finish(conn, &cs.effect)
-	secs := time.Since(start).Seconds()
-	s.srv.metrics.countStatement(s.routed, s.onReplica, s.resp.err, secs)
-	s.digestBuf = append(s.digestBuf[:0], cs.digest...)
-	s.srv.digests.record(s.digestBuf, s.resp.err, secs)
+	s.count(cs.digest, cs.sql)
 	return err
 }
 

@@ -32,6 +32,10 @@ type PoolConfig struct {
 	DialTimeout time.Duration
 	// OnWait, if set, is told how long each borrow that had to wait waited.
 	OnWait func(time.Duration)
+	// BackendInUse, if set, also counts this pool's borrowed connections:
+	// one counter shared by the pools of a backend (one per user and
+	// dialect) gives the router that backend's load in one atomic load.
+	BackendInUse *atomic.Int64
 }
 
 // Pool holds idle connections to one backend for one user and dialect.
@@ -78,7 +82,7 @@ func (p *Pool) Get(ctx context.Context) (*Conn, error) {
 			return nil, ctx.Err()
 		}
 	}
-	p.inUse.Add(1)
+	p.addInUse(1)
 	for {
 		c := p.popIdle()
 		if c == nil {
@@ -132,8 +136,15 @@ func (p *Pool) Put(c *Conn) {
 }
 
 func (p *Pool) release() {
-	p.inUse.Add(-1)
+	p.addInUse(-1)
 	<-p.slots
+}
+
+func (p *Pool) addInUse(n int64) {
+	p.inUse.Add(n)
+	if p.cfg.BackendInUse != nil {
+		p.cfg.BackendInUse.Add(n)
+	}
 }
 
 // InUse is the number of connections borrowed now.
