@@ -99,6 +99,11 @@ type Limits struct {
 	MaxPacket ByteSize `yaml:"max_packet"`
 	// IdleTimeout closes a client connection idle this long (4031).
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// QueryTimeout stops a statement that runs longer on its backend: KILL
+	// QUERY (the client gets 1317), then its backend connection is closed if
+	// the server does not answer. 0 lets statements run as long as the
+	// server allows (its max_statement_time).
+	QueryTimeout time.Duration `yaml:"query_timeout"`
 	// MaxAuthFailures from one host within AuthBlockTime blocks that host
 	// for AuthBlockTime (1129); failures are slowed down before that.
 	MaxAuthFailures int           `yaml:"max_auth_failures"`
@@ -129,6 +134,7 @@ func Default() Config {
 			ConnectTimeout:   2 * time.Second,  // dialing a backend, handshake included
 			MaxPacket:        1 << 30,          // MariaDB's own ceiling for max_allowed_packet
 			IdleTimeout:      8 * time.Hour,    // MySQL's default wait_timeout
+			QueryTimeout:     0,                // like MariaDB's max_statement_time: no limit unless asked
 			MaxAuthFailures:  100,              // MySQL's max_connect_errors
 			AuthBlockTime:    10 * time.Minute,
 		},

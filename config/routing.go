@@ -80,6 +80,9 @@ func (c Config) validateRouting(p *problems) {
 		p.add("limits.max_packet", "is %d bytes; set at least 1KiB (default 1GiB)", c.Limits.MaxPacket)
 	}
 	p.positive("limits.idle_timeout", c.Limits.IdleTimeout, d.Limits.IdleTimeout)
+	if c.Limits.QueryTimeout != 0 && c.Limits.QueryTimeout < time.Second {
+		p.add("limits.query_timeout", "is %s; set 0 (no limit) or at least 1s: running statements are checked once a second", c.Limits.QueryTimeout)
+	}
 	if c.Limits.MaxAuthFailures < 1 {
 		p.add("limits.max_auth_failures", "must be at least 1 (default 100)")
 	}

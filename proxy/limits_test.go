@@ -30,7 +30,7 @@ func wantCode(t *testing.T, err error, code uint16) {
 func TestLimits(t *testing.T) {
 	topo := testenv.Topology(t)
 	t.Setenv("SWITCHYARD_TEST_APP_PASSWORD", "app")
-	yaml, addr, admin := testenv.ProxyConfig(t, topo.Addrs(), "limits: {max_packet: 64KiB, idle_timeout: 2s}\n")
+	yaml, addr, admin := testenv.ProxyConfig(t, topo.Addrs(), "limits: {max_packet: 64KiB, idle_timeout: 2s, query_timeout: 1s}\n")
 	yaml = strings.Replace(yaml, "  - {name: app, password: app}\n", "  - {name: app, password_env: SWITCHYARD_TEST_APP_PASSWORD, max_connections: 2}\n", 1)
 	s := testenv.StartSwitchyard(t, yaml, addr, admin, true)
 	db := open(t, s.Addr, "")
@@ -62,6 +62,32 @@ func TestLimits(t *testing.T) {
 		defer c.Close()
 		_, err = c.ExecContext(ctx, "SELECT '"+strings.Repeat("x", 100<<10)+"'")
 		wantCode(t, err, 1153)
+	})
+	t.Run("query timeout", func(t *testing.T) {
+		c, err := connWhenFree(t, s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err = c.ExecContext(qctx, "SELECT SLEEP(20)")
+		wantCode(t, err, 1317) // Query execution was interrupted, from the server
+		if took := time.Since(start); took > 10*time.Second {
+			t.Fatalf("a statement past limits.query_timeout (1s) was stopped after %v", took)
+		}
+		var one int
+		if err := c.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			t.Fatalf("the connection of a timed-out statement is unusable: %v", err)
+		}
+		m, err := testenv.ScrapeMetrics(ctx, s.AdminAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := m.Value("switchyard_statements_timed_out_total", "action", "kill_query"); n != 1 {
+			t.Fatalf("switchyard_statements_timed_out_total{action=kill_query} = %v, want 1", n)
+		}
 	})
 	t.Run("idle timeout", func(t *testing.T) {
 		c, err := connWhenFree(t, s.Addr)

@@ -24,6 +24,7 @@ import (
 //	switchyard_pool_wait_seconds                      histogram borrows that waited
 //	switchyard_relayed_bytes_total                    counter  result bytes relayed to clients
 //	switchyard_classify_cache_hits_total / _misses_total counter
+//	switchyard_statements_timed_out_total             counter  {action: kill_query, close} statements past limits.query_timeout
 type metrics struct {
 	clients    prometheus.Gauge
 	accepted   prometheus.Counter
@@ -35,6 +36,7 @@ type metrics struct {
 	lost       prometheus.Counter
 	relayed    prometheus.Counter
 	poolWait   prometheus.Histogram
+	timedOut   *prometheus.CounterVec
 
 	// Pre-resolved children for the hot path: no label hashing per statement.
 	byRoute   map[routeKey]prometheus.Counter
@@ -91,6 +93,10 @@ func newMetrics() *metrics {
 			Help:    "How long borrows that found every backend connection busy waited.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
+		timedOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_statements_timed_out_total",
+			Help: "Statements that ran past limits.query_timeout, by what was done: kill_query, then close if the server did not end it.",
+		}, []string{"action"}),
 		byRoute: make(map[routeKey]prometheus.Counter),
 	}
 	for _, r := range reasons {
@@ -107,13 +113,15 @@ func newMetrics() *metrics {
 	for role := range 2 {
 		m.duration2[role] = m.duration.WithLabelValues(roleNames[role])
 	}
+	m.timedOut.WithLabelValues("kill_query")
+	m.timedOut.WithLabelValues("close")
 	return m
 }
 
 // Register registers the proxy's metrics on reg.
 func (s *Server) Register(reg prometheus.Registerer) error {
 	m := s.metrics
-	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed, m.poolWait,
+	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed, m.poolWait, m.timedOut,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "switchyard_statements_held", Help: "Statements held now while no primary is known.",
 		}, func() float64 { return float64(s.holding.Load()) }),

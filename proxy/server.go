@@ -181,6 +181,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sweepCtx, cancelSweep := context.WithCancel(ctx)
 	defer cancelSweep()
 	s.wg.Go(func() { s.sweepIdle(sweepCtx) })
+	s.wg.Go(func() { s.watchQueries(sweepCtx) })
 	var tempDelay time.Duration
 	for {
 		nc, err := ln.Accept()

@@ -56,8 +56,10 @@ type Session struct {
 	holds       hold
 	pins        uint16 // classify pin bits in force
 
-	mu  sync.Mutex    // guards cur for kill
-	cur *backend.Conn // the connection running the current command, if any
+	mu          sync.Mutex    // guards cur, curSince and killedSince for kill and the query watcher
+	cur         *backend.Conn // the connection running the current command, if any
+	curSince    time.Time     // when the current command arrived
+	killedSince time.Time     // curSince of the last statement killed for limits.query_timeout
 
 	stmts     map[uint32]*clientStmt
 	nextStmt  uint32
@@ -283,10 +285,11 @@ func (s *Session) dropConn() {
 	conn.Release()
 }
 
-// setCur records the connection running the current command (for KILL).
+// setCur records the connection running the current command (for KILL and
+// limits.query_timeout).
 func (s *Session) setCur(conn *backend.Conn) {
 	s.mu.Lock()
-	s.cur = conn
+	s.cur, s.curSince = conn, s.arrived
 	s.mu.Unlock()
 }
 
