@@ -34,16 +34,16 @@ func (s *Session) readCommandHeader() (size int, seq byte, err error) {
 		size, seq, err = c.ReadHeader()
 	} else {
 		var hdr [4]byte
-		if _, err = io.ReadFull(c.Conn, hdr[:]); err == nil {
+		if _, err = io.ReadFull(c.Sock, hdr[:]); err == nil {
 			size, seq = int(hdr[0])|int(hdr[1])<<8|int(hdr[2])<<16, hdr[3]
 			r := readerPool.Get().(*bufio.Reader)
-			r.Reset(c.Conn)
+			r.Reset(c.Sock)
 			c.R = r
 		}
 	}
 	if err == nil && c.W == nil {
 		w := writerPool.Get().(*bufio.Writer)
-		w.Reset(c.Conn)
+		w.Reset(c.Sock)
 		c.W = w
 	}
 	return size, seq, err

@@ -37,7 +37,7 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, log *slog.Logger) (
 	}
 	_ = nc.SetDeadline(time.Time{})
 	sess := ah.sess
-	sess.client = &wire.Conn{Conn: raw} // buffers are lent per command (buffers.go)
+	sess.client = wire.NewUnbuffered(raw) // buffers are lent per command (buffers.go)
 	return sess, nil
 }
 

@@ -149,7 +149,7 @@ var errQuit = errors.New("client quit")
 func (s *Session) idleTimedOut() {
 	if s.client.W == nil {
 		w := writerPool.Get().(*bufio.Writer)
-		w.Reset(s.client.Conn)
+		w.Reset(s.client.Sock)
 		s.client.W = w
 	}
 	_ = s.client.Conn.SetWriteDeadline(time.Now().Add(time.Second))

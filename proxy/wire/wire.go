@@ -37,8 +37,10 @@ var ErrMalformed = errors.New("malformed packet")
 // Conn is a buffered MySQL connection.
 type Conn struct {
 	net.Conn
-	R *bufio.Reader
-	W *bufio.Writer
+	// Sock is what R and W read from and write to: Direct(Conn).
+	Sock io.ReadWriter
+	R    *bufio.Reader
+	W    *bufio.Writer
 
 	head [headSize]byte
 	hdr  [4]byte
@@ -46,7 +48,13 @@ type Conn struct {
 
 // NewConn wraps nc with a reader and writer of the given buffer sizes.
 func NewConn(nc net.Conn, readSize, writeSize int) *Conn {
-	return &Conn{Conn: nc, R: bufio.NewReaderSize(nc, readSize), W: bufio.NewWriterSize(nc, writeSize)}
+	sock := Direct(nc)
+	return &Conn{Conn: nc, Sock: sock, R: bufio.NewReaderSize(sock, readSize), W: bufio.NewWriterSize(sock, writeSize)}
+}
+
+// NewUnbuffered wraps nc without buffers, for a caller that lends them.
+func NewUnbuffered(nc net.Conn) *Conn {
+	return &Conn{Conn: nc, Sock: Direct(nc)}
 }
 
 // Packet describes the logical packet last read by Relay.

@@ -1,0 +1,123 @@
+package wire
+
+import (
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+// Direct returns what the buffers of a connection should read from and
+// write to: for a plain TCP socket, the socket through raw system calls;
+// for anything else (TLS), nc itself.
+//
+// Why: nearly all of the proxy's CPU is its reads and writes, which on
+// loopback each run the whole TCP path for the peer (several µs). Through
+// net.Conn every one of them enters and leaves the Go scheduler's syscall
+// state, and the scheduler's monitor thread, seeing a thread sit in a
+// system call across its 20µs ticks, hands the scheduler slot to another
+// thread and keeps waking up to check: context switches that cost more
+// than the bookkeeping they save. The sockets are non-blocking, so a raw
+// read or write never blocks; when it would (EAGAIN) Direct waits in the
+// runtime's poller like net.Conn does, with the same deadlines, and the
+// poller's reference count keeps a concurrent Close from reusing the file
+// descriptor under it.
+func Direct(nc net.Conn) io.ReadWriter {
+	sc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return nc
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nc
+	}
+	d := &direct{rc: rc}
+	d.rd.fn = d.rd.read
+	d.wr.fn = d.wr.write
+	return d
+}
+
+// direct reads and writes a socket with raw system calls. Read and Write
+// may run concurrently with each other (their state is separate), not with
+// themselves.
+type direct struct {
+	rc syscall.RawConn
+	rd rawOp
+	wr rawOp
+}
+
+// rawOp is one direction's call in progress: the buffer, how far it got,
+// and fn, made once so that a call allocates nothing.
+type rawOp struct {
+	buf []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+func (d *direct) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	op := &d.rd
+	op.buf, op.n, op.err = p, 0, nil
+	err := d.rc.Read(op.fn)
+	op.buf = nil
+	if err != nil {
+		return 0, err // a deadline, or the connection was closed
+	}
+	return op.n, op.err
+}
+
+func (d *direct) Write(p []byte) (int, error) {
+	op := &d.wr
+	op.buf, op.n, op.err = p, 0, nil
+	err := d.rc.Write(op.fn)
+	op.buf = nil
+	if err == nil {
+		err = op.err
+	}
+	return op.n, err
+}
+
+// read is one read(2); false asks the poller to wait for data.
+func (op *rawOp) read(fd uintptr) bool {
+	for {
+		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&op.buf[0])), uintptr(len(op.buf)))
+		switch errno {
+		case 0:
+			op.n = int(n)
+			if n == 0 {
+				op.err = io.EOF
+			}
+			return true
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		default:
+			op.err = os.NewSyscallError("read", errno)
+			return true
+		}
+	}
+}
+
+// write writes all of op.buf; false asks the poller to wait until the
+// socket takes more.
+func (op *rawOp) write(fd uintptr) bool {
+	for op.n < len(op.buf) {
+		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&op.buf[op.n])), uintptr(len(op.buf)-op.n))
+		switch errno {
+		case 0:
+			op.n += int(n)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			op.err = os.NewSyscallError("write", errno)
+			return true
+		}
+	}
+	return true
+}
