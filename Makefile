@@ -8,6 +8,8 @@ GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 FUZZTIME ?= 60s
+# make test runs every fuzz target for this long after the tests (0 skips).
+CI_FUZZTIME ?= 5s
 
 TEST_TOPO  := .topology/test
 TEST_PORTS := 23401 23402 23403
@@ -24,7 +26,8 @@ build:
 	fi
 
 # A fresh topology for every run (no tables or roles left over from the last
-# one), stopped on success, failure and Ctrl-C; the exit code is the tests'.
+# one), stopped on success, failure and Ctrl-C; then every fuzz target for
+# CI_FUZZTIME, one after another. The exit code is the first failure's.
 test:
 	scripts/topology.sh stop $(TEST_TOPO)
 	rm -rf $(TEST_TOPO)
@@ -34,6 +37,7 @@ test:
 	export SWITCHYARD_TEST_TOPOLOGY=$(TEST_ADDRS) SWITCHYARD_TEST_TOPOLOGY_DIR=$(CURDIR)/$(TEST_TOPO); \
 	$(GO) vet ./...; \
 	$(GO) test -race -count=1 -timeout 15m ./...
+	if [ "$(CI_FUZZTIME)" != 0 ]; then $(MAKE) --no-print-directory fuzz FUZZTIME=$(CI_FUZZTIME); fi
 
 demo:
 	scripts/demo.sh
@@ -42,7 +46,8 @@ bench:
 	scripts/bench.sh
 
 # Every FuzzXxx in a _test.go file, each for FUZZTIME (go test -fuzz takes
-# one target per run). make fuzz FUZZTIME=10m for longer.
+# one target per run), stopping at the first that fails. make fuzz
+# FUZZTIME=10m for longer; a crasher lands in that package's testdata/fuzz/.
 fuzz:
 	@found=0; \
 	for f in $$(grep -rlE --include='*_test.go' --exclude-dir=.topology --exclude-dir=.git '^func Fuzz[A-Za-z0-9_]*\(' .); do \

@@ -159,32 +159,6 @@ func primaryAmong(t *testing.T, ctx context.Context, dbs map[string]*sql.DB, add
 	return primary
 }
 
-func enableSemiSync(t *testing.T, ctx context.Context, dbs map[string]*sql.DB, primary string, replicas ...string) {
-	t.Helper()
-	exec := func(addr string, stmts ...string) {
-		for _, s := range stmts {
-			if _, err := dbs[addr].ExecContext(ctx, s); err != nil {
-				t.Fatalf("%s: %s: %v", addr, s, err)
-			}
-		}
-	}
-	// A short timeout: a primary left without a semi-sync replica falls
-	// back to asynchronous commits after 2s instead of 10s.
-	for _, a := range append([]string{primary}, replicas...) {
-		exec(a, "SET GLOBAL rpl_semi_sync_master_timeout = 2000")
-	}
-	exec(primary, "SET GLOBAL rpl_semi_sync_master_enabled = 1")
-	for _, r := range replicas {
-		exec(r, "SET GLOBAL rpl_semi_sync_slave_enabled = 1", "STOP SLAVE IO_THREAD", "START SLAVE IO_THREAD")
-	}
-	poll(t, ctx, "semi-sync replicas connected", func() (bool, string) {
-		var name string
-		var n int
-		err := dbs[primary].QueryRowContext(ctx, "SHOW STATUS LIKE 'Rpl_semi_sync_master_clients'").Scan(&name, &n)
-		return err == nil && n == len(replicas), fmt.Sprintf("%d clients, err %v", n, err)
-	})
-}
-
 // ---- writers ----
 
 // writeLog records every write attempt of the writers.
@@ -442,7 +416,7 @@ func TestFailoverDrill(t *testing.T) {
 	for _, a := range addrs {
 		dbs[a] = openServer(t, a)
 	}
-	enableSemiSync(t, ctx, dbs, topo.Primary, topo.Replica1, topo.Replica2)
+	topo.EnableSemiSync(t, ctx, topo.Primary, topo.Replica1, topo.Replica2)
 	procs := startProxies(t, topo, 3, "failover: {cooldown: 2s, auto_rejoin: true, semi_sync: true, "+
 		"replication_user: repl, replication_password: repl}\n")
 	checkMembersAgree(t, ctx, procs, "db1", 0)

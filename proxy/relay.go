@@ -43,7 +43,8 @@ func (s *Session) relayErr(err error, p wire.Packet, next *byte) error {
 
 // backendLost drops the current connection and tells the client. If part
 // of a result was relayed already, the error ends that result stream,
-// which the protocol allows between packets.
+// which the protocol allows between packets; in the middle of a packet the
+// client connection is closed instead.
 func (s *Session) backendLost(err error, next byte) error {
 	conn := s.cur
 	name := ""
@@ -55,6 +56,12 @@ func (s *Session) backendLost(err error, next byte) error {
 	inTx := s.holds&(holdTx|holdNoAutocommit) != 0
 	s.dropConn()
 	s.afterLoss()
+	if errors.Is(err, wire.ErrMidPacket) {
+		// The client holds part of a packet and waits for the rest: an
+		// error packet would read as row bytes (a hang or a corrupt row).
+		// Closing the connection is the only way left to fail the result.
+		return err
+	}
 	msg := "switchyard lost its connection to backend " + name + " during the statement; its outcome is unknown: check before retrying a write"
 	if inTx {
 		msg += "; the open transaction was rolled back"

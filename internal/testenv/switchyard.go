@@ -19,6 +19,9 @@ type Switchyard struct {
 	ConfigPath      string
 	LogPath         string
 	Cmd             *exec.Cmd
+
+	bin    string
+	exited chan struct{} // closed when the current Cmd has exited
 }
 
 // PID is the process id, for RSS and CPU readings.
@@ -62,66 +65,132 @@ func StartSwitchyardBinary(tb testing.TB, bin, yaml, addr, admin string, require
 		AdminAddr:  admin,
 		ConfigPath: filepath.Join(dir, "switchyard.yaml"),
 		LogPath:    filepath.Join(dir, "switchyard.log"),
+		bin:        bin,
 	}
 	if err := os.WriteFile(s.ConfigPath, []byte(yaml), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	logFile, err := os.Create(s.LogPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s.Cmd = exec.Command(bin, "--config", s.ConfigPath)
-	s.Cmd.Stdout, s.Cmd.Stderr = logFile, logFile
-	// The proxy must not outlive the test binary, however that one ends.
-	s.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.Cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = s.Cmd.Wait(); logFile.Close(); close(exited) }()
 	tb.Cleanup(func() {
-		_ = s.Cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = s.Cmd.Process.Kill()
-			<-exited
-		}
+		s.stop(syscall.SIGTERM)
 		if tb.Failed() {
 			if b, err := os.ReadFile(s.LogPath); err == nil {
 				tb.Logf("switchyard log:\n%s", tail(b, 4000))
 			}
 		}
 	})
+	s.start(tb, requireReady)
+	return s
+}
+
+// start runs the binary with s's config, appending to its log, and waits
+// for it as StartSwitchyard says.
+func (s *Switchyard) start(tb testing.TB, requireReady bool) {
+	tb.Helper()
+	logFile, err := os.OpenFile(s.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.Cmd = exec.Command(s.bin, "--config", s.ConfigPath)
+	s.Cmd.Stdout, s.Cmd.Stderr = logFile, logFile
+	// The proxy must not outlive the test binary, however that one ends.
+	s.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := s.Cmd.Start(); err != nil {
+		logFile.Close()
+		tb.Fatal(err)
+	}
+	exited := make(chan struct{})
+	s.exited = exited
+	go func() { _ = s.Cmd.Wait(); logFile.Close(); close(exited) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case <-exited:
 			b, _ := os.ReadFile(s.LogPath)
-			tb.Fatalf("switchyard exited at start:\n%s", b)
+			tb.Fatalf("switchyard exited at start:\n%s", tail(b, 4000))
 		default:
 		}
 		if requireReady {
-			if resp, err := http.Get("http://" + admin + "/readyz"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return s
-				}
+			if s.Ready() {
+				return
 			}
-		} else if WaitTCP(addr, 100*time.Millisecond) == nil {
-			return s
+		} else if WaitTCP(s.Addr, 100*time.Millisecond) == nil {
+			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	tb.Fatalf("switchyard at %s did not become ready within 30s", addr)
-	return nil
+	tb.Fatalf("switchyard at %s did not become ready within 30s", s.Addr)
+}
+
+// stop sends sig (SIGKILL after 10s) and waits for the process to exit.
+func (s *Switchyard) stop(sig syscall.Signal) {
+	if s.exited == nil {
+		return
+	}
+	_ = s.Cmd.Process.Signal(sig)
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		_ = s.Cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+// Ready reports whether the admin /readyz answers 200: a primary is served.
+func (s *Switchyard) Ready() bool {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + s.AdminAddr + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// WaitReady polls Ready until it holds, failing tb after timeout.
+func (s *Switchyard) WaitReady(tb testing.TB, timeout time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !s.Ready() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("switchyard at %s not ready within %v", s.Addr, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Kill sends SIGKILL to the process (a crash: no drain) and waits until it is gone.
+func (s *Switchyard) Kill(tb testing.TB) {
+	tb.Helper()
+	if err := s.Cmd.Process.Kill(); err != nil {
+		tb.Fatalf("testenv: kill switchyard %d: %v", s.PID(), err)
+	}
+	<-s.exited
+}
+
+// Restart starts the process again after Kill, with the same binary,
+// config and ports (its log continues in LogPath), and waits as
+// StartSwitchyard does.
+func (s *Switchyard) Restart(tb testing.TB, requireReady bool) {
+	tb.Helper()
+	select {
+	case <-s.exited:
+	default:
+		tb.Fatalf("testenv: restart switchyard %d: still running", s.PID())
+	}
+	s.start(tb, requireReady)
 }
 
 // Proxy starts a switchyard in front of the shared topology.
 func Proxy(tb testing.TB, extra string) *Switchyard {
 	tb.Helper()
-	topo := Topology(tb)
-	yaml, addr, admin := ProxyConfig(tb, topo.Addrs(), extra)
+	return Topology(tb).Proxy(tb, extra)
+}
+
+// Proxy starts a switchyard (-race) in front of t with the extra YAML and
+// waits until it serves a primary.
+func (t *Topo) Proxy(tb testing.TB, extra string) *Switchyard {
+	tb.Helper()
+	yaml, addr, admin := ProxyConfig(tb, t.Addrs(), extra)
 	return StartSwitchyard(tb, yaml, addr, admin, true)
 }
 

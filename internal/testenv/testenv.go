@@ -502,3 +502,44 @@ func cleanup(keep bool) error {
 	}
 	return errors.Join(errs...)
 }
+
+// EnableSemiSync turns on MariaDB semi-synchronous replication from primary
+// to replicas (servers of t, as root) and waits until every replica is
+// connected as a semi-sync client: from then on no commit is acknowledged
+// before a replica has it, so killing the primary loses no acknowledged
+// write. A primary left without semi-sync replicas falls back to
+// asynchronous commits after 2s (rpl_semi_sync_master_timeout).
+func (t *Topo) EnableSemiSync(tb testing.TB, ctx context.Context, primary string, replicas ...string) {
+	tb.Helper()
+	exec := func(addr string, stmts ...string) {
+		db := t.DB(tb, addr, "root", "", "")
+		defer db.Close()
+		for _, s := range stmts {
+			if _, err := db.ExecContext(ctx, s); err != nil {
+				tb.Fatalf("testenv: %s: %s: %v", addr, s, err)
+			}
+		}
+	}
+	for _, a := range append([]string{primary}, replicas...) {
+		exec(a, "SET GLOBAL rpl_semi_sync_master_timeout = 2000")
+	}
+	exec(primary, "SET GLOBAL rpl_semi_sync_master_enabled = 1")
+	for _, r := range replicas {
+		exec(r, "SET GLOBAL rpl_semi_sync_slave_enabled = 1", "STOP SLAVE IO_THREAD", "START SLAVE IO_THREAD")
+	}
+	db := t.DB(tb, primary, "root", "", "")
+	defer db.Close()
+	for {
+		var name string
+		var n int
+		err := db.QueryRowContext(ctx, "SHOW STATUS LIKE 'Rpl_semi_sync_master_clients'").Scan(&name, &n)
+		if err == nil && n == len(replicas) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			tb.Fatalf("testenv: %d of %d semi-sync replicas connected to %s (err %v)", n, len(replicas), primary, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

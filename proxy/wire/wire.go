@@ -69,6 +69,20 @@ type Packet struct {
 // opposed to reading from its source: the caller must know which peer failed.
 var ErrWrite = errors.New("write to peer failed")
 
+// ErrMidPacket marks a read that failed after the packet's header was
+// written to the destination: the destination holds part of a packet, so
+// nothing but the rest of it may follow, not even an error packet.
+var ErrMidPacket = errors.New("source failed in the middle of a packet")
+
+// midPacket marks a read failure inside RelayBody; write failures keep
+// ErrWrite alone.
+func midPacket(err error) error {
+	if errors.Is(err, ErrWrite) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrMidPacket, err)
+}
+
 // First returns the first payload byte, or 0 for an empty packet.
 func (p Packet) First() byte {
 	if len(p.Head) == 0 {
@@ -152,7 +166,8 @@ func (c *Conn) Relay(dst *Conn) (Packet, error) {
 	return c.RelayBody(dst, size, seq)
 }
 
-// RelayBody is Relay for a packet whose first header was already read.
+// RelayBody is Relay for a packet whose first header was already read. A
+// read that fails once the header is out returns ErrMidPacket.
 func (c *Conn) RelayBody(dst *Conn, size int, seq byte) (Packet, error) {
 	p := Packet{Seq: seq}
 	for first := true; ; first = false {
@@ -162,11 +177,11 @@ func (c *Conn) RelayBody(dst *Conn, size int, seq byte) (Packet, error) {
 		if first {
 			var err error
 			if p.Head, err = c.keepHead(size); err != nil {
-				return p, err
+				return p, midPacket(err)
 			}
 		}
 		if err := copyN(dst.W, c.R, size); err != nil {
-			return p, err
+			return p, midPacket(err)
 		}
 		p.Size += size
 		p.NextSeq = seq + 1
@@ -175,7 +190,7 @@ func (c *Conn) RelayBody(dst *Conn, size int, seq byte) (Packet, error) {
 		}
 		var err error
 		if size, seq, err = c.ReadHeader(); err != nil {
-			return p, err
+			return p, midPacket(err)
 		}
 	}
 }

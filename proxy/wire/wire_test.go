@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"testing"
@@ -141,4 +142,35 @@ func (l *loopReader) Read(p []byte) (int, error) {
 	n := copy(p, l.data[l.pos:])
 	l.pos = (l.pos + n) % len(l.data)
 	return n, nil
+}
+
+// TestRelaySourceEnds: a source that ends between packets returns its
+// error as is (an error packet may follow); one that ends inside a packet,
+// after the header went out, returns ErrMidPacket.
+func TestRelaySourceEnds(t *testing.T) {
+	big := bytes.Repeat([]byte{'a'}, MaxPayload)
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		mid  bool
+	}{
+		{"nothing", nil, false},
+		{"half a header", []byte{5, 0}, false},
+		{"header only", frame([]byte("hello"), 1)[:4], true},
+		{"half a body", frame([]byte("hello"), 1)[:6], true},
+		{"between frames of one packet", frame(big, 1), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			src := NewConn(memConn{r: bytes.NewReader(tc.in)}, 4096, 4096)
+			dst := NewConn(memConn{w: &out}, 4096, 4096)
+			_, err := src.Relay(dst)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if errors.Is(err, ErrMidPacket) != tc.mid || errors.Is(err, ErrWrite) {
+				t.Fatalf("err %v: mid-packet %v, want %v", err, errors.Is(err, ErrMidPacket), tc.mid)
+			}
+		})
+	}
 }
