@@ -14,6 +14,7 @@ type Config struct {
 	Backends    []Backend    `yaml:"backends"`
 	Cluster     *Cluster     `yaml:"cluster"`
 	TLS         TLS          `yaml:"tls"`
+	BackendTLS  BackendTLS   `yaml:"backend_tls"`
 	Limits      Limits       `yaml:"limits"`
 	Health      HealthConfig `yaml:"health"`
 	Log         Log          `yaml:"log"`
@@ -70,6 +71,8 @@ type Backend struct {
 	Zone     string `yaml:"zone"`
 	Promote  *bool  `yaml:"promote"`  // nil means true: may be promoted
 	Priority int    `yaml:"priority"` // higher wins a promotion tie
+	// TLS overrides backend_tls for this backend, field by field.
+	TLS *BackendTLS `yaml:"tls"`
 }
 
 // Cluster is the optional proxy cluster; absent means a cluster of one.
@@ -142,10 +145,11 @@ func Default() Config {
 			Interval: 500 * time.Millisecond, // probe period: with 3 misses a dead primary is seen in ~2s
 			Timeout:  1 * time.Second,
 		},
-		Log:      Log{Format: "text", Level: "info"},
-		Routing:  defaultRouting(),
-		Pool:     defaultPool(),
-		Failover: defaultFailover(),
+		Log:        Log{Format: "text", Level: "info"},
+		BackendTLS: defaultBackendTLS(),
+		Routing:    defaultRouting(),
+		Pool:       defaultPool(),
+		Failover:   defaultFailover(),
 		Shutdown: Shutdown{
 			ReadyDelay:   2 * time.Second,  // a few health-check periods of a load balancer that polls /readyz every 1s
 			DrainTimeout: 15 * time.Second, // fits, with ReadyDelay, in Kubernetes' default 30s grace period

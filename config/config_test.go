@@ -54,6 +54,7 @@ func TestLoadGood(t *testing.T) {
 		Failover:   defaultFailover(),
 		Routing:    defaultRouting(), // good.yaml leaves routing and pool at their defaults
 		Pool:       defaultPool(),
+		BackendTLS: defaultBackendTLS(),
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load mismatch\n got: %+v\nwant: %+v", c, want)
@@ -116,6 +117,22 @@ backends:
 		{"partial section overrides one default", minimal + "health: {interval: 2s}\n", func(t *testing.T, c Config) {
 			if c.Health.Interval != 2*time.Second || c.Health.Timeout != Default().Health.Timeout {
 				t.Errorf("health = %+v", c.Health)
+			}
+		}},
+		{"native password hash", strings.Replace(minimal, "password: app", "password: \"*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19\"", 1), func(t *testing.T, c Config) {
+			h, ok := c.Users[0].NativeHash()
+			if !ok || len(h) != 20 || h[0] != 0x24 {
+				t.Errorf("NativeHash() = %x, %v", h, ok)
+			}
+		}},
+		{"backend tls inherits backend_tls", "backend_tls: {mode: verify_ca, ca: /ca.pem}\n" + minimal +
+			"  - {name: db3, address: 127.0.0.1:3403, tls: {mode: verify_identity, server_name: db3.internal}}\n", func(t *testing.T, c Config) {
+			want := BackendTLS{Mode: TLSVerifyIdentity, CA: "/ca.pem", ServerName: "db3.internal"}
+			if got := c.BackendTLSFor(c.Backends[2]); got != want {
+				t.Errorf("BackendTLSFor(db3) = %+v, want %+v", got, want)
+			}
+			if got := c.BackendTLSFor(c.Backends[0]); got != c.BackendTLS {
+				t.Errorf("BackendTLSFor(db1) = %+v, want backend_tls %+v", got, c.BackendTLS)
 			}
 		}},
 		{"cluster without key", minimal + "cluster: {bind: 127.0.0.1:7946, expected_size: 1}\n", func(t *testing.T, c Config) {
@@ -195,6 +212,14 @@ func TestParseBad(t *testing.T) {
 		{"shutdown ready_delay negative", minimal + "shutdown:\n  ready_delay: -1s\n", 8, "shutdown.ready_delay", "0 or more"},
 		{"shutdown drain_timeout negative", minimal + "shutdown:\n  drain_timeout: -5s\n", 8, "shutdown.drain_timeout", "0 or more"},
 		{"log format", minimal + "log:\n  format: xml\n", 8, "log.format", "use text or json"},
+		{"native hash with caching_sha2_password", strings.Replace(minimal, "{name: app, password: app}", "{name: app, password: \"*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19\", auth_plugin: caching_sha2_password}", 1),
+			3, "users[0].password", "cannot check caching_sha2_password logins"},
+		{"backend_tls mode", minimal + "backend_tls: {mode: verify}\n", 7, "backend_tls.mode", `"verify" is not a TLS mode`},
+		{"backend_tls cert without key", minimal + "backend_tls:\n  mode: required\n  cert: /c.pem\n", 7, "backend_tls.key", "set both"},
+		{"backend tls mode", minimal + "  - {name: db3, address: 127.0.0.1:3403, tls: {mode: on}}\n", 7, "backends[2].tls.mode", `"on" is not a TLS mode`},
+		{"backend tls server_name without verify_identity", minimal + "  - {name: db3, address: 127.0.0.1:3403, tls: {mode: verify_ca, server_name: db3}}\n",
+			7, "backends[2].tls.server_name", "only checked with mode verify_identity"},
+		{"backend tls key without global cert", minimal + "backend_tls: {key: /k.pem}\n", 7, "backend_tls.cert", "set both"},
 		{"log level", minimal + "log:\n  level: trace\n", 8, "log.level", "use debug, info, warn or error"},
 	}
 	for _, tt := range tests {
@@ -332,6 +357,28 @@ func TestParseEmpty(t *testing.T) {
 		_, err := Parse([]byte(y))
 		if err == nil || !strings.Contains(err.Error(), "users:") || !strings.Contains(err.Error(), "backends:") {
 			t.Errorf("Parse(%q) = %v, want missing users and backends", y, err)
+		}
+	}
+}
+
+// TestResolvePasswordHash checks that a hash read from the environment is
+// held to the same rule as one in the file, with the field named.
+func TestResolvePasswordHash(t *testing.T) {
+	t.Setenv("SWITCHYARD_TEST_HASH", "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19")
+	users, err := ResolvePasswords([]User{{Name: "app", PasswordEnv: "SWITCHYARD_TEST_HASH"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := users[0].NativeHash(); !ok {
+		t.Errorf("a hash from password_env is not taken as a hash: %+v", users[0])
+	}
+	_, err = ResolvePasswords([]User{{Name: "app", PasswordEnv: "SWITCHYARD_TEST_HASH", AuthPlugin: "caching_sha2_password"}})
+	if err == nil || !strings.HasPrefix(err.Error(), "users[0].password_env: ") || !strings.Contains(err.Error(), "caching_sha2_password") {
+		t.Errorf("hash for a caching_sha2_password user: err = %v, want one naming users[0].password_env", err)
+	}
+	for _, notHash := range []string{"*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E1", "2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19x", "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E1Z"} {
+		if IsNativeHash(notHash) {
+			t.Errorf("IsNativeHash(%q) = true", notHash)
 		}
 	}
 }

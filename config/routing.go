@@ -100,6 +100,7 @@ func (c Config) validateRouting(p *problems) {
 		if set > 1 {
 			p.add(fmt.Sprintf("users[%d]", i), "give one of password, password_env and password_file, not several")
 		}
+		checkPasswordHash(p, i, u)
 		if u.MaxConnections < 0 {
 			p.add(fmt.Sprintf("users[%d].max_connections", i), "must not be negative; 0 means no cap")
 		}
@@ -129,6 +130,9 @@ func ResolvePasswords(users []User) ([]User, error) {
 				return nil, fmt.Errorf("users[%d].password_file: %w", i, err)
 			}
 			u.Password = strings.TrimRight(string(b), "\r\n")
+		}
+		if msg := hashPluginProblem(u); msg != "" {
+			return nil, fmt.Errorf("%s: %s", passwordSource(i, u), msg)
 		}
 		out[i] = u
 	}

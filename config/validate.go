@@ -23,6 +23,7 @@ func (c Config) validate() problems {
 	checkListen(&p, "admin_listen", c.AdminListen)
 	c.validateRouting(&p)
 	c.validateFailover(&p)
+	c.validateBackendTLS(&p)
 	checkAdminToken(&p, c.AdminListen, c.AdminToken)
 
 	if len(c.Users) == 0 {

@@ -41,7 +41,7 @@ func (s *Session) changeUser(ctx context.Context, size int, seq byte) error {
 		return err
 	}
 	u, known := s.srv.settings().users[req.user]
-	if !known || !nativePasswordMatches(answer, salt, u.Password) {
+	if !known || !s.srv.verifyNative(u, answer, salt) {
 		using := "YES"
 		if len(answer) == 0 {
 			using = "NO"

@@ -31,6 +31,9 @@ func errToClient(err error) []byte {
 	switch {
 	case errors.As(err, &be) && be.Server != nil:
 		return wire.ErrPacket(be.Server.Code, be.Server.State, be.Server.Message)
+	case errors.As(err, &be) && errors.Is(err, backend.ErrMisconfigured):
+		return wire.ErrPacket(codeCannotConnect, stateCannotConnect,
+			fmt.Sprintf("switchyard cannot log in to backend %s (%s): %v; fix backend_tls or users in switchyard's config, or the server, then retry; this connection stays usable", be.Name, be.Address, be.Err))
 	case errors.As(err, &be):
 		return wire.ErrPacket(codeCannotConnect, stateCannotConnect,
 			fmt.Sprintf("switchyard cannot reach backend %s (%s): %v; retry the statement, this connection stays usable", be.Name, be.Address, be.Err))

@@ -64,6 +64,11 @@ func (h *authHandler) GetCredential(username string) (server.Credential, bool, e
 	if plugin == "" {
 		plugin = mysql.AUTH_NATIVE_PASSWORD
 	}
+	if _, isHash := u.NativeHash(); isHash {
+		// hashAuth checks these logins; the hash itself must never pass
+		// for a password should go-mysql's own check run.
+		return server.Credential{Passwords: []string{unguessable}, AuthPluginName: mysql.AUTH_NATIVE_PASSWORD}, true, nil
+	}
 	return server.Credential{Passwords: []string{u.Password}, AuthPluginName: plugin}, true, nil
 }
 

@@ -13,9 +13,10 @@ import (
 // settings is the part of the config sessions read on every login or
 // statement. It is replaced whole on reload, so a reader sees one version.
 type settings struct {
-	cfg    config.Config
-	users  map[string]config.User
-	policy router.Policy
+	cfg        config.Config
+	users      map[string]config.User
+	policy     router.Policy
+	backendTLS backendTLS
 }
 
 func newSettings(cfg config.Config) (*settings, error) {
@@ -27,7 +28,11 @@ func newSettings(cfg config.Config) (*settings, error) {
 	for _, u := range resolved {
 		users[u.Name] = u
 	}
-	return &settings{cfg: cfg, users: users, policy: router.PolicyFrom(cfg)}, nil
+	tls, err := loadBackendTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &settings{cfg: cfg, users: users, policy: router.PolicyFrom(cfg), backendTLS: tls}, nil
 }
 
 func (s *Server) settings() *settings { return s.set.Load() }
@@ -41,7 +46,7 @@ func (s *Server) Reload(cfg config.Config) error {
 		return err
 	}
 	s.set.Store(set)
-	s.pools.reconfigure(cfg)
+	s.pools.reconfigure(cfg, set.backendTLS)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -28,12 +29,26 @@ type pools struct {
 	// replaced, never changed (a new backend name is rare), so readers
 	// take no lock.
 	inUseBy atomic.Pointer[map[string]*atomic.Int64]
+	// tls is read once per borrow, without a lock, for its generation.
+	tls atomic.Pointer[tlsPolicies]
+
+	// learned maps a mysql_native_password hash (SHA1(SHA1(password)), as
+	// a string) to SHA1(password), recovered from a client's successful
+	// login: what connections of a hash-only user log in with.
+	learned sync.Map
 }
 
-func newPools(cfg config.Config, onWait func(time.Duration)) *pools {
+// tlsPolicies are the backends' TLS policies and their generation, which
+// goes up with every reload that changes one of them.
+type tlsPolicies struct {
+	backendTLS
+	gen uint64
+}
+
+func newPools(cfg config.Config, tls backendTLS, onWait func(time.Duration)) *pools {
 	p := &pools{onWait: onWait, byKey: make(map[backend.Key]*backend.Pool)}
 	p.inUseBy.Store(&map[string]*atomic.Int64{})
-	p.reconfigure(cfg)
+	p.reconfigure(cfg, tls)
 	return p
 }
 
@@ -44,10 +59,19 @@ func backendCaps(clientCaps uint32) uint32 {
 	return clientCaps&backend.Behavioral | mysql.CLIENT_SESSION_TRACK
 }
 
-// reconfigure applies new pool settings to pools made from now on.
-func (p *pools) reconfigure(cfg config.Config) {
+// reconfigure applies new pool and TLS settings to pools made from now on.
+// Changed TLS policies start a new generation of pools.
+func (p *pools) reconfigure(cfg config.Config, tls backendTLS) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	next := &tlsPolicies{backendTLS: tls}
+	if old := p.tls.Load(); old != nil {
+		next.gen = old.gen
+		if !old.same(tls) {
+			next.gen++
+		}
+	}
+	p.tls.Store(next)
 	p.cfg = backend.PoolConfig{
 		Max:         cfg.Pool.MaxPerBackend,
 		WaitTimeout: cfg.Pool.WaitTimeout,
@@ -60,32 +84,65 @@ func (p *pools) reconfigure(cfg config.Config) {
 // get borrows a connection to server for user in the session's dialect.
 // recent is the calling session's cache of the pools it used last.
 func (p *pools) get(ctx context.Context, recent *recentPools, server health.Server, u config.User, caps uint32, collation uint8) (*backend.Conn, error) {
-	key := backend.Key{Name: server.Name, Address: server.Address, User: u.Name, Caps: backendCaps(caps), Collation: collation}
+	tls := p.tls.Load()
+	key := backend.Key{Name: server.Name, Address: server.Address, User: u.Name, Caps: backendCaps(caps), Collation: collation,
+		TLSGeneration: tls.gen}
 	pool := recent.find(key)
 	if pool == nil {
-		pool = p.pool(key, u.Password)
+		var err error
+		if pool, err = p.pool(key, u, tls); err != nil {
+			return nil, err
+		}
 		recent.add(key, pool)
 	}
 	return pool.Get(ctx)
 }
 
-// pool returns the pool for key, made on first use.
-func (p *pools) pool(key backend.Key, password string) *backend.Pool {
+// pool returns the pool for key, made on first use with u's credential
+// and the backend's policy in tls.
+func (p *pools) pool(key backend.Key, u config.User, tls *tlsPolicies) (*backend.Pool, error) {
 	p.mu.RLock()
 	pool := p.byKey[key]
 	p.mu.RUnlock()
 	if pool != nil {
-		return pool
+		return pool, nil
+	}
+	cred, err := p.credential(u)
+	if err != nil {
+		return nil, &backend.Error{Name: key.Name, Address: key.Address, Err: err}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if pool = p.byKey[key]; pool == nil { // p.cfg is read under p.mu
 		cfg := p.cfg
 		cfg.BackendInUse = p.inUseCounterLocked(key.Name)
-		pool = backend.NewPool(key, password, cfg)
+		pool = backend.NewPool(key, cred, tls.of(key.Name).TLS, cfg)
 		p.byKey[key] = pool
 	}
-	return pool
+	return pool, nil
+}
+
+// errNotLearned: a hash-only user's backend connections need SHA1(password),
+// which only a client's login reveals.
+var errNotLearned = fmt.Errorf("%w: the config holds only a mysql_native_password hash for this user, "+
+	"and no client has logged in as this user since switchyard started, so switchyard cannot log in to the backend yet", backend.ErrMisconfigured)
+
+// credential is what u's backend connections log in with.
+func (p *pools) credential(u config.User) (backend.Credential, error) {
+	hash, ok := u.NativeHash()
+	if !ok {
+		return backend.Credential{Password: u.Password}, nil
+	}
+	sha, ok := p.learned.Load(string(hash))
+	if !ok {
+		return backend.Credential{}, fmt.Errorf("user %s: %w", u.Name, errNotLearned)
+	}
+	return backend.Credential{PasswordSHA1: sha.([]byte)}, nil
+}
+
+// learn records SHA1(password) for a native hash, from a verified login.
+func (p *pools) learn(hash, passwordSHA1 []byte) {
+	p.learned.Store(string(hash), passwordSHA1)
 }
 
 // inUseCounterLocked returns the in-use counter of the backend called

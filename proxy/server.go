@@ -85,7 +85,8 @@ func NewServer(cfg config.Config, topo Topology, version string, log *slog.Logge
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	ms := server.NewServer(version, mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, key, tlsConf)
+	auth := &hashAuth{}
+	ms := server.NewServerWithAuth(version, mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, key, tlsConf, auth)
 	s := &Server{
 		topo:        topo,
 		log:         log,
@@ -97,13 +98,14 @@ func NewServer(cfg config.Config, topo Topology, version string, log *slog.Logge
 		holdTimeout: cfg.Failover.HoldWritesTimeout,
 		holdMax:     int64(cfg.Failover.HoldWritesMax),
 	}
-	s.pools = newPools(cfg, func(d time.Duration) { s.metrics.poolWait.Observe(d.Seconds()) })
-	s.load = router.Load{InUse: s.pools.inUse, Applied: s.progress.appliedBy, Drained: s.isDrained}
+	auth.srv = s
 	set, err := newSettings(cfg)
 	if err != nil {
 		return nil, err
 	}
 	s.set.Store(set)
+	s.pools = newPools(cfg, set.backendTLS, func(d time.Duration) { s.metrics.poolWait.Observe(d.Seconds()) })
+	s.load = router.Load{InUse: s.pools.inUse, Applied: s.progress.appliedBy, Drained: s.isDrained}
 	return s, nil
 }
 

@@ -261,8 +261,8 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 			return s.afterBorrow(ctx, t, d, need, conn)
 		}
 		var be *backend.Error
-		if !errors.As(err, &be) || be.Server != nil || errors.Is(err, backend.ErrPoolTimeout) {
-			return nil, err // the server refused, or the pool is exhausted: say so
+		if !errors.As(err, &be) || be.Server != nil || errors.Is(err, backend.ErrPoolTimeout) || errors.Is(err, backend.ErrMisconfigured) {
+			return nil, err // the server refused, the pool is exhausted or the config does not fit: say so
 		}
 		// The backend cannot be reached; nothing was sent. Tell health at
 		// once (it probes now instead of at the next interval).

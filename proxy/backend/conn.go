@@ -8,17 +8,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
-	pingcaperrors "github.com/pingcap/errors"
 
 	"github.com/switchyard/switchyard/proxy/wire"
 )
 
 // Behavioral are the capability flags that change the format or meaning of
 // what a server sends after the handshake. They are mirrored from the client.
-// Flags that shape the handshake packet itself (plugin auth, attributes,
-// connect-with-db, SSL) stay as go-mysql wrote them.
+// Flags that shape the handshake packets themselves (plugin auth,
+// attributes, connect-with-db, SSL) are the proxy's own (handshake.go).
 const Behavioral = mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_LONG_FLAG | mysql.CLIENT_NO_SCHEMA |
 	mysql.CLIENT_ODBC | mysql.CLIENT_LOCAL_FILES | mysql.CLIENT_IGNORE_SPACE |
 	mysql.CLIENT_INTERACTIVE | mysql.CLIENT_TRANSACTIONS | mysql.CLIENT_MULTI_STATEMENTS |
@@ -34,13 +32,15 @@ const (
 
 // Options says how to open a backend connection.
 type Options struct {
-	Name, Address  string // the backend's config name and host:port
-	User, Password string
-	DB             string
-	Capabilities   uint32 // what the client negotiated; only Behavioral bits are used
-	Collation      uint8  // the client's handshake collation id
-	Attributes     map[string]string
-	Timeout        time.Duration // dial and handshake
+	Name, Address string // the backend's config name and host:port
+	User          string
+	Credential    Credential
+	DB            string
+	TLS           TLS    // the zero value is disabled
+	Capabilities  uint32 // what the client negotiated; only Behavioral bits are used
+	Collation     uint8  // the client's handshake collation id
+	Attributes    map[string]string
+	Timeout       time.Duration // dial and handshake
 }
 
 // Conn is an authenticated backend connection, ready to relay.
@@ -116,42 +116,37 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// ErrMisconfigured marks a backend the proxy cannot log in to as configured
+// (its TLS policy or a credential does not fit the server): unlike an
+// unreachable server, waiting or trying another time does not help.
+var ErrMisconfigured = errors.New("misconfigured")
+
 // Dial opens and authenticates a connection with the client's dialect.
 func Dial(ctx context.Context, o Options) (*Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	var serverCaps uint32
-	var want uint32
-	dialer := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		if tc, ok := nc.(*net.TCPConn); ok {
-			_ = tc.SetNoDelay(true)
-		}
-		_ = nc.SetDeadline(time.Now().Add(o.Timeout))
-		return &handshakeRewriter{Conn: nc, caps: o.Capabilities & Behavioral, collation: o.Collation, serverCaps: &serverCaps, sent: &want}, nil
-	}
-	cc, err := client.ConnectWithDialer(ctx, "tcp", o.Address, o.User, o.Password, o.DB, dialer, func(c *client.Conn) error {
-		if len(o.Attributes) > 0 {
-			c.SetAttributes(o.Attributes)
-		}
-		return nil
-	})
+	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", o.Address)
 	if err != nil {
+		return nil, &Error{Name: o.Name, Address: o.Address, Err: err}
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	deadline, _ := ctx.Deadline()
+	_ = nc.SetDeadline(deadline)
+	wc, threadID, caps, err := handshake(ctx, nc, o)
+	if err != nil {
+		_ = nc.Close()
 		return nil, classify(o, err)
 	}
-	rw := cc.Conn.Conn.(*handshakeRewriter)
-	nc := rw.Conn
 	_ = nc.SetDeadline(time.Time{})
 	return &Conn{
 		lastUsed:     time.Now(),
-		Conn:         wire.NewConn(nc, readBufferSize, writeBufferSize),
+		Conn:         wc,
 		Name:         o.Name,
 		Address:      o.Address,
-		ThreadID:     cc.GetConnectionID(),
-		Capabilities: want & serverCaps,
+		ThreadID:     threadID,
+		Capabilities: caps,
 	}, nil
 }
 
@@ -161,35 +156,9 @@ func (c *Conn) Close() {
 }
 
 func classify(o Options, err error) error {
-	my, ok := pingcaperrors.Cause(err).(*mysql.MyError)
-	if !ok && !errors.As(err, &my) {
-		return &Error{Name: o.Name, Address: o.Address, Err: err}
+	var my *mysql.MyError
+	if errors.As(err, &my) {
+		return &Error{Name: o.Name, Address: o.Address, Server: my, Err: err}
 	}
-	return &Error{Name: o.Name, Address: o.Address, Server: fixPreAuthError(my), Err: err}
-}
-
-// fixPreAuthError repairs an error the server sent before the handshake
-// completed (such as 1040 Too many connections): it has no SQLSTATE marker,
-// and go-mysql reads the first five bytes of the message as one.
-func fixPreAuthError(e *mysql.MyError) *mysql.MyError {
-	if validSQLState(e.State) {
-		return e
-	}
-	state, ok := mysql.MySQLState[e.Code]
-	if !ok {
-		state = mysql.DEFAULT_MYSQL_STATE
-	}
-	return &mysql.MyError{Code: e.Code, State: state, Message: e.State + e.Message}
-}
-
-func validSQLState(s string) bool {
-	if len(s) != 5 {
-		return false
-	}
-	for _, r := range s {
-		if (r < '0' || r > '9') && (r < 'A' || r > 'Z') {
-			return false
-		}
-	}
-	return true
+	return &Error{Name: o.Name, Address: o.Address, Err: err}
 }

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -15,13 +16,18 @@ import (
 var ErrPoolTimeout = errors.New("backend connection pool exhausted")
 
 // Key identifies a pool: connections in one pool are interchangeable once
-// the session state is synced, because they share the server, the user and
-// the protocol dialect (capability flags and handshake collation).
+// the session state is synced, because they share the server, the user, the
+// protocol dialect (capability flags and handshake collation) and the TLS
+// policy.
 type Key struct {
 	Name, Address string
 	User          string
 	Caps          uint32
 	Collation     uint8
+	// TLSGeneration counts the reloads that changed a backend's TLS
+	// policy, so that such a reload makes new pools rather than reusing
+	// connections opened under the old policy.
+	TLSGeneration uint64
 }
 
 // PoolConfig bounds a pool.
@@ -41,10 +47,11 @@ type PoolConfig struct {
 // Pool holds idle connections to one backend for one user and dialect.
 // Get and Put are safe for concurrent use.
 type Pool struct {
-	key      Key
-	password string
-	cfg      PoolConfig
-	slots    chan struct{} // a token per connection in use
+	key   Key
+	cred  Credential
+	tls   TLS
+	cfg   PoolConfig
+	slots chan struct{} // a token per connection in use
 
 	mu   sync.Mutex
 	idle []*Conn // most recently used last
@@ -55,9 +62,10 @@ type Pool struct {
 	closing atomic.Bool
 }
 
-// NewPool makes an empty pool.
-func NewPool(key Key, password string, cfg PoolConfig) *Pool {
-	return &Pool{key: key, password: password, cfg: cfg, slots: make(chan struct{}, cfg.Max)}
+// NewPool makes an empty pool whose connections log in with cred and
+// encrypt as tls says.
+func NewPool(key Key, cred Credential, tls TLS, cfg PoolConfig) *Pool {
+	return &Pool{key: key, cred: cred, tls: tls, cfg: cfg, slots: make(chan struct{}, cfg.Max)}
 }
 
 // Get returns a live connection, reusing an idle one when it can. It waits
@@ -95,7 +103,7 @@ func (p *Pool) Get(ctx context.Context) (*Conn, error) {
 	}
 	c, err := Dial(ctx, Options{
 		Name: p.key.Name, Address: p.key.Address,
-		User: p.key.User, Password: p.password,
+		User: p.key.User, Credential: p.cred, TLS: p.tls,
 		Capabilities: p.key.Caps, Collation: p.key.Collation,
 		Timeout: p.cfg.DialTimeout,
 	})
@@ -197,7 +205,11 @@ func (c *Conn) alive() bool {
 	if time.Since(c.lastUsed) < 100*time.Millisecond {
 		return true
 	}
-	sc, ok := c.Conn.Conn.(syscall.Conn)
+	nc := c.Conn.Conn
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn() // any bytes, even a TLS alert, mean the server is done
+	}
+	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return true
 	}
