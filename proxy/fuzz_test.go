@@ -74,6 +74,51 @@ func FuzzSessionCommands(f *testing.F) {
 	})
 }
 
+// handshakeResponse builds a HandshakeResponse41 for user with an auth
+// answer, as a client sends after the server's greeting.
+func handshakeResponse(caps uint32, user string, answer []byte, db string) []byte {
+	p := []byte{byte(caps), byte(caps >> 8), byte(caps >> 16), byte(caps >> 24), 0, 0, 0, 1, 45}
+	p = append(p, make([]byte, 23)...)
+	p = append(p, user...)
+	p = append(p, 0, byte(len(answer)))
+	p = append(p, answer...)
+	if db != "" {
+		p = append(p, db...)
+		p = append(p, 0)
+	}
+	p = append(p, mysql.AUTH_NATIVE_PASSWORD...)
+	return packet(1, append(p, 0)...)
+}
+
+// FuzzClientHandshake feeds arbitrary bytes to the server side of the
+// handshake (go-mysql's parsing plus the proxy's capability rewriting and
+// authentication hooks) as a client's answer to the greeting: it must fail
+// or succeed, never panic. The context is already cancelled so that the
+// failed-login slowdown does not wait.
+func FuzzClientHandshake(f *testing.F) {
+	caps := uint32(mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_CONNECT_WITH_DB)
+	f.Add(handshakeResponse(caps, "app", bytes.Repeat([]byte{7}, 20), "test"))
+	f.Add(handshakeResponse(caps, "nobody", nil, ""))
+	f.Add(handshakeResponse(caps|mysql.CLIENT_CONNECT_ATTRS, "app", []byte{1}, ""))
+	f.Add(handshakeResponse(caps|mysql.CLIENT_SSL, "app", nil, ""))
+	f.Add(packet(1, 0xFF, 0xFF, 0xFF, 0xFF))
+	f.Add([]byte{0x05, 0, 0, 1, 0x85})
+	cfg := config.Default()
+	cfg.Users = []config.User{{Name: "app", Password: "app"}, {Name: "hashed", Password: "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"}}
+	srv, err := NewServer(cfg, staticTopology{&health.Topology{}}, "10.11.0-MariaDB", slog.New(slog.DiscardHandler))
+	if err != nil {
+		f.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	log := slog.New(slog.DiscardHandler)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if sess, err := srv.handshake(ctx, fuzzConn{r: bytes.NewReader(in)}, log); err == nil {
+			sess.close()
+		}
+	})
+}
+
 // FuzzParseOK decodes arbitrary OK packets as they come from a backend.
 func FuzzParseOK(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 2, 0, 0, 0})

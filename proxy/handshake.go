@@ -24,7 +24,7 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, log *slog.Logger) (
 	_ = nc.SetDeadline(time.Now().Add(s.settings().cfg.Limits.HandshakeTimeout))
 	hc := &capsRewriter{Conn: nc, caps: s.caps}
 	ah := &authHandler{srv: s, ctx: ctx}
-	sc, err := s.mysql.NewCustomizedConn(hc, ah, ah)
+	sc, err := s.serverHandshake(hc, ah)
 	if err != nil {
 		if ah.sess != nil { // admitted, then the final OK could not be sent
 			s.guard.leaveUser(ah.sess.user.Name)
@@ -39,6 +39,22 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, log *slog.Logger) (
 	sess := ah.sess
 	sess.client = wire.NewUnbuffered(raw) // buffers are lent per command (buffers.go)
 	return sess, nil
+}
+
+// serverHandshake runs go-mysql's side of the handshake. go-mysql v1.16
+// panics on some malformed handshake responses (an auth data length that
+// runs past the packet's end: FuzzClientHandshake found it); such a client
+// gets 1043 Bad handshake, as from MySQL, instead of a dropped connection.
+func (s *Server) serverHandshake(hc net.Conn, ah *authHandler) (sc *server.Conn, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed handshake response: %v", r)
+			c := wire.NewConn(hc, 16, 256)
+			_, _ = c.Write(wire.ErrPacket(mysql.ER_HANDSHAKE_ERROR, "08S01", "Bad handshake: the handshake response packet is malformed"), 2)
+			_ = c.Flush()
+		}
+	}()
+	return s.mysql.NewCustomizedConn(hc, ah, ah)
 }
 
 // authHandler gives go-mysql the configured credentials and, once the

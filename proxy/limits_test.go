@@ -215,6 +215,18 @@ func TestHostileClients(t *testing.T) {
 			}
 		})
 	}
+	t.Run("auth data past the packet", func(t *testing.T) {
+		// A HandshakeResponse41 whose auth length runs past its end: go-mysql
+		// panics on it (FuzzClientHandshake); the client gets 1043.
+		c := dial()
+		defer c.Close()
+		readGreeting(c)
+		_, _ = c.Write([]byte("1\x00\x00\x018\x82A00000000000000000000000000000000\x00\x1400000000000000000000000000000000000000000000000"))
+		reply, _ := io.ReadAll(c)
+		if len(reply) < 7 || reply[4] != 0xFF || reply[5] != 0x13 || reply[6] != 0x04 { // ERR 1043
+			t.Fatalf("got % x, want an ERR packet with 1043 Bad handshake", reply)
+		}
+	})
 	t.Run("silent", func(t *testing.T) {
 		c := dial()
 		defer c.Close()
