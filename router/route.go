@@ -164,8 +164,8 @@ func primaryOf(topo *health.Topology) *health.Server {
 // pickReplica chooses among healthy replicas of the primary whose lag is
 // within maxLag: same zone first, then same region, then the rest; within a
 // tier, one that has applied need already beats one that must wait; then
-// the lowest round-trip time, with near-ties (within 20%) broken by fewer
-// connections in use so that load spreads. fresh says whether the chosen
+// the lowest round-trip time, with near-ties (within 20% plus rttSlack)
+// broken by fewer connections in use so that load spreads. fresh says whether the chosen
 // one has applied need. It returns nil when no replica qualifies.
 func pickReplica(topo *health.Topology, primary *health.Server, pol Policy, load Load, need GTIDPos, maxLag time.Duration) (best *health.Server, fresh bool) {
 	if topo == nil {
@@ -211,8 +211,16 @@ func better(tier int, fresh bool, rtt time.Duration, busy int, bTier int, bFresh
 		return fresh
 	}
 	lo, hi := min(rtt, bRTT), max(rtt, bRTT)
-	if hi-lo > lo/5 {
+	if hi-lo > lo/5+rttSlack {
 		return rtt < bRTT
 	}
 	return busy < bBusy
 }
+
+// rttSlack is the round-trip difference below which two replicas count as
+// equally near whatever their ratio: a single probe's RTT jitters by more
+// than that, and a fraction of a millisecond is small beside a query, so
+// replicas in one place share the reads by load (as MaxScale's least
+// current operations does) instead of all going to whichever answered the
+// last probe a little faster.
+const rttSlack = 500 * time.Microsecond

@@ -82,6 +82,34 @@ func TestRouteSpreadsNearTies(t *testing.T) {
 	}
 }
 
+// TestRouteNearIsRelativeAndAbsolute: replicas a fraction of a millisecond
+// apart share reads by load even when one answers probes twice as fast;
+// replicas milliseconds apart do not.
+func TestRouteNearIsRelativeAndAbsolute(t *testing.T) {
+	busy := map[string]int{"db2": 5, "db3": 1}
+	load := Load{InUse: func(n string) int { return busy[n] }}
+	pol := Policy{Split: true, MaxReplicaLag: time.Second}
+	for _, c := range []struct {
+		name     string
+		rtt2     time.Duration
+		rtt3     time.Duration
+		wantName string
+	}{
+		{"sub-millisecond apart: less busy", 150 * time.Microsecond, 400 * time.Microsecond, "db3"},
+		{"sub-millisecond apart, other order: less busy", 400 * time.Microsecond, 150 * time.Microsecond, "db3"},
+		{"milliseconds apart: nearer", time.Millisecond, 3 * time.Millisecond, "db2"},
+		{"within 20%: less busy", 10 * time.Millisecond, 11 * time.Millisecond, "db3"},
+	} {
+		tp := topology()
+		tp.Servers[1].RTT, tp.Servers[2].RTT = c.rtt2, c.rtt3
+		tp.Servers[2].Region, tp.Servers[2].Zone = tp.Servers[1].Region, tp.Servers[1].Zone
+		d, err := Route(Request{Class: ClassRead}, tp, pol, load)
+		if err != nil || d.Backend.Name != c.wantName {
+			t.Errorf("%s: got %s (%v), want %s", c.name, d.Backend.Name, err, c.wantName)
+		}
+	}
+}
+
 func BenchmarkRoute(b *testing.B) {
 	tp := topology()
 	pol := Policy{Split: true, Region: "eu", Zone: "eu-1a", MaxReplicaLag: time.Second, GTIDWait: 50 * time.Millisecond}
