@@ -2,7 +2,9 @@ package config
 
 import "fmt"
 
-// BackendTLS says how the proxy encrypts its connections to backends. The
+// BackendTLS says how the proxy encrypts its connections to backends: the
+// data path and the monitor account's sessions (probes, promotion, fencing,
+// KILL) alike; package tlsconf loads it. The
 // modes are MySQL's --ssl-mode: disabled, preferred (encrypt when the server
 // offers TLS), required (encrypt or fail), verify_ca (and the certificate
 // chains to CA), verify_identity (and names the server). Certificates are

@@ -423,11 +423,9 @@ func cmpErr(err error) error {
 
 // execute runs a plan and accounts for what it reports.
 func (m *Monitor) execute(ctx context.Context, p failover.Plan) (failover.Result, error) {
-	cfg := m.config()
 	ctx, cancel := context.WithTimeout(ctx, p.CatchupWait+30*time.Second)
 	defer cancel()
-	res, err := failover.Execute(ctx, p, failover.NewDialer(cfg.Monitor.User, cfg.Monitor.Password),
-		m.logger)
+	res, err := failover.Execute(ctx, p, m.dialer(), m.logger)
 	if res.Epoch > 0 {
 		m.learnEpoch(epochRecord{Epoch: res.Epoch, Primary: p.To.Name}, "promotion")
 		m.republish()
@@ -450,7 +448,7 @@ func (m *Monitor) execute(ctx context.Context, p failover.Plan) (failover.Result
 func (m *Monitor) sideActions(ctx context.Context, wg *sync.WaitGroup, t *Topology, obs failover.Observation,
 	peers []cluster.View, calm bool) {
 	cfg := m.config()
-	dial := failover.NewDialer(cfg.Monitor.User, cfg.Monitor.Password)
+	dial := m.dialer()
 	for _, s := range t.Servers {
 		if s.Up && s.Fenced && !s.ReadOnly && s.RecordedEpoch < t.RecordedEpoch {
 			target := failover.Target{Name: s.Name, Address: s.Address}

@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,7 +56,7 @@ func TestAckTracker(t *testing.T) {
 }
 
 func TestAcknowledgedAllocatesNothing(t *testing.T) {
-	m := NewMonitor(testConfig(time.Second, "127.0.0.1:1"), nil)
+	m := mustMonitor(t, testConfig(time.Second, "127.0.0.1:1"), nil)
 	m.Acknowledged("0-1-1")
 	if n := testing.AllocsPerRun(1000, func() { m.Acknowledged("0-1-42") }); n != 0 {
 		t.Errorf("Acknowledged allocates %v times per call", n)
@@ -63,7 +64,7 @@ func TestAcknowledgedAllocatesNothing(t *testing.T) {
 }
 
 func BenchmarkAcknowledged(b *testing.B) {
-	m := NewMonitor(testConfig(time.Second, "127.0.0.1:1"), nil)
+	m := mustMonitor(b, testConfig(time.Second, "127.0.0.1:1"), nil)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -80,7 +81,7 @@ func TestFencedByNewerEpoch(t *testing.T) {
 	newPrimary := newFakeDB(t, mariaVersion, fakeState{gtid: "0-2-20", epoch: []row{{"epoch": "2", "primary_name": "db2"}}})
 	r := newFakeDB(t, mariaVersion, fakeState{readOnly: true, gtid: "0-2-20", status: replicaOf(newPrimary.addr()),
 		epoch: []row{{"epoch": "2", "primary_name": "db2"}}})
-	m := NewMonitor(testConfig(2*time.Second, oldPrimary.addr(), newPrimary.addr(), r.addr()), nil)
+	m := mustMonitor(t, testConfig(2*time.Second, oldPrimary.addr(), newPrimary.addr(), r.addr()), nil)
 	defer m.Close()
 	m.ProbeOnce(t.Context())
 	snap := m.Snapshot()
@@ -108,7 +109,7 @@ func TestFencedByNewerEpoch(t *testing.T) {
 func TestUpdatedClosesOnPublish(t *testing.T) {
 	leakCheck(t)
 	db := newFakeDB(t, mariaVersion, fakeState{gtid: "0-1-1"})
-	m := NewMonitor(testConfig(time.Second, db.addr()), nil)
+	m := mustMonitor(t, testConfig(time.Second, db.addr()), nil)
 	defer m.Close()
 	ch := m.Updated()
 	select {
@@ -142,7 +143,7 @@ func TestReload(t *testing.T) {
 	a := newFakeDB(t, mariaVersion, fakeState{gtid: "0-1-1"})
 	b := newFakeDB(t, mariaVersion, fakeState{readOnly: true, gtid: "0-1-1", status: replicaOf(a.addr())})
 	cfg := testConfig(time.Second, a.addr())
-	m := NewMonitor(cfg, nil)
+	m := mustMonitor(t, cfg, nil)
 	defer m.Close()
 	m.ProbeOnce(t.Context())
 
@@ -154,7 +155,36 @@ func TestReload(t *testing.T) {
 	m.roundMu.Lock()
 	kept := m.backends[0]
 	m.roundMu.Unlock()
+	// A TLS file that does not load refuses the whole reload.
+	noCA := testConfig(time.Second, a.addr(), b.addr())
+	noCA.Health.Interval = 300 * time.Millisecond
+	noCA.BackendTLS = config.BackendTLS{Mode: config.TLSVerifyCA, CA: filepath.Join(t.TempDir(), "gone.pem")}
+	if err := m.Reload(noCA); err == nil || !strings.Contains(err.Error(), "backend_tls: ca:") {
+		t.Fatalf("reload with a missing CA file: %v; want it refused, naming backend_tls", err)
+	}
+	m.roundMu.Lock()
+	unchanged := len(m.backends) == 1 && m.backends[0] == kept && m.config().Health.Interval == cfg.Health.Interval &&
+		m.tls.Load().For("db1").Mode == config.TLSPreferred
+	m.roundMu.Unlock()
+	if !unchanged {
+		t.Fatal("a reload refused for its TLS file changed the running config")
+	}
+	// A changed TLS policy replaces the prober: its connection was made
+	// under the old one.
+	disabled := cfg
+	disabled.BackendTLS = config.BackendTLS{Mode: config.TLSDisabled}
+	if err := m.Reload(disabled); err != nil {
+		t.Fatal(err)
+	}
+	m.roundMu.Lock()
+	replaced := m.backends[0] != kept
+	kept = m.backends[0]
+	m.roundMu.Unlock()
+	if !replaced {
+		t.Error("the prober survived a change of its TLS policy")
+	}
 	next := testConfig(time.Second, a.addr(), b.addr())
+	next.BackendTLS = disabled.BackendTLS
 	next.Health.Interval = 300 * time.Millisecond
 	if err := m.Reload(next); err != nil {
 		t.Fatal(err)
@@ -190,7 +220,7 @@ func TestMetricsLint(t *testing.T) {
 	leakCheck(t)
 	a := newFakeDB(t, mariaVersion, fakeState{gtid: "0-1-1"})
 	b := newFakeDB(t, mariaVersion, fakeState{readOnly: true, gtid: "0-1-1", status: replicaOf(a.addr())})
-	m := NewMonitor(testConfig(time.Second, a.addr(), b.addr()), nil)
+	m := mustMonitor(t, testConfig(time.Second, a.addr(), b.addr()), nil)
 	defer m.Close()
 	m.ProbeOnce(t.Context())
 	reg := prometheus.NewPedanticRegistry()
@@ -250,7 +280,7 @@ switchyard_acknowledged_writes_missing_total 0
 }
 
 func TestSwitchoverNeedsRun(t *testing.T) {
-	m := NewMonitor(testConfig(time.Second, "127.0.0.1:1"), nil)
+	m := mustMonitor(t, testConfig(time.Second, "127.0.0.1:1"), nil)
 	if err := m.Switchover(t.Context(), "db1"); err != ErrNotRunning {
 		t.Errorf("Switchover without Run = %v", err)
 	}
@@ -259,7 +289,7 @@ func TestSwitchoverNeedsRun(t *testing.T) {
 func TestConfigDefaultsFilled(t *testing.T) {
 	c := testConfig(time.Second, "127.0.0.1:1")
 	c.Failover = config.Failover{}
-	m := NewMonitor(c, nil)
+	m := mustMonitor(t, c, nil)
 	if m.config().Failover != config.Default().Failover {
 		t.Errorf("hand-built config without failover: %+v", m.config().Failover)
 	}
@@ -282,7 +312,7 @@ func TestRunWithCluster(t *testing.T) {
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		mons = append(mons, NewMonitor(cfg, nil))
+		mons = append(mons, mustMonitor(t, cfg, nil))
 	}
 	var wg sync.WaitGroup
 	var stops []context.CancelFunc
@@ -391,7 +421,7 @@ func TestRunFailoverStates(t *testing.T) {
 	cfg := testConfig(time.Second, primary.addr(), replica.addr())
 	cfg.Health.Interval = 100 * time.Millisecond
 	cfg.Failover.ConfirmAfter = 300 * time.Millisecond
-	m := NewMonitor(cfg, nil)
+	m := mustMonitor(t, cfg, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = m.Run(ctx) }()
@@ -428,7 +458,7 @@ func TestRunNoQuorum(t *testing.T) {
 	cfg.Health.Interval = 100 * time.Millisecond
 	cfg.Failover.ConfirmAfter = 200 * time.Millisecond
 	cfg.Cluster = &config.Cluster{Name: "lone", Bind: deadAddr(t), Join: []string{deadAddr(t)}, ExpectedSize: 3}
-	m := NewMonitor(cfg, nil)
+	m := mustMonitor(t, cfg, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = m.Run(ctx) }()
@@ -448,7 +478,7 @@ func TestRunNoQuorum(t *testing.T) {
 }
 
 func TestAckedPositionMergesPeers(t *testing.T) {
-	m := NewMonitor(testConfig(time.Second, "127.0.0.1:1"), nil)
+	m := mustMonitor(t, testConfig(time.Second, "127.0.0.1:1"), nil)
 	m.Acknowledged("0-1-40")
 	m.Acknowledged("1-1-3")
 	peers := []cluster.View{{Acked: "0-2-45"}, {Acked: "0-1-41,garbage"}, {Acked: "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5"}}
@@ -458,7 +488,7 @@ func TestAckedPositionMergesPeers(t *testing.T) {
 }
 
 func TestReportFailureWakesRun(t *testing.T) {
-	m := NewMonitor(testConfig(time.Second, "127.0.0.1:3306"), nil)
+	m := mustMonitor(t, testConfig(time.Second, "127.0.0.1:3306"), nil)
 	m.ReportFailure("nope")
 	select {
 	case <-m.kick:

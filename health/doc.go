@@ -15,6 +15,12 @@
 // MySQL differ in their status statements and GTID formats; the probe SQL
 // lives in flavor.go, the promotion SQL in failover/sql.go.
 //
+// Every session of the monitor account (probes, promotions, fences,
+// rejoins, repoints) is opened by failover.Connect and encrypted as the
+// server's backend_tls policy says (package config/tlsconf, loaded at
+// NewMonitor and on Reload), as the proxy's data path to it is: a server
+// with require_secure_transport=ON is probed like any other.
+//
 // # Failover, as the proxy sees it
 //
 // A probe every health.interval (500ms); a failed one marks the server down

@@ -64,7 +64,7 @@ func TestDisagreements(t *testing.T) {
 }
 
 func TestMembersWithoutCluster(t *testing.T) {
-	m := NewMonitor(testConfig(0, "127.0.0.1:1"), nil)
+	m := mustMonitor(t, testConfig(0, "127.0.0.1:1"), nil)
 	ms := m.Members()
 	if len(ms) != 1 || !ms[0].Self || ms[0].Name != soloName || !ms[0].Agrees || !ms[0].Fresh || len(ms[0].Servers) != 1 {
 		t.Errorf("Members = %+v", ms)

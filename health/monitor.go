@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/config/tlsconf"
 	"github.com/switchyard/switchyard/health/cluster"
 	"github.com/switchyard/switchyard/health/failover"
 )
@@ -29,8 +30,12 @@ var ErrRunning = errors.New("health: Monitor.Run is already running")
 // serialized by roundMu, so a ProbeOnce during Run waits for the current
 // round. At most one Run at a time.
 type Monitor struct {
-	logger  *slog.Logger
-	cfg     atomic.Pointer[config.Config]
+	logger *slog.Logger
+	cfg    atomic.Pointer[config.Config]
+	// tls holds each backend's TLS policy, loaded from cfg: the monitor
+	// account's sessions (probes, promotions, fences) are encrypted as
+	// the proxy's data path to the same server is.
+	tls     atomic.Pointer[tlsconf.Backends]
 	metrics *metrics
 	acked   ackTracker
 
@@ -94,14 +99,19 @@ type backendProbe struct {
 }
 
 // NewMonitor returns a Monitor for cfg.Backends probed as cfg.Monitor every
-// cfg.Health.Interval, each probe bounded by cfg.Health.Timeout; cfg.Cluster
-// and cfg.Failover take effect in Run. cfg should have passed Validate. A
+// cfg.Health.Interval, each probe bounded by cfg.Health.Timeout, encrypted
+// as backend_tls says; cfg.Cluster and cfg.Failover take effect in Run. cfg
+// should have passed Validate. It fails when a TLS file cannot be loaded. A
 // nil logger discards logs.
-func NewMonitor(cfg config.Config, logger *slog.Logger) *Monitor {
+func NewMonitor(cfg config.Config, logger *slog.Logger) (*Monitor, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg = withDefaults(cfg)
+	policies, err := tlsconf.Load(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("health: %w", err)
+	}
 	m := &Monitor{
 		logger:   logger.With("component", "health"),
 		ready:    make(chan struct{}),
@@ -112,16 +122,17 @@ func NewMonitor(cfg config.Config, logger *slog.Logger) *Monitor {
 		peerBusy: map[string]bool{},
 	}
 	m.cfg.Store(&cfg)
+	m.tls.Store(&policies)
 	m.flags.Store(&flags{state: failover.Healthy.String(), members: 1})
 	servers := make([]Server, len(cfg.Backends))
 	for i, b := range cfg.Backends {
-		m.backends = append(m.backends, newBackendProbe(b, cfg.Monitor))
+		m.backends = append(m.backends, newBackendProbe(b, cfg.Monitor, policies.For(b.Name)))
 		servers[i] = initialServer(b)
 	}
 	m.raw = servers
 	m.snap.Store(&Topology{Servers: slices.Clone(servers), updated: make(chan struct{}),
 		Failover: failover.Healthy.String(), ClusterMembers: 1})
-	return m
+	return m, nil
 }
 
 // withDefaults fills what a hand-built config may lack.
@@ -145,8 +156,8 @@ func withDefaults(cfg config.Config) config.Config {
 	return cfg
 }
 
-func newBackendProbe(b config.Backend, mon config.Monitor) *backendProbe {
-	return &backendProbe{cfg: b, prober: prober{addr: b.Address, user: mon.User, password: mon.Password}}
+func newBackendProbe(b config.Backend, mon config.Monitor, tls tlsconf.Policy) *backendProbe {
+	return &backendProbe{cfg: b, prober: prober{addr: b.Address, user: mon.User, password: mon.Password, tls: tls}}
 }
 
 func initialServer(b config.Backend) Server {
@@ -157,6 +168,13 @@ func initialServer(b config.Backend) Server {
 }
 
 func (m *Monitor) config() *config.Config { return m.cfg.Load() }
+
+// dialer opens monitor-account sessions for promotions, fences, rejoins
+// and repoints, with the running config's account and TLS policies.
+func (m *Monitor) dialer() failover.Dialer {
+	cfg := m.config()
+	return failover.NewDialer(cfg.Monitor.User, cfg.Monitor.Password, *m.tls.Load())
+}
 
 // Snapshot returns the latest topology. Never nil; do not modify it.
 func (m *Monitor) Snapshot() *Topology { return m.snap.Load() }
@@ -458,11 +476,13 @@ func (m *Monitor) Close() {
 }
 
 // Reload applies a new config live: the backend list (probers of unchanged
-// backends keep their connections), the monitor account, the health and
-// failover settings, and the cluster's join list, expected size and key.
-// The cluster's presence, name and bind need a restart: they keep their
-// running values (see config.ForReload), and the change is logged. Nothing
-// is applied when cfg does not validate.
+// backends keep their connections), the monitor account, the backends' TLS
+// policies (their files are read again; a changed policy reconnects the
+// probe), the health and failover settings, and the cluster's join list,
+// expected size and key. The cluster's presence, name and bind need a
+// restart: they keep their running values (see config.ForReload), and the
+// change is logged. Nothing is applied when cfg does not validate or a TLS
+// file does not load.
 func (m *Monitor) Reload(cfg config.Config) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("health: reload refused: %w", err)
@@ -470,6 +490,10 @@ func (m *Monitor) Reload(cfg config.Config) error {
 	cfg = withDefaults(cfg)
 	old := *m.config()
 	apply, restart := config.ForReload(old, cfg)
+	policies, err := tlsconf.Load(apply)
+	if err != nil {
+		return fmt.Errorf("health: reload refused: %w", err)
+	}
 	for _, c := range restart {
 		m.logger.Warn("reload: not applied live", "change", c.String())
 	}
@@ -480,25 +504,26 @@ func (m *Monitor) Reload(cfg config.Config) error {
 	}
 	next := make([]*backendProbe, 0, len(apply.Backends))
 	for _, nb := range apply.Backends {
-		if b, ok := keep[nb.Name]; ok && b.cfg.Address == nb.Address && old.Monitor == apply.Monitor {
+		tls := policies.For(nb.Name)
+		if b, ok := keep[nb.Name]; ok && b.cfg.Address == nb.Address && old.Monitor == apply.Monitor && b.prober.tls.Same(tls) {
 			b.cfg = nb
 			next = append(next, b)
 			delete(keep, nb.Name)
 			continue
 		}
-		next = append(next, newBackendProbe(nb, apply.Monitor))
+		next = append(next, newBackendProbe(nb, apply.Monitor, tls))
 	}
 	for _, b := range keep {
 		b.prober.close()
 	}
 	m.backends = next
 	m.cfg.Store(&apply)
+	m.tls.Store(&policies)
 	m.roundMu.Unlock()
 
 	m.fmu.Lock()
 	m.machine.SetConfig(machineConfig(apply))
 	m.fmu.Unlock()
-	var err error
 	if cl := m.cl.Load(); cl != nil && apply.Cluster != nil {
 		cl.SetJoin(apply.Cluster.Join, apply.Cluster.ExpectedSize)
 		if old.Cluster != nil && apply.Cluster.Key != old.Cluster.Key {

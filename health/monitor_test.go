@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -46,7 +47,7 @@ func replicaOf(source string) []row {
 
 func TestMonitorSnapshotBeforeProbe(t *testing.T) {
 	leakCheck(t)
-	m := NewMonitor(testConfig(time.Second, "127.0.0.1:1", "127.0.0.1:2"), nil)
+	m := mustMonitor(t, testConfig(time.Second, "127.0.0.1:1", "127.0.0.1:2"), nil)
 	snap := m.Snapshot()
 	if snap == nil || len(snap.Servers) != 2 || snap.Epoch != 0 || !snap.ProbedAt.IsZero() {
 		t.Fatalf("initial snapshot = %+v", snap)
@@ -75,7 +76,7 @@ func TestMonitorDiscoversRoles(t *testing.T) {
 		status: []row{with(mysqlReplicaRow, "Source_Host", "127.0.0.1", "Source_Port", "1")}})
 	dead := deadAddr(t)
 
-	m := NewMonitor(testConfig(2*time.Second, primary.addr(), r1.addr(), r2.addr(), mysqlReplica.addr(), dead), nil)
+	m := mustMonitor(t, testConfig(2*time.Second, primary.addr(), r1.addr(), r2.addr(), mysqlReplica.addr(), dead), nil)
 	defer m.Close()
 	m.ProbeOnce(t.Context())
 
@@ -127,7 +128,7 @@ func TestMonitorSplitBrain(t *testing.T) {
 	leakCheck(t)
 	a := newFakeDB(t, mariaVersion, fakeState{gtid: "0-1-5"})
 	b := newFakeDB(t, mariaVersion, fakeState{gtid: "0-2-5"})
-	m := NewMonitor(testConfig(10*time.Second, a.addr(), b.addr()), nil) // generous: CI machines stall
+	m := mustMonitor(t, testConfig(10*time.Second, a.addr(), b.addr()), nil) // generous: CI machines stall
 	defer m.Close()
 	m.ProbeOnce(t.Context())
 	snap := m.Snapshot()
@@ -151,7 +152,7 @@ func TestMonitorSplitBrain(t *testing.T) {
 func TestMonitorReconnects(t *testing.T) {
 	leakCheck(t)
 	db := newFakeDB(t, mariaVersion, fakeState{gtid: "0-1-1"})
-	m := NewMonitor(testConfig(2*time.Second, db.addr()), nil)
+	m := mustMonitor(t, testConfig(2*time.Second, db.addr()), nil)
 	defer m.Close()
 	m.ProbeOnce(t.Context())
 
@@ -179,7 +180,7 @@ func TestMonitorTimeoutBoundsRound(t *testing.T) {
 	hung := newFakeDB(t, mariaVersion, fakeState{gtid: "0-1-1"})
 
 	const timeout = 200 * time.Millisecond
-	m := NewMonitor(testConfig(timeout, silent.Addr().String(), hung.addr()), nil)
+	m := mustMonitor(t, testConfig(timeout, silent.Addr().String(), hung.addr()), nil)
 	defer m.Close()
 	m.ProbeOnce(t.Context())
 	hung.set(func(s *fakeState) { s.hang = true })
@@ -199,7 +200,7 @@ func TestMonitorTimeoutBoundsRound(t *testing.T) {
 func TestMonitorCancelledRoundIsNotPublished(t *testing.T) {
 	leakCheck(t)
 	db := newFakeDB(t, mariaVersion, fakeState{gtid: "0-1-1"})
-	m := NewMonitor(testConfig(time.Second, db.addr()), nil)
+	m := mustMonitor(t, testConfig(time.Second, db.addr()), nil)
 	defer m.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -218,7 +219,7 @@ func TestMonitorCancelledRoundIsNotPublished(t *testing.T) {
 func TestMonitorRun(t *testing.T) {
 	leakCheck(t)
 	db := newFakeDB(t, mariaVersion, fakeState{gtid: "0-1-1"})
-	m := NewMonitor(testConfig(time.Second, db.addr()), nil)
+	m := mustMonitor(t, testConfig(time.Second, db.addr()), nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
@@ -252,4 +253,14 @@ func TestMonitorRun(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
+}
+
+// mustMonitor is NewMonitor for a config whose TLS files load.
+func mustMonitor(t testing.TB, cfg config.Config, logger *slog.Logger) *Monitor {
+	t.Helper()
+	m, err := NewMonitor(cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/switchyard/switchyard/config/tlsconf"
 	"github.com/switchyard/switchyard/health/failover"
 )
 
@@ -19,8 +19,9 @@ import (
 // backend at a time (rounds are serialized by Monitor.roundMu).
 type prober struct {
 	addr, user, password string
-	conn                 *client.Conn // nil until connected, and after a failure
-	flavor               Flavor       // from the handshake of conn
+	tls                  tlsconf.Policy // as the data path's to the same server
+	conn                 *client.Conn   // nil until connected, and after a failure
+	flavor               Flavor         // from the handshake of conn
 }
 
 // probeResult is what one successful probe learned.
@@ -129,24 +130,12 @@ func parseEpoch(rows []row) (epochRecord, error) {
 	return epochRecord{Epoch: e, Primary: rows[0]["primary_name"]}, nil
 }
 
-// connect dials and authenticates; the handshake is bounded by ctx too.
+// connect dials and authenticates, encrypted as p.tls says; the handshake
+// is bounded by ctx too.
 func (p *prober) connect(ctx context.Context) error {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", p.addr)
+	c, err := failover.Connect(ctx, p.addr, p.user, p.password, p.tls)
 	if err != nil {
 		return err
-	}
-	if err := armDeadline(ctx, nc); err != nil {
-		nc.Close()
-		return err
-	}
-	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	dialed := func(context.Context, string, string) (net.Conn, error) { return nc, nil }
-	c, err := client.ConnectWithDialer(ctx, "tcp", p.addr, p.user, p.password, "", dialed)
-	if err != nil {
-		nc.Close()
-		return fmt.Errorf("handshake as %q: %w", p.user, err)
 	}
 	p.conn = c
 	p.flavor = flavorOf(c.GetServerVersion())

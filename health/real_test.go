@@ -24,7 +24,7 @@ func TestProbeRealTopology(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config: %v", err)
 	}
-	m := NewMonitor(cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})))
+	m := mustMonitor(t, cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})))
 	defer m.Close()
 
 	// Replicas may still be connecting to their source right after start:

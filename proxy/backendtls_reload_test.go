@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/config/tlsconf"
 )
 
 // TestTLSGeneration checks that a reload makes new pools exactly when a
@@ -18,9 +19,9 @@ func TestTLSGeneration(t *testing.T) {
 		c.Backends[1].TLS = &config.BackendTLS{Mode: mode}
 		return c
 	}
-	load := func(c config.Config) backendTLS {
+	load := func(c config.Config) tlsconf.Backends {
 		t.Helper()
-		tls, err := loadBackendTLS(c)
+		tls, err := tlsconf.Load(c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +45,7 @@ func TestTLSGeneration(t *testing.T) {
 			t.Errorf("%s: generation %d, want %d", st.name, got, st.gen)
 		}
 	}
-	if got := p.tls.Load().of("db9").Mode; got != config.TLSDisabled {
+	if got := p.tls.Load().For("db9").Mode; got != config.TLSDisabled {
 		t.Errorf("a backend no longer configured gets mode %q, want backend_tls's %q", got, config.TLSDisabled)
 	}
 }

@@ -1,48 +1,47 @@
 package proxy_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
+	"context"
 	"database/sql"
-	"encoding/pem"
-	"errors"
 	"fmt"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/go-mysql-org/go-mysql/client"
 
+	"github.com/switchyard/switchyard/admin"
 	"github.com/switchyard/switchyard/internal/testenv"
 )
 
 // TestBackendTLS restarts the primary of a private topology with a
 // certificate signed by a test CA (the replicas stay without TLS) and runs
-// one proxy per backend_tls policy.
+// one proxy per backend_tls policy. Then it turns on the primary's
+// require_secure_transport, so that only encrypted connections get in, and
+// checks that every connection the proxy opens to it follows db1's policy:
+// the health probes (the primary is up, with its role), the monitor session
+// of KILL QUERY, and the data path; with a CA that did not sign the
+// server's certificate, the probe reports it down with the TLS error.
 func TestBackendTLS(t *testing.T) {
 	topo := testenv.NewTopology(t)
 	dir := t.TempDir()
-	ca := newTestCA(t, dir, "ca")
-	other := newTestCA(t, dir, "other-ca")
-	cert, key := ca.issue(t, dir, "db1.test")
-	enablePrimaryTLS(t, topo, ca.file, cert, key)
+	ca := testenv.NewCA(t, dir, "ca")
+	other := testenv.NewCA(t, dir, "other-ca")
+	cert, key := ca.Issue(t, dir, "db1.test")
+	topo.EnableTLS(t, topo.Primary, ca.File, cert, key)
 
-	// proxy starts a switchyard whose db1 has the TLS policy db1TLS and
-	// whose other backends follow global.
-	proxy := func(t *testing.T, global, db1TLS string) *sql.DB {
-		yaml, addr, admin := testenv.ProxyConfig(t, topo.Addrs(), "backend_tls: "+global+"\n")
+	// start starts a switchyard whose db1 has the TLS policy db1TLS and
+	// whose other backends follow global; proxy opens a handle on one that
+	// serves a primary.
+	start := func(t *testing.T, global, db1TLS string, requireReady bool) *testenv.Switchyard {
+		yaml, addr, admin := testenv.ProxyConfig(t, topo.Addrs(), "backend_tls: "+global+"\nhealth: {interval: 100ms}\n")
 		if db1TLS != "" {
 			yaml = strings.Replace(yaml, "region: local}", "region: local, tls: "+db1TLS+"}", 1)
 		}
-		s := testenv.StartSwitchyard(t, yaml, addr, admin, true)
-		return open(t, s.Addr, "")
+		return testenv.StartSwitchyard(t, yaml, addr, admin, requireReady)
+	}
+	proxy := func(t *testing.T, global, db1TLS string) *sql.DB {
+		return open(t, start(t, global, db1TLS, true).Addr, "")
 	}
 	cipherOn := func(t *testing.T, db *sql.DB, hint string) (string, error) {
 		// A SELECT, not SHOW STATUS: the proxy sends SHOW of one server's
@@ -62,43 +61,43 @@ func TestBackendTLS(t *testing.T) {
 			t.Fatalf("Ssl_cipher on the %s = %q; want encrypted = %v", hint, cipher, want)
 		}
 	}
-	refused := func(t *testing.T, db *sql.DB, hint string, wants ...string) {
+	// rejected checks that the probes of backend name fail under its
+	// policy: it is down in /topology, its last error saying why. The
+	// proxy routes nothing to it (the data path would be refused the
+	// same way).
+	rejected := func(t *testing.T, s *testenv.Switchyard, name string, wants ...string) {
 		t.Helper()
-		_, err := cipherOn(t, db, hint)
-		var me *mysql.MySQLError
-		if !errors.As(err, &me) || me.Number != 2003 {
-			t.Fatalf("statement on the %s: got %v, want MySQL error 2003", hint, err)
-		}
+		v := waitServer(t, s, name, func(v admin.ServerView) bool { return !v.Up && v.LastError != "not probed yet" })
 		for _, w := range wants {
-			if !strings.Contains(me.Message, w) {
-				t.Errorf("error %q does not mention %q", me.Message, w)
+			if !strings.Contains(v.LastError, w) {
+				t.Errorf("%s's last error %q does not mention %q", name, v.LastError, w)
 			}
 		}
 	}
 
 	t.Run("verify_ca with the server's CA", func(t *testing.T) {
-		db := proxy(t, "{mode: disabled}", fmt.Sprintf("{mode: verify_ca, ca: %q}", ca.file))
+		db := proxy(t, "{mode: disabled}", fmt.Sprintf("{mode: verify_ca, ca: %q}", ca.File))
 		encrypted(t, db, "primary", true)
 		encrypted(t, db, "replica", false)
 	})
 	t.Run("verify_identity with the certificate's name", func(t *testing.T) {
-		db := proxy(t, "{mode: disabled}", fmt.Sprintf("{mode: verify_identity, ca: %q, server_name: db1.test}", ca.file))
+		db := proxy(t, "{mode: disabled}", fmt.Sprintf("{mode: verify_identity, ca: %q, server_name: db1.test}", ca.File))
 		encrypted(t, db, "primary", true)
 	})
 	t.Run("verify_identity with another name", func(t *testing.T) {
-		db := proxy(t, "{mode: disabled}", fmt.Sprintf("{mode: verify_identity, ca: %q, server_name: db9.test}", ca.file))
-		refused(t, db, "primary", "db1", "TLS", "db9.test")
+		s := start(t, "{mode: disabled}", fmt.Sprintf("{mode: verify_identity, ca: %q, server_name: db9.test}", ca.File), false)
+		rejected(t, s, "db1", "TLS", "verify_identity", "db9.test")
 	})
 	t.Run("verify_ca with another CA", func(t *testing.T) {
-		db := proxy(t, "{mode: disabled}", fmt.Sprintf("{mode: verify_ca, ca: %q}", other.file))
-		refused(t, db, "primary", "db1", "TLS", "certificate")
-		// The session survives: the replicas still answer it.
-		encrypted(t, db, "replica", false)
+		s := start(t, "{mode: disabled}", fmt.Sprintf("{mode: verify_ca, ca: %q}", other.File), false)
+		rejected(t, s, "db1", "TLS", "verify_ca", "certificate")
+		// The replicas still serve reads.
+		encrypted(t, open(t, s.Addr, ""), "replica", false)
 	})
 	t.Run("required on servers without TLS", func(t *testing.T) {
-		db := proxy(t, "{mode: required}", "")
-		encrypted(t, db, "primary", true)
-		refused(t, db, "replica", "does not offer TLS")
+		s := start(t, "{mode: required}", "", true)
+		encrypted(t, open(t, s.Addr, ""), "primary", true)
+		rejected(t, s, "db2", "backend_tls.mode required", "does not offer TLS")
 	})
 	t.Run("preferred by default", func(t *testing.T) {
 		db := proxy(t, "{}", "")
@@ -109,100 +108,124 @@ func TestBackendTLS(t *testing.T) {
 		db := proxy(t, "{mode: disabled}", "")
 		encrypted(t, db, "primary", false)
 	})
+
+	// From here on db1 refuses plain connections: the monitor account's
+	// connections (probes, KILL) get in only under db1's policy.
+	requireSecureTransport(t, topo.Primary)
+	t.Run("require_secure_transport: verify_ca with the server's CA", func(t *testing.T) {
+		s := start(t, "{mode: disabled}", fmt.Sprintf("{mode: verify_ca, ca: %q}", ca.File), true)
+		db1 := waitServer(t, s, "db1", func(v admin.ServerView) bool { return v.Up })
+		if v := db1; v.Role != "primary" || v.LastError != "" {
+			t.Fatalf("db1 in /topology: up, role %q, last error %q; want the primary without error", v.Role, v.LastError)
+		}
+
+		db := open(t, s.Addr, "")
+		var cipher string
+		if err := db.QueryRow("/* switchyard: primary */ SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS " +
+			"WHERE VARIABLE_NAME = 'Ssl_cipher'").Scan(&cipher); err != nil || cipher == "" {
+			t.Fatalf("data path to the primary: Ssl_cipher %q, err %v; want an encrypted session", cipher, err)
+		}
+		mustExec(t, db, "CREATE TABLE IF NOT EXISTS montls (id INT PRIMARY KEY)")
+		mustExec(t, db, "REPLACE INTO montls VALUES (1)")
+
+		// KILL QUERY by the proxy's connection id: the proxy kills the
+		// backend thread through a monitor session of its own.
+		victim, err := client.Connect(s.Addr, "app", "app", "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer victim.Close()
+		done := make(chan error, 1)
+		go func() {
+			_, err := victim.Execute("/* switchyard: primary */ SELECT SLEEP(30)")
+			done <- err
+		}()
+		waitRunning(t, db, "SLEEP(30)")
+		mustExec(t, db, fmt.Sprintf("KILL QUERY %d", victim.GetConnectionID()))
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("KILL QUERY through the proxy did not stop the statement on the TLS-only primary")
+		}
+	})
+
+	t.Run("require_secure_transport: verify_ca with another CA", func(t *testing.T) {
+		s := start(t, "{mode: disabled}", fmt.Sprintf("{mode: verify_ca, ca: %q}", other.File), false)
+		rejected(t, s, "db1", "TLS", "verify_ca", "certificate")
+	})
 }
 
-// enablePrimaryTLS restarts the primary (db1) with a certificate: MariaDB
-// 10.11 reads ssl_cert and ssl_key at start only.
-func enablePrimaryTLS(t *testing.T, topo *testenv.Topo, caFile, certFile, keyFile string) {
+// requireSecureTransport turns on require_secure_transport on the server
+// at addr (of a NewTopology, stopped with it), and checks that a plain
+// connection is then refused.
+func requireSecureTransport(t *testing.T, addr string) {
 	t.Helper()
-	topo.Kill(t, topo.Primary)
-	cnf := filepath.Join(topo.BaseDir, "db1", "my.cnf")
-	f, err := os.OpenFile(cnf, os.O_APPEND|os.O_WRONLY, 0)
+	db, err := sql.Open("mysql", testenv.DSN(addr, "root", "", "")+"&tls=skip-verify")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = fmt.Fprintf(f, "ssl_ca=%s\nssl_cert=%s\nssl_key=%s\n", caFile, certFile, keyFile)
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	defer db.Close()
+	plain := func() error {
+		c, err := client.Connect(addr, "root", "", "")
+		if err == nil {
+			c.Close()
+		}
+		return err
 	}
-	if err != nil {
-		t.Fatal(err)
+	if err := plain(); err != nil {
+		t.Fatalf("a plain connection to %s: %v", addr, err)
 	}
-	topo.Start(t)
+	mustExec(t, db, "SET GLOBAL require_secure_transport = ON")
+	// MariaDB 10.11 refuses it as 1045 Access denied.
+	if err := plain(); err == nil {
+		t.Fatalf("a plain connection to %s with require_secure_transport=ON succeeded; want it refused", addr)
+	}
 }
 
-// testCA is a certificate authority for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	file string // its certificate, PEM
-}
-
-func newTestCA(t *testing.T, dir, name string) *testCA {
+// waitServer polls s's /topology until backend name satisfies ok, and
+// returns it.
+func waitServer(t *testing.T, s *testenv.Switchyard, name string, ok func(admin.ServerView) bool) admin.ServerView {
 	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "switchyard test " + name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	c, err := admin.NewClient(s.AdminAddr, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var last admin.ServerView
+	for {
+		v, err := c.Topology(ctx)
+		if err == nil {
+			for _, sv := range v.Servers {
+				if sv.Name == name {
+					last = sv
+				}
+			}
+			if last.Name != "" && ok(last) {
+				return last
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s in /topology never reached the expected state; last seen %+v (err %v)", name, last, err)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	file := filepath.Join(dir, name+".pem")
-	writePEM(t, file, "CERTIFICATE", der)
-	return &testCA{cert: cert, key: key, file: file}
 }
 
-// issue signs a server certificate for dnsName and 127.0.0.1.
-func (ca *testCA) issue(t *testing.T, dir, dnsName string) (certFile, keyFile string) {
+// waitRunning polls the primary's process list through db until a
+// statement containing text runs.
+func waitRunning(t *testing.T, db *sql.DB, text string) {
 	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: dnsName},
-		DNSNames:     []string{dnsName},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		var n int
+		err := db.QueryRow("/* switchyard: primary */ SELECT COUNT(*) FROM information_schema.PROCESSLIST "+
+			"WHERE INFO LIKE ? AND INFO NOT LIKE '%PROCESSLIST%'", "%"+text+"%").Scan(&n)
+		if err == nil && n > 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, dnsName+".pem"), filepath.Join(dir, dnsName+"-key.pem")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "PRIVATE KEY", keyDER)
-	return certFile, keyFile
-}
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-func writePEM(t *testing.T, file, kind string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	t.Fatalf("%s never showed in the primary's process list", text)
 }

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/switchyard/switchyard/health/failover"
 	"github.com/switchyard/switchyard/proxy/wire"
 	"github.com/switchyard/switchyard/router"
 )
@@ -64,7 +64,7 @@ func (s *Session) processKill(ctx context.Context, size int, seq byte) error {
 	if !ok {
 		return s.replyErr(seq+1, router.ErrNoPrimary)
 	}
-	if err := s.srv.execMonitor(ctx, primary.Address, fmt.Sprintf("KILL %d", id)); err != nil {
+	if err := s.srv.execMonitor(ctx, primary.Name, primary.Address, fmt.Sprintf("KILL %d", id)); err != nil {
 		return s.replyErr(seq+1, err)
 	}
 	return s.reply(seq+1, wire.OKPacket(mysql.SERVER_STATUS_AUTOCOMMIT))
@@ -88,32 +88,37 @@ func (s *Session) killSession(ctx context.Context, target *Session, hardness str
 	target.mu.Lock()
 	be := target.cur
 	var threadID uint32
-	var addr string
+	var name, addr string
 	if be != nil {
-		threadID, addr = be.ThreadID, be.Address
+		threadID, name, addr = be.ThreadID, be.Name, be.Address
 	}
 	target.mu.Unlock()
 	if be == nil { // nothing runs for it
 		return s.reply(seq, wire.OKPacket(mysql.SERVER_STATUS_AUTOCOMMIT))
 	}
 	stmt := fmt.Sprintf("KILL %s QUERY %d", hardness, threadID)
-	if err := s.srv.execMonitor(ctx, addr, stmt); err != nil {
+	if err := s.srv.execMonitor(ctx, name, addr, stmt); err != nil {
 		return s.replyErr(seq, err)
 	}
 	return s.reply(seq, wire.OKPacket(mysql.SERVER_STATUS_AUTOCOMMIT))
 }
 
-// execMonitor runs one administrative statement on a backend with the
-// monitor account, on a connection of its own.
-func (s *Server) execMonitor(ctx context.Context, addr, stmt string) error {
-	cfg := s.settings().cfg
+// execMonitor runs one administrative statement on backend name (at addr)
+// with the monitor account, on a connection of its own encrypted as the
+// backend's TLS policy says (require_secure_transport=ON refuses it
+// otherwise).
+func (s *Server) execMonitor(ctx context.Context, name, addr, stmt string) error {
+	set := s.settings()
+	cfg := set.cfg
 	ctx, cancel := context.WithTimeout(ctx, cfg.Limits.ConnectTimeout+5*time.Second)
 	defer cancel()
-	c, err := client.ConnectWithContext(ctx, addr, cfg.Monitor.User, cfg.Monitor.Password, "", cfg.Limits.ConnectTimeout)
+	dctx, dcancel := context.WithTimeout(ctx, cfg.Limits.ConnectTimeout)
+	c, err := failover.NewDialer(cfg.Monitor.User, cfg.Monitor.Password, set.backendTLS)(dctx, failover.Target{Name: name, Address: addr})
+	dcancel()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	_, err = c.Execute(stmt)
+	_, err = c.Exec(ctx, stmt)
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/config/tlsconf"
 	"github.com/switchyard/switchyard/health"
 	"github.com/switchyard/switchyard/router"
 )
@@ -16,7 +17,7 @@ type settings struct {
 	cfg        config.Config
 	users      map[string]config.User
 	policy     router.Policy
-	backendTLS backendTLS
+	backendTLS tlsconf.Backends
 }
 
 func newSettings(cfg config.Config) (*settings, error) {
@@ -28,7 +29,7 @@ func newSettings(cfg config.Config) (*settings, error) {
 	for _, u := range resolved {
 		users[u.Name] = u
 	}
-	tls, err := loadBackendTLS(cfg)
+	tls, err := tlsconf.Load(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/config/tlsconf"
 	"github.com/switchyard/switchyard/health"
 	"github.com/switchyard/switchyard/proxy/backend"
 	"github.com/switchyard/switchyard/router"
@@ -41,11 +42,11 @@ type pools struct {
 // tlsPolicies are the backends' TLS policies and their generation, which
 // goes up with every reload that changes one of them.
 type tlsPolicies struct {
-	backendTLS
+	tlsconf.Backends
 	gen uint64
 }
 
-func newPools(cfg config.Config, tls backendTLS, onWait func(time.Duration)) *pools {
+func newPools(cfg config.Config, tls tlsconf.Backends, onWait func(time.Duration)) *pools {
 	p := &pools{onWait: onWait, byKey: make(map[backend.Key]*backend.Pool)}
 	p.inUseBy.Store(&map[string]*atomic.Int64{})
 	p.reconfigure(cfg, tls)
@@ -61,13 +62,13 @@ func backendCaps(clientCaps uint32) uint32 {
 
 // reconfigure applies new pool and TLS settings to pools made from now on.
 // Changed TLS policies start a new generation of pools.
-func (p *pools) reconfigure(cfg config.Config, tls backendTLS) {
+func (p *pools) reconfigure(cfg config.Config, tls tlsconf.Backends) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	next := &tlsPolicies{backendTLS: tls}
+	next := &tlsPolicies{Backends: tls}
 	if old := p.tls.Load(); old != nil {
 		next.gen = old.gen
-		if !old.same(tls) {
+		if !old.Same(tls) {
 			next.gen++
 		}
 	}
@@ -116,7 +117,7 @@ func (p *pools) pool(key backend.Key, u config.User, tls *tlsPolicies) (*backend
 	if pool = p.byKey[key]; pool == nil { // p.cfg is read under p.mu
 		cfg := p.cfg
 		cfg.BackendInUse = p.inUseCounterLocked(key.Name)
-		pool = backend.NewPool(key, cred, tls.of(key.Name).TLS, cfg)
+		pool = backend.NewPool(key, cred, tls.For(key.Name), cfg)
 		p.byKey[key] = pool
 	}
 	return pool, nil

@@ -98,7 +98,7 @@ func (s *Server) stopStatement(ctx context.Context, o overdueStatement) {
 	}
 	s.metrics.timedOut.WithLabelValues("kill_query").Inc()
 	log.Warn("statement ran past limits.query_timeout; killing it")
-	if err := s.execMonitor(ctx, o.conn.Address, fmt.Sprintf("KILL QUERY %d", o.conn.ThreadID)); err != nil {
+	if err := s.execMonitor(ctx, o.conn.Name, o.conn.Address, fmt.Sprintf("KILL QUERY %d", o.conn.ThreadID)); err != nil {
 		log.Warn("KILL QUERY failed; the connection is closed if the statement does not end", "err", err, "grace", killGrace)
 	}
 }

@@ -90,7 +90,10 @@ func serve(p params) error {
 		}
 	}()
 
-	mon := health.NewMonitor(p.cfg, log)
+	mon, err := health.NewMonitor(p.cfg, log)
+	if err != nil {
+		return err
+	}
 	if err := mon.Register(reg); err != nil {
 		mon.Close()
 		return fmt.Errorf("health metrics: %w", err)

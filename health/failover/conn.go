@@ -1,15 +1,20 @@
 package failover
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/switchyard/switchyard/config/tlsconf"
 )
 
 // Row is one result row by column name; NULL columns are absent.
@@ -23,8 +28,8 @@ type Conn interface {
 	Close() error
 }
 
-// Dialer opens a session on addr (host:port) as the monitor user.
-type Dialer func(ctx context.Context, addr string) (Conn, error)
+// Dialer opens a session on server t as the monitor user.
+type Dialer func(ctx context.Context, t Target) (Conn, error)
 
 // ServerErrno returns the MySQL error number carried by err, if any.
 func ServerErrno(err error) (uint16, bool) {
@@ -35,28 +40,123 @@ func ServerErrno(err error) (uint16, bool) {
 	return 0, false
 }
 
-// NewDialer returns a Dialer that connects with go-mysql's client as
-// user/password, the handshake bounded by ctx.
-func NewDialer(user, password string) Dialer {
-	return func(ctx context.Context, addr string) (Conn, error) {
-		var d net.Dialer
-		nc, err := d.DialContext(ctx, "tcp", addr)
+// NewDialer returns a Dialer that connects (Connect) as user/password with
+// each backend's TLS policy in policies.
+func NewDialer(user, password string, policies tlsconf.Backends) Dialer {
+	return func(ctx context.Context, t Target) (Conn, error) {
+		c, err := Connect(ctx, t.Address, user, password, policies.For(t.Name))
 		if err != nil {
-			return nil, err
-		}
-		if dl, ok := ctx.Deadline(); ok {
-			_ = nc.SetDeadline(dl)
-		}
-		stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-		defer stop()
-		dialed := func(context.Context, string, string) (net.Conn, error) { return nc, nil }
-		c, err := client.ConnectWithDialer(ctx, "tcp", addr, user, password, "", dialed)
-		if err != nil {
-			nc.Close()
-			return nil, fmt.Errorf("connect to %s as %q: %w", addr, user, err)
+			return nil, fmt.Errorf("connect to %s: %w", t.Address, err)
 		}
 		return &mysqlConn{c: c}, nil
 	}
+}
+
+// Connect opens a go-mysql client session on addr as user, encrypted as
+// policy says (the same policy as the proxy's data path to that server).
+// The dial and the handshake are bounded by ctx; the caller arms the
+// session's deadlines afterwards.
+//
+// go-mysql either always or never asks for TLS, and fails when it asks a
+// server that does not offer it. So Connect reads the server's greeting
+// itself, decides from its capability flags (preferred falls back to plain
+// text only there, when the server does not offer TLS; required and
+// verify_* fail), and hands go-mysql the connection with the greeting put
+// back in front: one TCP connection, no retry.
+func Connect(ctx context.Context, addr, user, password string, policy tlsconf.Policy) (*client.Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	conn := nc
+	var opts []client.Option
+	encrypt := false
+	if !policy.Disabled() {
+		greeting, err := readPacket(nc)
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("read the server's greeting: %w", err)
+		}
+		// A refusal (an ERR packet instead of a greeting) is go-mysql's to
+		// report: the server's own error says more than "no TLS".
+		if len(greeting) <= 4 || greeting[4] != mysql.ERR_HEADER {
+			if encrypt, err = policy.Encrypt(offersTLS(greeting[4:])); err != nil {
+				nc.Close()
+				return nil, fmt.Errorf("backend_tls.mode %s: %w", policy.Mode, err)
+			}
+		}
+		conn = &replayConn{Conn: nc, head: greeting}
+		if encrypt {
+			conf := policy.ClientConfig(addr)
+			opts = append(opts, func(c *client.Conn) error { c.SetTLSConfig(conf); return nil })
+		}
+	}
+	dialed := func(context.Context, string, string) (net.Conn, error) { return conn, nil }
+	c, err := client.ConnectWithDialer(ctx, "tcp", addr, user, password, "", dialed, opts...)
+	if err != nil {
+		nc.Close()
+		if encrypt {
+			return nil, fmt.Errorf("handshake as %q over TLS (backend_tls.mode %s): %w", user, policy.Mode, err)
+		}
+		return nil, fmt.Errorf("handshake as %q: %w", user, err)
+	}
+	return c, nil
+}
+
+// maxGreeting bounds the server's greeting packet (a few dozen bytes).
+const maxGreeting = 4 << 10
+
+// readPacket reads one MySQL packet, header included.
+func readPacket(r io.Reader) ([]byte, error) {
+	head := make([]byte, 4)
+	if _, err := io.ReadFull(r, head); err != nil {
+		return nil, err
+	}
+	size := int(head[0]) | int(head[1])<<8 | int(head[2])<<16
+	if size > maxGreeting {
+		return nil, fmt.Errorf("a greeting of %d bytes: not a MySQL server?", size)
+	}
+	p := make([]byte, 4+size)
+	copy(p, head)
+	_, err := io.ReadFull(r, p[4:])
+	return p, err
+}
+
+// offersTLS reads CLIENT_SSL from a HandshakeV10 payload: protocol version,
+// server version NUL, thread id (4), scramble (8), filler (1), the low
+// capability flags (2). A payload too short to say offers nothing.
+func offersTLS(p []byte) bool {
+	end := bytes.IndexByte(p, 0)
+	if len(p) == 0 || end < 0 {
+		return false
+	}
+	at := end + 1 + 4 + 8 + 1
+	if len(p) < at+2 {
+		return false
+	}
+	return uint32(binary.LittleEndian.Uint16(p[at:]))&mysql.CLIENT_SSL != 0
+}
+
+// replayConn gives back the bytes read ahead (the greeting) before reading
+// on from the connection.
+type replayConn struct {
+	net.Conn
+	head []byte
+}
+
+func (r *replayConn) Read(p []byte) (int, error) {
+	if len(r.head) > 0 {
+		n := copy(p, r.head)
+		r.head = r.head[n:]
+		return n, nil
+	}
+	return r.Conn.Read(p)
 }
 
 type mysqlConn struct{ c *client.Conn }

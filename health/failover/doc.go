@@ -4,6 +4,11 @@
 // stale primary and rejoin a failed one. It knows nothing of probing or
 // gossip; package health feeds it observations and runs what it decides.
 //
+// It also owns the monitor account's MySQL sessions (Connect, NewDialer),
+// which health's probes and the proxy's KILL share: go-mysql's client,
+// encrypted as the server's backend_tls policy (package config/tlsconf)
+// says.
+//
 // # The machine
 //
 // Machine has five printable states — healthy, suspect, blocked, promoting,

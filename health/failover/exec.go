@@ -160,7 +160,7 @@ func (x *executor) conn(ctx context.Context, t Target) (Conn, error) {
 	if c, ok := x.conns[t.Name]; ok {
 		return c, nil
 	}
-	c, err := x.dial(ctx, t.Address)
+	c, err := x.dial(ctx, t)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t, err)
 	}
@@ -496,7 +496,7 @@ func Fence(ctx context.Context, dial Dialer, f Flavor, t Target) error {
 	if !ok {
 		return fmt.Errorf("failover: unknown flavor %q", f)
 	}
-	c, err := dial(ctx, t.Address)
+	c, err := dial(ctx, t)
 	if err != nil {
 		return fmt.Errorf("fence %s: %w", t, err)
 	}

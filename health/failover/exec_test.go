@@ -52,7 +52,8 @@ func newFakeNet(servers ...*fakeServer) *fakeNet {
 	return n
 }
 
-func (n *fakeNet) dial(_ context.Context, addr string) (Conn, error) {
+func (n *fakeNet) dial(_ context.Context, t Target) (Conn, error) {
+	addr := t.Address
 	s, ok := n.servers[addr]
 	if !ok || s.isDown() {
 		return nil, fmt.Errorf("dial tcp %s: connect: connection refused", addr)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/switchyard/switchyard/config/tlsconf"
 	"github.com/switchyard/switchyard/proxy/wire"
 )
 
@@ -36,9 +37,9 @@ type Options struct {
 	User          string
 	Credential    Credential
 	DB            string
-	TLS           TLS    // the zero value is disabled
-	Capabilities  uint32 // what the client negotiated; only Behavioral bits are used
-	Collation     uint8  // the client's handshake collation id
+	TLS           tlsconf.Policy // the zero value is disabled
+	Capabilities  uint32         // what the client negotiated; only Behavioral bits are used
+	Collation     uint8          // the client's handshake collation id
 	Attributes    map[string]string
 	Timeout       time.Duration // dial and handshake
 }

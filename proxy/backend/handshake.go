@@ -90,9 +90,9 @@ func handshake(ctx context.Context, nc net.Conn, o Options) (*wire.Conn, uint32,
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	encrypt, err := o.TLS.use(g.caps&mysql.CLIENT_SSL != 0)
+	encrypt, err := o.TLS.Encrypt(g.caps&mysql.CLIENT_SSL != 0)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, fmt.Errorf("%w: %w", ErrMisconfigured, err)
 	}
 	caps := responseFlags(o, encrypt) & g.caps
 	if encrypt {
@@ -140,7 +140,7 @@ func (h *handshakeConn) startTLS(ctx context.Context, nc net.Conn, caps uint32, 
 	if h.R.Buffered() > 0 {
 		return fmt.Errorf("%w: the server sent data before the TLS handshake", wire.ErrMalformed)
 	}
-	tc := tls.Client(nc, o.TLS.clientConfig(o.Address))
+	tc := tls.Client(nc, o.TLS.ClientConfig(o.Address))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return tlsFailure(o.TLS.Mode, err)
 	}

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/config/tlsconf"
 )
 
 // scriptedConn plays a server's side of the connection phase from fixed
@@ -67,7 +70,7 @@ func TestHandshake(t *testing.T) {
 	sha := sha1.Sum([]byte("pw"))
 	hashOnly.Credential = Credential{PasswordSHA1: sha[:]}
 	required := opts
-	required.TLS = TLS{Mode: TLSRequired}
+	required.TLS = tlsconf.Policy{Mode: config.TLSRequired}
 
 	tests := []struct {
 		name     string
@@ -156,12 +159,12 @@ func FuzzHandshake(f *testing.F) {
 	f.Add(append(frame(0, greetingPacket(serverCaps, mysql.AUTH_NATIVE_PASSWORD)), frame(2, okPacket)...))
 	f.Add(append(frame(0, greetingPacket(serverCaps|mysql.CLIENT_SSL, mysql.AUTH_CACHING_SHA2_PASSWORD)), frame(2, []byte{1, 4})...))
 	f.Add(frame(0, []byte{0xff, 0x10, 0x04, 'x'}))
-	preferred, err := NewTLS(TLSPreferred, TLSFiles{})
+	preferred, err := tlsconf.New(config.BackendTLS{Mode: config.TLSPreferred})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, script []byte) {
-		for _, policy := range []TLS{{}, preferred} {
+		for _, policy := range []tlsconf.Policy{{}, preferred} {
 			nc := &scriptedConn{r: bytes.NewReader(script)}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_, _, _, _ = handshake(ctx, nc, Options{User: "app", Credential: Credential{Password: "pw"}, TLS: policy})

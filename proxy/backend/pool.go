@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/switchyard/switchyard/config/tlsconf"
 )
 
 // ErrPoolTimeout means every connection of a pool stayed busy for the
@@ -49,7 +51,7 @@ type PoolConfig struct {
 type Pool struct {
 	key   Key
 	cred  Credential
-	tls   TLS
+	tls   tlsconf.Policy
 	cfg   PoolConfig
 	slots chan struct{} // a token per connection in use
 
@@ -64,7 +66,7 @@ type Pool struct {
 
 // NewPool makes an empty pool whose connections log in with cred and
 // encrypt as tls says.
-func NewPool(key Key, cred Credential, tls TLS, cfg PoolConfig) *Pool {
+func NewPool(key Key, cred Credential, tls tlsconf.Policy, cfg PoolConfig) *Pool {
 	return &Pool{key: key, cred: cred, tls: tls, cfg: cfg, slots: make(chan struct{}, cfg.Max)}
 }
 
