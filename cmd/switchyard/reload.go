@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/config/tlsconf"
 )
 
 // reloader applies the config file again, on SIGHUP or POST /reload.
@@ -81,6 +82,11 @@ func (r *reloader) reload() error {
 	for _, c := range restart {
 		log.Warn("config change needs a restart; keeping the running value", "field", c.Path, "running", c.Old, "file", c.New)
 	}
+	if err := readableFiles(apply); err != nil {
+		r.metrics.reloadFailed()
+		log.Error("config reload refused; the running config stays", "err", err)
+		return err
+	}
 	var errs []error
 	for _, t := range r.targets {
 		if err := t.r.Reload(apply); err != nil {
@@ -100,5 +106,19 @@ func (r *reloader) reload() error {
 	}
 	r.metrics.reloadSucceeded(r.now())
 	log.Info("config reloaded", "backends", len(apply.Backends), "users", len(apply.Users), "needs_restart", len(restart))
+	return nil
+}
+
+// readableFiles reads the files the config names (passwords, backend TLS
+// certificates) before any component applies it: a file that is missing or
+// broken refuses the whole reload, instead of one component taking the new
+// config while another keeps the old.
+func readableFiles(cfg config.Config) error {
+	if _, err := config.ResolvePasswords(cfg.Users); err != nil {
+		return err
+	}
+	if _, err := tlsconf.Load(cfg); err != nil {
+		return err
+	}
 	return nil
 }

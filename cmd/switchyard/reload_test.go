@@ -173,6 +173,40 @@ func TestReloadNeedsRestart(t *testing.T) {
 	}
 }
 
+// TestReloadUnreadableFileChangesNothing: a file the config names (a
+// password file, a CA) that cannot be read refuses the reload before any
+// component sees it, so none runs the new config while another keeps the
+// old.
+func TestReloadUnreadableFileChangesNothing(t *testing.T) {
+	for name, extra := range map[string]string{
+		"password file": "  - {name: other, password_file: /nonexistent/switchyard-password}\n",
+		"backend CA":    "backend_tls: {mode: verify_ca, ca: /nonexistent/switchyard-ca.pem}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newReloadFixture(t)
+			y := baseYAML + "log: {level: debug}\n"
+			if strings.HasPrefix(extra, "  -") {
+				y = strings.Replace(baseYAML, "backends:", extra+"backends:", 1) + "log: {level: debug}\n"
+			} else {
+				y += extra
+			}
+			f.write(t, y)
+			if err := f.rl.reload(); err == nil || !strings.Contains(err.Error(), "nonexistent") {
+				t.Fatalf("reload = %v, want an error naming the file", err)
+			}
+			if n := len(f.healthC.calls()) + len(f.proxy.calls()); n != 0 {
+				t.Errorf("components got the config %d times", n)
+			}
+			if f.rl.current().Log.Level == "debug" {
+				t.Error("the running config took the refused file")
+			}
+			if _, fl, _ := f.counts(); fl != 1 {
+				t.Errorf("failures = %v, want 1", fl)
+			}
+		})
+	}
+}
+
 func TestReloadComponentError(t *testing.T) {
 	f := newReloadFixture(t)
 	f.proxy.fail = errors.New("tls: cannot read cert")
