@@ -1,5 +1,7 @@
 package config
 
+import "strconv"
+
 // Change is a field whose new value a running process cannot take live: the
 // listeners it has bound and the gossip identity it has announced.
 type Change struct {
@@ -32,6 +34,12 @@ func ForReload(running, next Config) (apply Config, restart []Change) {
 	keep("listen", running.Listen, next.Listen, func(v string) { apply.Listen = v })
 	keep("admin_listen", running.AdminListen, next.AdminListen, func(v string) { apply.AdminListen = v })
 	keep("log.format", running.Log.Format, next.Log.Format, func(v string) { apply.Log.Format = v })
+	// The clients' TLS certificate is loaded once at start: requiring TLS
+	// on reload without it being offered would refuse every client.
+	keep("tls.cert", running.TLS.Cert, next.TLS.Cert, func(v string) { apply.TLS.Cert = v })
+	keep("tls.key", running.TLS.Key, next.TLS.Key, func(v string) { apply.TLS.Key = v })
+	keep("tls.require", strconv.FormatBool(running.TLS.Require), strconv.FormatBool(next.TLS.Require),
+		func(v string) { apply.TLS.Require = v == "true" })
 
 	switch {
 	case running.Cluster == nil && next.Cluster == nil:

@@ -48,6 +48,13 @@ func TestForReload(t *testing.T) {
 				t.Errorf("live fields lost: %+v", apply)
 			}
 		}},
+		{"client TLS", func(c *Config) {
+			c.TLS = TLS{Cert: "/etc/s/cert.pem", Key: "/etc/s/key.pem", Require: true}
+		}, []string{"tls.cert", "tls.key", "tls.require"}, func(t *testing.T, running, apply Config) {
+			if apply.TLS != running.TLS {
+				t.Errorf("tls = %+v, want the running %+v: the certificate is loaded at start", apply.TLS, running.TLS)
+			}
+		}},
 		{"cluster removed", func(c *Config) { c.Cluster = nil }, []string{"cluster"}, func(t *testing.T, running, apply Config) {
 			if apply.Cluster != running.Cluster {
 				t.Errorf("cluster = %+v, want the running one", apply.Cluster)

@@ -45,13 +45,18 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, log *slog.Logger) (
 // panics on some malformed handshake responses (an auth data length that
 // runs past the packet's end: FuzzClientHandshake found it); such a client
 // gets 1043 Bad handshake, as from MySQL, instead of a dropped connection.
+// With TLS configured the client may be inside a TLS stream by then, where
+// a plain packet would only garble it: it is just closed.
 func (s *Server) serverHandshake(hc net.Conn, ah *authHandler) (sc *server.Conn, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("malformed handshake response: %v", r)
-			c := wire.NewConn(hc, 16, 256)
-			_, _ = c.Write(wire.ErrPacket(mysql.ER_HANDSHAKE_ERROR, "08S01", "Bad handshake: the handshake response packet is malformed"), 2)
-			_ = c.Flush()
+			s.log.Warn("client sent a handshake response go-mysql could not parse", "client", hc.RemoteAddr().String(), "err", fmt.Sprint(r))
+			if s.settings().cfg.TLS.Cert == "" {
+				c := wire.NewConn(hc, 16, 256)
+				_, _ = c.Write(wire.ErrPacket(mysql.ER_HANDSHAKE_ERROR, "08S01", "Bad handshake: the handshake response packet is malformed"), 2)
+				_ = c.Flush()
+			}
 		}
 	}()
 	return s.mysql.NewCustomizedConn(hc, ah, ah)

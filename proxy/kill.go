@@ -108,6 +108,15 @@ func (s *Session) killSession(ctx context.Context, target *Session, hardness str
 // backend's TLS policy says (require_secure_transport=ON refuses it
 // otherwise).
 func (s *Server) execMonitor(ctx context.Context, name, addr, stmt string) error {
+	return s.withMonitor(ctx, name, addr, func(c failover.Conn) error {
+		_, err := c.Exec(ctx, stmt)
+		return err
+	})
+}
+
+// withMonitor runs f on a monitor-account session of its own on a backend,
+// bounded by the connect timeout plus 5 s.
+func (s *Server) withMonitor(ctx context.Context, name, addr string, f func(failover.Conn) error) error {
 	set := s.settings()
 	cfg := set.cfg
 	ctx, cancel := context.WithTimeout(ctx, cfg.Limits.ConnectTimeout+5*time.Second)
@@ -119,6 +128,5 @@ func (s *Server) execMonitor(ctx context.Context, name, addr, stmt string) error
 		return err
 	}
 	defer c.Close()
-	_, err = c.Exec(ctx, stmt)
-	return err
+	return f(c)
 }

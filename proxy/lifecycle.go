@@ -48,6 +48,7 @@ func (s *Server) Reload(cfg config.Config) error {
 	}
 	s.set.Store(set)
 	s.pools.reconfigure(cfg, set.backendTLS)
+	s.pools.updateCredentials(set.users)
 	return nil
 }
 

@@ -123,6 +123,24 @@ func (p *pools) pool(key backend.Key, u config.User, tls *tlsPolicies) (*backend
 	return pool, nil
 }
 
+// updateCredentials gives the pools of each user the credential of users
+// (the reloaded config): after a password rotation, new backend
+// connections log in with the new password. A hash-only user whose new
+// hash no client has logged in with yet keeps the old credential.
+func (p *pools) updateCredentials(users map[string]config.User) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	for key, pool := range p.byKey {
+		u, ok := users[key.User]
+		if !ok {
+			continue // a removed user cannot log in to the proxy any more
+		}
+		if cred, err := p.credential(u); err == nil {
+			pool.SetCredential(cred)
+		}
+	}
+}
+
 // errNotLearned: a hash-only user's backend connections need SHA1(password),
 // which only a client's login reveals.
 var errNotLearned = fmt.Errorf("%w: the config holds only a mysql_native_password hash for this user, "+

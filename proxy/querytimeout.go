@@ -3,8 +3,12 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/switchyard/switchyard/health/failover"
 	"github.com/switchyard/switchyard/proxy/backend"
 )
 
@@ -24,12 +28,11 @@ import (
 // timeout plus 5 s) with the default connect timeout.
 const killGrace = 10 * time.Second
 
-// overdueStatement is a statement past the limit and what to do about it.
+// overdueStatement is a statement past the limit, to be killed.
 type overdueStatement struct {
-	sess  *Session
-	conn  *backend.Conn
-	ran   time.Duration
-	close bool // KILL QUERY was sent killGrace ago: close the connection
+	sess *Session
+	conn *backend.Conn
+	ran  time.Duration
 }
 
 // watchQueries stops overdue statements until ctx is done.
@@ -45,14 +48,17 @@ func (s *Server) watchQueries(ctx context.Context) {
 			if limit <= 0 {
 				continue
 			}
+			var wg sync.WaitGroup
 			for _, o := range s.overdueStatements(now, limit) {
-				s.stopStatement(ctx, o)
+				wg.Go(func() { s.killStatement(ctx, o, limit) })
 			}
+			wg.Wait()
 		}
 	}
 }
 
-// overdueStatements lists the statements running longer than limit.
+// overdueStatements lists the statements running longer than limit, and
+// aborts the backend connections of those killed killGrace ago.
 func (s *Server) overdueStatements(now time.Time, limit time.Duration) []overdueStatement {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -65,40 +71,58 @@ func (s *Server) overdueStatements(now time.Time, limit time.Duration) []overdue
 	return late
 }
 
-// overdue tells whether the session's current statement ran past limit,
-// and whether it was already killed killGrace ago.
+// overdue tells whether the session's current statement ran past limit and
+// is to be killed now. One killed killGrace ago has its connection aborted
+// here, under s.mu: while cur is set the statement has not finished, so
+// the connection is still this session's and no other client's.
 func (s *Session) overdue(now time.Time, limit time.Duration) (overdueStatement, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cur == nil {
+	if s.cur == nil || now.Sub(s.curSince) < limit {
 		return overdueStatement{}, false
 	}
-	ran := now.Sub(s.curSince)
-	switch {
-	case ran < limit:
-		return overdueStatement{}, false
-	case !s.killedSince.Equal(s.curSince): // not killed yet
-		s.killedSince = s.curSince
-		return overdueStatement{sess: s, conn: s.cur, ran: ran}, true
-	case ran >= limit+killGrace:
-		return overdueStatement{sess: s, conn: s.cur, ran: ran, close: true}, true
+	if s.killedAt.IsZero() {
+		s.killedAt = now
+		return overdueStatement{sess: s, conn: s.cur, ran: now.Sub(s.curSince)}, true
+	}
+	if now.Sub(s.killedAt) >= killGrace && !s.aborted {
+		s.aborted = true
+		s.srv.metrics.timedOut.WithLabelValues("close").Inc()
+		s.log.Warn("statement still running after KILL QUERY; closing its backend connection",
+			"backend", s.cur.Name, "thread_id", s.cur.ThreadID, "ran", now.Sub(s.curSince).Round(time.Millisecond))
+		s.cur.Abort() // unblocks the relay; the connection is discarded
 	}
 	return overdueStatement{}, false
 }
 
-// stopStatement kills an overdue statement on its backend, or closes the
-// backend connection of one that outlived its kill.
-func (s *Server) stopStatement(ctx context.Context, o overdueStatement) {
+// killStatement kills an overdue statement on its backend, if it is still
+// running there: by the time the monitor connection is open the statement
+// may have ended and the pooled connection be running another client's.
+// MariaDB names each statement (QUERY_ID, KILL QUERY ID), so the kill
+// reaches that statement or nothing; on MySQL, which has no such form, the
+// thread's statement is killed if it has run for at least half the limit
+// (a new one would not have).
+func (s *Server) killStatement(ctx context.Context, o overdueStatement, limit time.Duration) {
 	log := o.sess.log.With("backend", o.conn.Name, "thread_id", o.conn.ThreadID, "ran", o.ran.Round(time.Millisecond))
-	if o.close {
-		s.metrics.timedOut.WithLabelValues("close").Inc()
-		log.Warn("statement still running after KILL QUERY; closing its backend connection")
-		_ = o.conn.Conn.Close() // unblocks the relay; the session drops the connection
-		return
-	}
 	s.metrics.timedOut.WithLabelValues("kill_query").Inc()
 	log.Warn("statement ran past limits.query_timeout; killing it")
-	if err := s.execMonitor(ctx, o.conn.Name, o.conn.Address, fmt.Sprintf("KILL QUERY %d", o.conn.ThreadID)); err != nil {
+	minMS := (limit / 2).Milliseconds()
+	err := s.withMonitor(ctx, o.conn.Name, o.conn.Address, func(c failover.Conn) error {
+		rows, err := c.Query(ctx, fmt.Sprintf("SELECT QUERY_ID FROM information_schema.PROCESSLIST WHERE ID = %d AND COMMAND <> 'Sleep' AND TIME_MS >= %d", o.conn.ThreadID, minMS))
+		if errno, _ := failover.ServerErrno(err); errno == mysql.ER_BAD_FIELD_ERROR { // MySQL: no QUERY_ID, TIME_MS
+			rows, err = c.Query(ctx, fmt.Sprintf("SELECT ID AS QUERY_ID FROM information_schema.PROCESSLIST WHERE ID = %d AND COMMAND <> 'Sleep' AND TIME >= %d", o.conn.ThreadID, max(minMS/1000, 1)))
+			if err == nil && len(rows) > 0 {
+				_, err = c.Exec(ctx, fmt.Sprintf("KILL QUERY %d", o.conn.ThreadID))
+			}
+			return err
+		}
+		if err != nil || len(rows) == 0 {
+			return err // gone: nothing to kill
+		}
+		_, err = c.Exec(ctx, "KILL QUERY ID "+rows[0]["QUERY_ID"])
+		return err
+	})
+	if err != nil {
 		log.Warn("KILL QUERY failed; the connection is closed if the statement does not end", "err", err, "grace", killGrace)
 	}
 }

@@ -1,51 +1,65 @@
 package proxy
 
 import (
+	"log/slog"
+	"net"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/switchyard/switchyard/proxy/backend"
+	"github.com/switchyard/switchyard/proxy/wire"
 )
 
-// TestOverdue walks one statement through the watcher's ticks: nothing
-// before the limit, one kill at it, nothing while the kill may still work,
-// then closing after killGrace; the next statement starts over.
+// TestOverdue walks statements through the watcher's ticks: nothing before
+// the limit, one kill at it, nothing while the kill may still work, the
+// connection aborted once killGrace after the kill (and only once); the
+// next statement starts over.
 func TestOverdue(t *testing.T) {
 	const limit = 2 * time.Second
-	t0 := time.Unix(1000, 0)
-	s := &Session{}
-	if _, ok := s.overdue(t0.Add(time.Hour), limit); ok {
+	srv := &Server{metrics: newMetrics()}
+	s := &Session{srv: srv, log: slog.New(slog.DiscardHandler)}
+	if _, ok := s.overdue(time.Now().Add(time.Hour), limit); ok {
 		t.Fatal("a session running nothing is overdue")
 	}
-	conn := &backend.Conn{}
-	s.arrived = t0
+	a, b := net.Pipe()
+	defer b.Close()
+	conn := &backend.Conn{Conn: wire.NewConn(a, 16, 16)}
 	s.setCur(conn)
+	t0 := s.curSince
+	aborts := func() float64 { return testutil.ToFloat64(srv.metrics.timedOut.WithLabelValues("close")) }
 	steps := []struct {
 		at        time.Duration
-		want      bool
-		wantClose bool
+		wantKill  bool
+		wantAbort float64
 	}{
-		{time.Second, false, false},
-		{limit, true, false},
-		{limit + time.Second, false, false},
-		{limit + killGrace - time.Second, false, false},
-		{limit + killGrace, true, true},
-		{limit + killGrace + time.Second, true, true},
+		{time.Second, false, 0},
+		{limit, true, 0},
+		{limit + time.Second, false, 0},
+		{limit + killGrace - time.Second, false, 0},
+		{limit + killGrace, false, 1},
+		{limit + killGrace + time.Second, false, 1},
 	}
 	for _, st := range steps {
 		o, ok := s.overdue(t0.Add(st.at), limit)
-		if ok != st.want || o.close != st.wantClose {
-			t.Fatalf("at %v: overdue %v close %v, want %v %v", st.at, ok, o.close, st.want, st.wantClose)
+		if ok != st.wantKill || aborts() != st.wantAbort {
+			t.Fatalf("at %v: kill %v, aborts %v; want %v, %v", st.at, ok, aborts(), st.wantKill, st.wantAbort)
 		}
 		if ok && (o.conn != conn || o.sess != s || o.ran != st.at) {
 			t.Fatalf("at %v: got %+v", st.at, o)
 		}
 	}
-	// The next statement on the same connection gets its own kill.
-	s.arrived = t0.Add(time.Minute)
-	s.setCur(conn)
-	if o, ok := s.overdue(s.arrived.Add(limit), limit); !ok || o.close {
-		t.Fatalf("the next statement past the limit: overdue %v close %v, want a kill", ok, o.close)
+	if _, err := a.Write([]byte{0}); err == nil {
+		t.Fatal("the aborted connection's socket is still open")
+	}
+	// The next statement on another connection gets its own kill.
+	c, d := net.Pipe()
+	defer c.Close()
+	defer d.Close()
+	s.setCur(&backend.Conn{Conn: wire.NewConn(c, 16, 16)})
+	if _, ok := s.overdue(s.curSince.Add(limit), limit); !ok {
+		t.Fatal("the next statement past the limit is not killed")
 	}
 	s.setCur(nil)
 	if _, ok := s.overdue(t0.Add(time.Hour), limit); ok {

@@ -56,10 +56,11 @@ type Session struct {
 	holds       hold
 	pins        uint16 // classify pin bits in force
 
-	mu          sync.Mutex    // guards cur, curSince and killedSince for kill and the query watcher
-	cur         *backend.Conn // the connection running the current command, if any
-	curSince    time.Time     // when the current command arrived
-	killedSince time.Time     // curSince of the last statement killed for limits.query_timeout
+	mu       sync.Mutex    // guards cur, curSince, killedAt and aborted for kill and the query watcher
+	cur      *backend.Conn // the connection running the current command, if any
+	curSince time.Time     // when cur was given the current command
+	killedAt time.Time     // when the current command was killed for limits.query_timeout
+	aborted  bool          // the current command's connection was aborted for it
 
 	stmts     map[uint32]*clientStmt
 	nextStmt  uint32
@@ -289,7 +290,10 @@ func (s *Session) dropConn() {
 // limits.query_timeout).
 func (s *Session) setCur(conn *backend.Conn) {
 	s.mu.Lock()
-	s.cur, s.curSince = conn, s.arrived
+	s.cur, s.killedAt, s.aborted = conn, time.Time{}, false
+	if conn != nil {
+		s.curSince = time.Now()
+	}
 	s.mu.Unlock()
 }
 
@@ -319,7 +323,7 @@ func (s *Session) kill() {
 	conn := s.cur
 	s.mu.Unlock()
 	if conn != nil {
-		_ = conn.Conn.Close() // unblocks a relay; the owner releases it
+		conn.Abort() // unblocks a relay; the owner releases it and it is discarded
 	}
 }
 

@@ -560,11 +560,14 @@ func (s *Session) setOption(ctx context.Context, size int, seq byte) error {
 // back to a fresh login's (the database stays, as on the server).
 func (s *Session) resetConnection(ctx context.Context, size int, seq byte) error {
 	if s.held != nil {
-		conn, _ := s.acquire(ctx, target{class: router.ClassSession})
+		conn, err := s.acquire(ctx, target{class: router.ClassSession})
+		if err != nil { // the held connection's primary was replaced: it is gone
+			return s.refuseCommand(size, seq, err)
+		}
 		if err := s.forwardPacket(conn, size, seq); err != nil {
 			return err
 		}
-		err := s.relayOne()
+		err = s.relayOne()
 		if !conn.Broken {
 			clear(conn.Stmts)
 			conn.State = nil // the server forgot everything; sync starts over

@@ -331,7 +331,10 @@ func (s *Session) stmtFetch(ctx context.Context, size int, seq byte) error {
 	if !cs.cursor || s.held == nil {
 		return s.reply(seq+1, wire.ErrPacket(1421, "HY000", fmt.Sprintf("The statement (%d) has no open cursor.", id)))
 	}
-	conn, _ := s.acquire(ctx, cs.target)
+	conn, err := s.acquire(ctx, cs.target)
+	if err != nil { // the held connection's primary was replaced: it is gone
+		return s.replyErr(seq+1, err)
+	}
 	bs := conn.Stmts[cs.sql]
 	if bs == nil {
 		s.finish(conn, nil)
@@ -379,7 +382,10 @@ func (s *Session) stmtReset(ctx context.Context, size int, seq byte) error {
 	if (!cs.cursor && !cs.longData) || s.held == nil {
 		return s.reply(seq+1, wire.OKPacket(s.txStatus()))
 	}
-	conn, _ := s.acquire(ctx, cs.target)
+	conn, err := s.acquire(ctx, cs.target)
+	if err != nil { // the held connection's primary was replaced: it is gone
+		return s.replyErr(seq+1, err)
+	}
 	bs := conn.Stmts[cs.sql]
 	if bs == nil {
 		s.finish(conn, nil)

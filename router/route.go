@@ -163,58 +163,83 @@ func primaryOf(topo *health.Topology) *health.Server {
 
 // pickReplica chooses among healthy replicas of the primary whose lag is
 // within maxLag: same zone first, then same region, then the rest; within a
-// tier, one that has applied need already beats one that must wait; then
-// the lowest round-trip time, with near-ties (within 20% plus rttSlack)
-// broken by fewer connections in use so that load spreads. fresh says whether the chosen
-// one has applied need. It returns nil when no replica qualifies.
+// tier, one that has applied need already beats one that must wait; then,
+// among those as near as the nearest (within 20% plus rttSlack of its round
+// trip), the one with fewer connections in use, so that load spreads, and
+// the nearer on a tie. fresh says whether the chosen one has applied need.
+// It returns nil when no replica qualifies. Two passes over the servers: the
+// nearest first, then the least busy near it, so the answer does not depend
+// on the servers' order.
 func pickReplica(topo *health.Topology, primary *health.Server, pol Policy, load Load, need GTIDPos, maxLag time.Duration) (best *health.Server, fresh bool) {
 	if topo == nil {
 		return nil, false
 	}
-	bestTier, bestBusy := 0, 0
+	type rank struct {
+		tier  int
+		fresh bool
+	}
+	applied := func(s *health.Server) bool {
+		return need.CoveredBy(s.GTIDCurrent) || (load.Applied != nil && load.Applied(s.Name).Covers(need))
+	}
+	var top rank
+	var nearest time.Duration
+	found := false
 	for i := range topo.Servers {
 		s := &topo.Servers[i]
-		if !s.Up || s.Role != health.RoleReplica || !s.SQLThreadRunning || s.Lag < 0 || s.Lag > maxLag {
+		tier, ok := replicaTier(s, primary, pol, load, maxLag)
+		if !ok {
 			continue
 		}
-		if primary != nil && s.SourceAddress != "" && s.SourceAddress != primary.Address {
-			continue // replicates from something other than the primary
-		}
-		if load.Drained != nil && load.Drained(s.Name) {
-			continue
-		}
-		tier := 2
+		r := rank{tier, applied(s)}
 		switch {
-		case pol.Zone != "" && s.Zone == pol.Zone:
-			tier = 0
-		case pol.Region != "" && s.Region == pol.Region:
-			tier = 1
+		case !found || r.tier < top.tier || (r.tier == top.tier && r.fresh && !top.fresh):
+			top, nearest, found = r, s.RTT, true
+		case r == top && s.RTT < nearest:
+			nearest = s.RTT
 		}
-		isFresh := need.CoveredBy(s.GTIDCurrent) ||
-			(load.Applied != nil && load.Applied(s.Name).Covers(need))
+	}
+	if !found {
+		return nil, false
+	}
+	near := nearest + nearest/5 + rttSlack
+	bestBusy := 0
+	for i := range topo.Servers {
+		s := &topo.Servers[i]
+		tier, ok := replicaTier(s, primary, pol, load, maxLag)
+		if !ok || tier != top.tier || s.RTT > near || applied(s) != top.fresh {
+			continue
+		}
 		busy := 0
 		if load.InUse != nil {
 			busy = load.InUse(s.Name)
 		}
-		if best == nil || better(tier, isFresh, s.RTT, busy, bestTier, fresh, best.RTT, bestBusy) {
-			best, fresh, bestTier, bestBusy = s, isFresh, tier, busy
+		if best == nil || busy < bestBusy || (busy == bestBusy && s.RTT < best.RTT) {
+			best, bestBusy = s, busy
 		}
 	}
-	return best, fresh
+	return best, top.fresh
 }
 
-func better(tier int, fresh bool, rtt time.Duration, busy int, bTier int, bFresh bool, bRTT time.Duration, bBusy int) bool {
-	if tier != bTier {
-		return tier < bTier
+// replicaTier tells whether s may serve reads (a healthy, caught-up,
+// undrained replica of primary) and how near it is: 0 same zone, 1 same
+// region, 2 elsewhere.
+func replicaTier(s *health.Server, primary *health.Server, pol Policy, load Load, maxLag time.Duration) (int, bool) {
+	if !s.Up || s.Role != health.RoleReplica || !s.SQLThreadRunning || s.Lag < 0 || s.Lag > maxLag {
+		return 0, false
 	}
-	if fresh != bFresh {
-		return fresh
+	if primary != nil && s.SourceAddress != "" && s.SourceAddress != primary.Address {
+		return 0, false // replicates from something other than the primary
 	}
-	lo, hi := min(rtt, bRTT), max(rtt, bRTT)
-	if hi-lo > lo/5+rttSlack {
-		return rtt < bRTT
+	if load.Drained != nil && load.Drained(s.Name) {
+		return 0, false
 	}
-	return busy < bBusy
+	switch {
+	case pol.Zone != "" && s.Zone == pol.Zone:
+		return 0, true
+	case pol.Region != "" && s.Region == pol.Region:
+		return 1, true
+	}
+	return 2, true
 }
 
 // rttSlack is the round-trip difference below which two replicas count as

@@ -110,6 +110,37 @@ func TestRouteNearIsRelativeAndAbsolute(t *testing.T) {
 	}
 }
 
+// TestRouteNearDoesNotDependOnOrder: the least busy replica near the
+// nearest one wins whatever the servers' order, not one that is only near
+// a near one; equal load goes to the nearer.
+func TestRouteNearDoesNotDependOnOrder(t *testing.T) {
+	pol := Policy{Split: true, MaxReplicaLag: time.Second}
+	for _, c := range []struct {
+		name string
+		busy map[string]int
+		want string
+	}{
+		{"least busy near the nearest", map[string]int{"dbA": 2, "dbB": 1, "dbC": 0}, "dbB"},
+		{"equal load: the nearer", map[string]int{}, "dbA"},
+	} {
+		for _, order := range [][]string{{"dbA", "dbB", "dbC"}, {"dbC", "dbB", "dbA"}} {
+			tp := topology()
+			tmpl := tp.Servers[1]
+			rtt := map[string]time.Duration{"dbA": 100 * time.Microsecond, "dbB": 550 * time.Microsecond, "dbC": 1100 * time.Microsecond}
+			tp.Servers = tp.Servers[:1]
+			for _, n := range order {
+				s := tmpl
+				s.Name, s.Address, s.RTT = n, n+":3306", rtt[n]
+				tp.Servers = append(tp.Servers, s)
+			}
+			d, err := Route(Request{Class: ClassRead}, tp, pol, Load{InUse: func(n string) int { return c.busy[n] }})
+			if err != nil || d.Backend.Name != c.want {
+				t.Errorf("%s, order %v: got %s (%v), want %s", c.name, order, d.Backend.Name, err, c.want)
+			}
+		}
+	}
+}
+
 func BenchmarkRoute(b *testing.B) {
 	tp := topology()
 	pol := Policy{Split: true, Region: "eu", Zone: "eu-1a", MaxReplicaLag: time.Second, GTIDWait: 50 * time.Millisecond}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -396,5 +397,79 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		if strings.HasPrefix(p.Metric, "switchyard_") {
 			t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 		}
+	}
+}
+
+// TestSIGHUPRotatesAPassword changes a user's password on the servers and
+// in the file: after SIGHUP, new backend connections log in with the new
+// password (the pools learned it), not only new client logins.
+func TestSIGHUPRotatesAPassword(t *testing.T) {
+	topo := testenv.Topology(t)
+	user := fmt.Sprintf("rot%d", os.Getpid())
+	root := topo.DB(t, topo.Primary, "root", "", "")
+	for _, q := range []string{
+		"CREATE USER '" + user + "'@'%' IDENTIFIED BY 'one'",
+		"GRANT SELECT ON test.* TO '" + user + "'@'%'",
+	} {
+		if _, err := root.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _, _ = root.Exec("DROP USER IF EXISTS '" + user + "'@'%'") })
+	withUser := func(yaml, pass string) string {
+		return strings.Replace(yaml, "users:\n", fmt.Sprintf("users:\n  - {name: %s, password: %s}\n", user, pass), 1)
+	}
+	base, addr, adm := testenv.ProxyConfig(t, topo.Addrs(), fastStop)
+	sy := testenv.StartSwitchyard(t, withUser(base, "one"), addr, adm, true)
+	query := func(pass string) error {
+		db, err := sql.Open("mysql", testenv.DSN(sy.Addr, user, pass, "test"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var one int
+		return db.QueryRow("SELECT 1").Scan(&one)
+	}
+	eventually(t, 10*time.Second, "the new user on every server", func() bool { return query("one") == nil })
+
+	if _, err := root.Exec("ALTER USER '" + user + "'@'%' IDENTIFIED BY 'two'"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sy.ConfigPath, []byte(withUser(base, "two")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := sy.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the reload in the metrics", func() bool {
+		return strings.Contains(scrape(t, adm), `switchyard_config_reloads_total{result="success"} 1`+"\n")
+	})
+	// Close the pooled connections the old password opened, on every
+	// server, so that the next statement must dial.
+	for _, a := range topo.Addrs() {
+		db := topo.DB(t, a, "root", "", "")
+		rows, err := db.Query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?", user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		for _, id := range ids {
+			_, _ = db.Exec(fmt.Sprintf("KILL %d", id))
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // past the pool's 100ms trust window for idle connections
+	if err := query("two"); err != nil {
+		t.Fatalf("after the rotation, a statement that needs a new backend connection fails: %v", err)
+	}
+	if err := query("one"); err == nil {
+		t.Fatal("the old password still logs in to the proxy")
 	}
 }

@@ -1,6 +1,7 @@
 package tlsconf
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -45,6 +46,9 @@ func New(t config.BackendTLS) (Policy, error) {
 		if !conf.RootCAs.AppendCertsFromPEM(pem) {
 			return Policy{}, fmt.Errorf("ca: %s holds no PEM certificate", t.CA)
 		}
+		// The files' contents are part of what Same compares: a CA
+		// replaced under the same path on reload makes new connections.
+		id += fmt.Sprintf(" ca:%x", sha256.Sum256(pem))
 	}
 	if t.Cert != "" || t.Key != "" {
 		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
@@ -52,6 +56,7 @@ func New(t config.BackendTLS) (Policy, error) {
 			return Policy{}, fmt.Errorf("cert/key: %w", err)
 		}
 		conf.Certificates = []tls.Certificate{cert}
+		id += fmt.Sprintf(" cert:%x", sha256.Sum256(cert.Certificate[0]))
 	}
 	return Policy{Mode: t.Mode, id: id, config: conf, serverName: t.ServerName}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/internal/testenv"
 )
 
 func TestNew(t *testing.T) {
@@ -109,5 +110,36 @@ func TestLoad(t *testing.T) {
 	}
 	if b.Same(changed) {
 		t.Error("a changed backend policy is Same")
+	}
+}
+
+// TestSameSeesReplacedFiles: a CA replaced under the same path is a
+// different policy, so a reload makes new connections with it.
+func TestSameSeesReplacedFiles(t *testing.T) {
+	dir := t.TempDir()
+	first := testenv.NewCA(t, dir, "first")
+	second := testenv.NewCA(t, dir, "second")
+	path := filepath.Join(dir, "ca.pem")
+	use := func(caFile string) Policy {
+		t.Helper()
+		b, err := os.ReadFile(caFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p, err := New(config.BackendTLS{Mode: config.TLSVerifyCA, CA: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a, again, b := use(first.File), use(first.File), use(second.File)
+	if !a.Same(again) {
+		t.Error("the same CA file read twice is not Same")
+	}
+	if a.Same(b) {
+		t.Error("a CA replaced under the same path is Same")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -70,6 +71,9 @@ type Conn struct {
 	lastUsed  time.Time
 	buf       []byte
 	closeOnce sync.Once
+	// aborted is set by Abort, from another goroutine than the owner's: such
+	// a connection is never pooled or handed out again.
+	aborted atomic.Bool
 }
 
 // Stmt is a statement prepared on one backend connection.
@@ -154,6 +158,14 @@ func Dial(ctx context.Context, o Options) (*Conn, error) {
 // Close closes the connection once; later calls do nothing.
 func (c *Conn) Close() {
 	c.closeOnce.Do(func() { _ = c.Conn.Close() })
+}
+
+// Abort closes the socket from any goroutine (KILL, limits.query_timeout)
+// to unblock the owner's relay. The owner still releases the connection,
+// which is then discarded, even if its relay had already finished.
+func (c *Conn) Abort() {
+	c.aborted.Store(true)
+	_ = c.Conn.Close()
 }
 
 func classify(o Options, err error) error {

@@ -50,7 +50,7 @@ type PoolConfig struct {
 // Get and Put are safe for concurrent use.
 type Pool struct {
 	key   Key
-	cred  Credential
+	cred  atomic.Pointer[Credential] // replaced when the user's password changes on reload
 	tls   tlsconf.Policy
 	cfg   PoolConfig
 	slots chan struct{} // a token per connection in use
@@ -67,7 +67,15 @@ type Pool struct {
 // NewPool makes an empty pool whose connections log in with cred and
 // encrypt as tls says.
 func NewPool(key Key, cred Credential, tls tlsconf.Policy, cfg PoolConfig) *Pool {
-	return &Pool{key: key, cred: cred, tls: tls, cfg: cfg, slots: make(chan struct{}, cfg.Max)}
+	p := &Pool{key: key, tls: tls, cfg: cfg, slots: make(chan struct{}, cfg.Max)}
+	p.cred.Store(&cred)
+	return p
+}
+
+// SetCredential makes new connections log in with cred (a password changed
+// on reload); connections already open stay as the server let them in.
+func (p *Pool) SetCredential(cred Credential) {
+	p.cred.Store(&cred)
 }
 
 // Get returns a live connection, reusing an idle one when it can. It waits
@@ -105,7 +113,7 @@ func (p *Pool) Get(ctx context.Context) (*Conn, error) {
 	}
 	c, err := Dial(ctx, Options{
 		Name: p.key.Name, Address: p.key.Address,
-		User: p.key.User, Credential: p.cred, TLS: p.tls,
+		User: p.key.User, Credential: *p.cred.Load(), TLS: p.tls,
 		Capabilities: p.key.Caps, Collation: p.key.Collation,
 		Timeout: p.cfg.DialTimeout,
 	})
@@ -134,7 +142,7 @@ func (p *Pool) popIdle() *Conn {
 // Put returns a connection. A connection that saw an error or an
 // unfinished response (Broken) is closed, never reused.
 func (p *Pool) Put(c *Conn) {
-	if c.Broken || p.closing.Load() {
+	if c.Broken || c.aborted.Load() || p.closing.Load() {
 		c.Close()
 	} else {
 		c.lastUsed = time.Now()
@@ -201,6 +209,9 @@ func (p *Pool) Close() {
 // which a non-blocking peek sees. Connections used within the last 100ms
 // are trusted to save the system call.
 func (c *Conn) alive() bool {
+	if c.aborted.Load() {
+		return false
+	}
 	if c.R.Buffered() > 0 {
 		return false // unsolicited bytes: the server sent an error and closed
 	}
@@ -221,7 +232,7 @@ func (c *Conn) alive() bool {
 	}
 	alive := true
 	var buf [1]byte
-	_ = raw.Read(func(fd uintptr) bool {
+	err = raw.Read(func(fd uintptr) bool {
 		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		switch {
 		case n == 0 && err == nil: // orderly shutdown by the server
@@ -233,5 +244,5 @@ func (c *Conn) alive() bool {
 		}
 		return true
 	})
-	return alive
+	return alive && err == nil // an error: the socket is closed
 }

@@ -1,3 +1,5 @@
+//go:build unix
+
 package wire
 
 import (
@@ -110,6 +112,10 @@ func (op *rawOp) write(fd uintptr) bool {
 		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&op.buf[op.n])), uintptr(len(op.buf)-op.n))
 		switch errno {
 		case 0:
+			if n == 0 { // never for a socket; do not spin if it were
+				op.err = io.ErrUnexpectedEOF
+				return true
+			}
 			op.n += int(n)
 		case syscall.EINTR:
 		case syscall.EAGAIN:
