@@ -85,19 +85,11 @@ func (s *Session) killSession(ctx context.Context, target *Session, hardness str
 		target.kill()
 		return s.reply(seq, wire.OKPacket(mysql.SERVER_STATUS_AUTOCOMMIT))
 	}
-	target.mu.Lock()
-	be := target.cur
-	var threadID uint32
-	var name, addr string
-	if be != nil {
-		threadID, name, addr = be.ThreadID, be.Name, be.Address
-	}
-	target.mu.Unlock()
-	if be == nil { // nothing runs for it
+	conn, ran := target.running()
+	if conn == nil { // nothing runs for it
 		return s.reply(seq, wire.OKPacket(mysql.SERVER_STATUS_AUTOCOMMIT))
 	}
-	stmt := fmt.Sprintf("KILL %s QUERY %d", hardness, threadID)
-	if err := s.srv.execMonitor(ctx, name, addr, stmt); err != nil {
+	if err := s.srv.killQuery(ctx, conn, ran, hardness); err != nil {
 		return s.replyErr(seq, err)
 	}
 	return s.reply(seq, wire.OKPacket(mysql.SERVER_STATUS_AUTOCOMMIT))

@@ -50,7 +50,7 @@ func (s *Server) watchQueries(ctx context.Context) {
 			}
 			var wg sync.WaitGroup
 			for _, o := range s.overdueStatements(now, limit) {
-				wg.Go(func() { s.killStatement(ctx, o, limit) })
+				wg.Go(func() { s.killStatement(ctx, o) })
 			}
 			wg.Wait()
 		}
@@ -95,34 +95,55 @@ func (s *Session) overdue(now time.Time, limit time.Duration) (overdueStatement,
 	return overdueStatement{}, false
 }
 
-// killStatement kills an overdue statement on its backend, if it is still
-// running there: by the time the monitor connection is open the statement
-// may have ended and the pooled connection be running another client's.
-// MariaDB names each statement (QUERY_ID, KILL QUERY ID), so the kill
-// reaches that statement or nothing; on MySQL, which has no such form, the
-// thread's statement is killed if it has run for at least half the limit
-// (a new one would not have).
-func (s *Server) killStatement(ctx context.Context, o overdueStatement, limit time.Duration) {
+// killStatement kills an overdue statement on its backend.
+func (s *Server) killStatement(ctx context.Context, o overdueStatement) {
 	log := o.sess.log.With("backend", o.conn.Name, "thread_id", o.conn.ThreadID, "ran", o.ran.Round(time.Millisecond))
 	s.metrics.timedOut.WithLabelValues("kill_query").Inc()
 	log.Warn("statement ran past limits.query_timeout; killing it")
-	minMS := (limit / 2).Milliseconds()
-	err := s.withMonitor(ctx, o.conn.Name, o.conn.Address, func(c failover.Conn) error {
-		rows, err := c.Query(ctx, fmt.Sprintf("SELECT QUERY_ID FROM information_schema.PROCESSLIST WHERE ID = %d AND COMMAND <> 'Sleep' AND TIME_MS >= %d", o.conn.ThreadID, minMS))
+	if err := s.killQuery(ctx, o.conn, o.ran, ""); err != nil {
+		log.Warn("KILL QUERY failed; the connection is closed if the statement does not end", "err", err, "grace", killGrace)
+	}
+}
+
+// killQuery kills the statement that has run for ran on conn's backend
+// thread (KILL [hardness] QUERY), if it is still running there: by the time
+// the monitor connection is open the statement may have ended and the
+// pooled connection be running another client's. The statement is the
+// thread's if the server has run it for at least half of ran (a later one
+// would be younger); MariaDB names it by QUERY_ID (KILL QUERY ID), so the
+// kill reaches that statement or nothing; MySQL, which has no such form,
+// gets KILL QUERY of the thread after the same check.
+func (s *Server) killQuery(ctx context.Context, conn *backend.Conn, ran time.Duration, hardness string) error {
+	minMS := (ran / 2).Milliseconds()
+	return s.withMonitor(ctx, conn.Name, conn.Address, func(c failover.Conn) error {
+		rows, err := c.Query(ctx, fmt.Sprintf("SELECT QUERY_ID FROM information_schema.PROCESSLIST WHERE ID = %d AND COMMAND <> 'Sleep' AND TIME_MS >= %d", conn.ThreadID, minMS))
+		kill := fmt.Sprintf("KILL %s QUERY ID %s", hardness, firstQueryID(rows))
 		if errno, _ := failover.ServerErrno(err); errno == mysql.ER_BAD_FIELD_ERROR { // MySQL: no QUERY_ID, TIME_MS
-			rows, err = c.Query(ctx, fmt.Sprintf("SELECT ID AS QUERY_ID FROM information_schema.PROCESSLIST WHERE ID = %d AND COMMAND <> 'Sleep' AND TIME >= %d", o.conn.ThreadID, max(minMS/1000, 1)))
-			if err == nil && len(rows) > 0 {
-				_, err = c.Exec(ctx, fmt.Sprintf("KILL QUERY %d", o.conn.ThreadID))
-			}
-			return err
+			rows, err = c.Query(ctx, fmt.Sprintf("SELECT ID AS QUERY_ID FROM information_schema.PROCESSLIST WHERE ID = %d AND COMMAND <> 'Sleep' AND TIME >= %d", conn.ThreadID, minMS/1000))
+			kill = fmt.Sprintf("KILL %s QUERY %d", hardness, conn.ThreadID)
 		}
 		if err != nil || len(rows) == 0 {
 			return err // gone: nothing to kill
 		}
-		_, err = c.Exec(ctx, "KILL QUERY ID "+rows[0]["QUERY_ID"])
+		_, err = c.Exec(ctx, kill)
 		return err
 	})
-	if err != nil {
-		log.Warn("KILL QUERY failed; the connection is closed if the statement does not end", "err", err, "grace", killGrace)
+}
+
+func firstQueryID(rows []failover.Row) string {
+	if len(rows) == 0 {
+		return ""
 	}
+	return rows[0]["QUERY_ID"]
+}
+
+// running returns the backend connection running the session's current
+// statement and for how long it has, or nil.
+func (s *Session) running() (*backend.Conn, time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		return nil, 0
+	}
+	return s.cur, time.Since(s.curSince)
 }
