@@ -50,21 +50,32 @@ func errUnknownStmt(id uint32, cmd string) []byte {
 		fmt.Sprintf("Unknown prepared statement handler (%d) given to %s", id, cmd))
 }
 
-// stmtPrepare serves COM_STMT_PREPARE.
-func (s *Session) stmtPrepare(ctx context.Context, size int, seq byte) error {
-	if size > maxInlineQuery {
+// readBounded reads a command body of at most limit bytes into the
+// session's scratch buffer. A larger one is read off and refused with 1153
+// and tooLarge (which says what to send instead); body is nil then, and err
+// is what the caller returns.
+func (s *Session) readBounded(size int, seq byte, limit int, tooLarge string) (body []byte, err error) {
+	if size > limit {
 		last, err := s.client.DiscardBody(size, seq)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return s.reply(last+1, wire.ErrPacket(mysql.ER_NET_PACKET_TOO_LARGE, "08S01",
-			fmt.Sprintf("switchyard prepares statements of at most %d bytes; send larger ones as text queries", maxInlineQuery)))
+		return nil, s.reply(last+1, wire.ErrPacket(mysql.ER_NET_PACKET_TOO_LARGE, "08S01", tooLarge))
 	}
-	body, err := s.client.ReadBody(s.buf, size, maxInlineQuery)
-	if err != nil {
-		return err
+	if body, err = s.client.ReadBody(s.buf, size, limit); err != nil {
+		return nil, err
 	}
 	s.keepBuf(body)
+	return body, nil
+}
+
+// stmtPrepare serves COM_STMT_PREPARE.
+func (s *Session) stmtPrepare(ctx context.Context, size int, seq byte) error {
+	body, err := s.readBounded(size, seq, maxInlineQuery,
+		fmt.Sprintf("switchyard prepares statements of at most %d bytes; send larger ones as text queries", maxInlineQuery))
+	if body == nil {
+		return err
+	}
 	sql := string(body[1:])
 	st, t, e := s.plan(sql)
 	conn, err := s.acquire(ctx, t)
@@ -180,19 +191,11 @@ func (s *Session) ensurePrepared(conn *backend.Conn, cs *clientStmt) (*backend.S
 
 // stmtExecute serves COM_STMT_EXECUTE.
 func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
-	if size > maxExecutePacket {
-		last, err := s.client.DiscardBody(size, seq)
-		if err != nil {
-			return err
-		}
-		return s.reply(last+1, wire.ErrPacket(mysql.ER_NET_PACKET_TOO_LARGE, "08S01",
-			fmt.Sprintf("COM_STMT_EXECUTE of more than %d bytes; send large parameters with mysql_stmt_send_long_data", maxExecutePacket)))
-	}
-	body, err := s.client.ReadBody(s.buf, size, maxExecutePacket)
-	if err != nil {
+	body, err := s.readBounded(size, seq, maxExecutePacket,
+		fmt.Sprintf("COM_STMT_EXECUTE of more than %d bytes; send large parameters with mysql_stmt_send_long_data", maxExecutePacket))
+	if body == nil {
 		return err
 	}
-	s.keepBuf(body)
 	if len(body) < 10 {
 		return s.reply(seq+1, wire.ErrPacket(mysql.ER_MALFORMED_PACKET, "HY000", "malformed COM_STMT_EXECUTE packet"))
 	}
