@@ -188,8 +188,7 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 		waits, dials uint64
 	}
 	by := map[string]*agg{}
-	c.p.mu.RLock()
-	for k, pool := range c.p.byKey {
+	for k, pool := range c.p.all() {
 		a := by[k.Name]
 		if a == nil {
 			a = &agg{}
@@ -201,7 +200,6 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 		a.waits += waits
 		a.dials += dials
 	}
-	c.p.mu.RUnlock()
 	for name, a := range by {
 		ch <- prometheus.MustNewConstMetric(poolConnsDesc, prometheus.GaugeValue, float64(a.inUse), name, "in_use")
 		ch <- prometheus.MustNewConstMetric(poolConnsDesc, prometheus.GaugeValue, float64(a.idle), name, "idle")

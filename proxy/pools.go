@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"iter"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -23,8 +24,11 @@ type pools struct {
 	cfg    backend.PoolConfig
 	onWait func(time.Duration)
 
-	mu    sync.RWMutex
-	byKey map[backend.Key]*backend.Pool
+	mu sync.Mutex // serializes making pools; guards cfg
+	// byKey holds the pools by backend.Key (*backend.Pool), made once under
+	// mu and never removed: every statement looks its pool up here, so the
+	// lookup takes no lock (sync.Map's write-once, read-many case).
+	byKey sync.Map
 	// inUseBy counts borrowed connections per backend name over all its
 	// pools: the router reads it for every read it places. The map is
 	// replaced, never changed (a new backend name is rare), so readers
@@ -47,7 +51,7 @@ type tlsPolicies struct {
 }
 
 func newPools(cfg config.Config, tls tlsconf.Backends, onWait func(time.Duration)) *pools {
-	p := &pools{onWait: onWait, byKey: make(map[backend.Key]*backend.Pool)}
+	p := &pools{onWait: onWait}
 	p.inUseBy.Store(&map[string]*atomic.Int64{})
 	p.reconfigure(cfg, tls)
 	return p
@@ -83,18 +87,13 @@ func (p *pools) reconfigure(cfg config.Config, tls tlsconf.Backends) {
 }
 
 // get borrows a connection to server for user in the session's dialect.
-// recent is the calling session's cache of the pools it used last.
-func (p *pools) get(ctx context.Context, recent *recentPools, server health.Server, u config.User, caps uint32, collation uint8) (*backend.Conn, error) {
+func (p *pools) get(ctx context.Context, server health.Server, u config.User, caps uint32, collation uint8) (*backend.Conn, error) {
 	tls := p.tls.Load()
 	key := backend.Key{Name: server.Name, Address: server.Address, User: u.Name, Caps: backendCaps(caps), Collation: collation,
 		TLSGeneration: tls.gen}
-	pool := recent.find(key)
-	if pool == nil {
-		var err error
-		if pool, err = p.pool(key, u, tls); err != nil {
-			return nil, err
-		}
-		recent.add(key, pool)
+	pool, err := p.pool(key, u, tls)
+	if err != nil {
+		return nil, err
 	}
 	return pool.Get(ctx)
 }
@@ -102,11 +101,8 @@ func (p *pools) get(ctx context.Context, recent *recentPools, server health.Serv
 // pool returns the pool for key, made on first use with u's credential
 // and the backend's policy in tls.
 func (p *pools) pool(key backend.Key, u config.User, tls *tlsPolicies) (*backend.Pool, error) {
-	p.mu.RLock()
-	pool := p.byKey[key]
-	p.mu.RUnlock()
-	if pool != nil {
-		return pool, nil
+	if pool, ok := p.byKey.Load(key); ok {
+		return pool.(*backend.Pool), nil
 	}
 	cred, err := p.credential(u)
 	if err != nil {
@@ -114,12 +110,13 @@ func (p *pools) pool(key backend.Key, u config.User, tls *tlsPolicies) (*backend
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if pool = p.byKey[key]; pool == nil { // p.cfg is read under p.mu
-		cfg := p.cfg
-		cfg.BackendInUse = p.inUseCounterLocked(key.Name)
-		pool = backend.NewPool(key, cred, tls.For(key.Name), cfg)
-		p.byKey[key] = pool
+	if pool, ok := p.byKey.Load(key); ok {
+		return pool.(*backend.Pool), nil
 	}
+	cfg := p.cfg
+	cfg.BackendInUse = p.inUseCounterLocked(key.Name)
+	pool := backend.NewPool(key, cred, tls.For(key.Name), cfg)
+	p.byKey.Store(key, pool)
 	return pool, nil
 }
 
@@ -128,9 +125,7 @@ func (p *pools) pool(key backend.Key, u config.User, tls *tlsPolicies) (*backend
 // connections log in with the new password. A hash-only user whose new
 // hash no client has logged in with yet keeps the old credential.
 func (p *pools) updateCredentials(users map[string]config.User) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	for key, pool := range p.byKey {
+	for key, pool := range p.all() {
 		u, ok := users[key.User]
 		if !ok {
 			continue // a removed user cannot log in to the proxy any more
@@ -178,28 +173,11 @@ func (p *pools) inUseCounterLocked(name string) *atomic.Int64 {
 	return c
 }
 
-// recentPools is one session's cache of the pools it borrowed from last:
-// a statement finds its pool without the shared lock and map hashing that
-// every session would otherwise contend on. Pools are never removed from
-// pools.byKey, so a cached pointer stays valid. Owned by one session.
-type recentPools struct {
-	keys  [4]backend.Key
-	pools [4]*backend.Pool
-	next  int // the slot add overwrites
-}
-
-func (r *recentPools) find(key backend.Key) *backend.Pool {
-	for i, p := range r.pools {
-		if p != nil && r.keys[i] == key {
-			return p
-		}
+// all yields every pool with its key.
+func (p *pools) all() iter.Seq2[backend.Key, *backend.Pool] {
+	return func(yield func(backend.Key, *backend.Pool) bool) {
+		p.byKey.Range(func(k, v any) bool { return yield(k.(backend.Key), v.(*backend.Pool)) })
 	}
-	return nil
-}
-
-func (r *recentPools) add(key backend.Key, pool *backend.Pool) {
-	r.keys[r.next], r.pools[r.next] = key, pool
-	r.next = (r.next + 1) % len(r.pools)
 }
 
 // inUse counts borrowed connections to a backend, over users and dialects.
@@ -212,9 +190,7 @@ func (p *pools) inUse(name string) int {
 
 // closeIdle closes connections idle for too long, or all idle ones.
 func (p *pools) closeIdle(all bool) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	for _, pool := range p.byKey {
+	for _, pool := range p.all() {
 		pool.CloseIdle(all)
 	}
 }

@@ -50,11 +50,10 @@ type Session struct {
 	collation   uint8
 	consistency string // the session's read consistency
 
-	state       sessionState
-	held        *backend.Conn // kept between statements while holds != 0
-	recentPools recentPools
-	holds       hold
-	pins        uint16 // classify pin bits in force
+	state sessionState
+	held  *backend.Conn // kept between statements while holds != 0
+	holds hold
+	pins  uint16 // classify pin bits in force
 
 	mu       sync.Mutex    // guards cur, curSince, killedAt and aborted for kill and the query watcher
 	cur      *backend.Conn // the connection running the current command, if any

@@ -339,7 +339,7 @@ func (s *Session) checkHeldEpoch() error {
 
 // borrow takes a pooled connection and gives it the session's state.
 func (s *Session) borrow(ctx context.Context, server health.Server) (*backend.Conn, error) {
-	conn, err := s.srv.pools.get(ctx, &s.recentPools, server, s.user, s.caps, s.collation)
+	conn, err := s.srv.pools.get(ctx, server, s.user, s.caps, s.collation)
 	if err != nil {
 		return nil, err
 	}
