@@ -73,26 +73,30 @@ func parseHintItems(s string, h *Hint) {
 			i = j
 			continue
 		}
-		switch {
-		case equalFoldLower(key, "primary"), equalFoldLower(key, "master"):
-			h.Route = HintPrimary
-		case equalFoldLower(key, "replica"), equalFoldLower(key, "slave"):
-			h.Route = HintReplica
-		default:
+		if !setRoute(h, key) {
 			invalidHint(h, key)
 		}
 	}
 }
 
+// setRoute sets h.Route from a route name (primary/master, replica/slave)
+// and says whether it was one.
+func setRoute(h *Hint, name string) bool {
+	switch {
+	case equalFoldLower(name, "primary"), equalFoldLower(name, "master"):
+		h.Route = HintPrimary
+	case equalFoldLower(name, "replica"), equalFoldLower(name, "slave"):
+		h.Route = HintReplica
+	default:
+		return false
+	}
+	return true
+}
+
 func applyHintValue(h *Hint, key, val, item string) {
 	switch {
 	case equalFoldLower(key, "route"):
-		switch {
-		case equalFoldLower(val, "primary"), equalFoldLower(val, "master"):
-			h.Route = HintPrimary
-		case equalFoldLower(val, "replica"), equalFoldLower(val, "slave"):
-			h.Route = HintReplica
-		default:
+		if !setRoute(h, val) {
 			invalidHint(h, item)
 		}
 	case equalFoldLower(key, "consistency"):
