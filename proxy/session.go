@@ -256,11 +256,12 @@ func (s *Session) forwardPacket(conn *backend.Conn, size int, seq byte) error {
 	return err
 }
 
-// sendPacket writes a packet the session holds in memory to conn.
+// sendPacket writes a packet the session holds in memory to conn; every
+// caller reads the reply next, which the flush waits for.
 func (s *Session) sendPacket(conn *backend.Conn, payload []byte, seq byte) error {
 	_, err := conn.Write(payload, seq)
 	if err == nil {
-		err = conn.Flush()
+		err = conn.FlushForReply()
 	}
 	if err != nil {
 		conn.Broken = true

@@ -5,9 +5,11 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -115,5 +117,115 @@ func TestDirectAllocatesNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations per write and read, want 0", allocs)
+	}
+}
+
+// readable reports whether c has data to read now, without reading it.
+func readable(t *testing.T, c net.Conn) bool {
+	t.Helper()
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var perr error
+	if err := rc.Control(func(fd uintptr) {
+		n, _, perr = syscall.Recvfrom(int(fd), make([]byte, 1), syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return perr == nil && n > 0
+}
+
+// readPacket reads one single-frame packet's payload.
+func readPacket(c *Conn) ([]byte, error) {
+	size, _, err := c.ReadHeader()
+	if err != nil {
+		return nil, err
+	}
+	return c.ReadBody(nil, size, MaxPayload)
+}
+
+// TestFlushForReply checks that FlushForReply sends the request, returns
+// only once the reply can be read, and still sends a request larger than
+// the socket's buffers whole; a Close while it waits is no write error.
+func TestFlushForReply(t *testing.T) {
+	a, b := tcpPair(t)
+	ca, cb := NewConn(a, 4096, 4096), NewConn(b, 4096, 4096)
+	for round := range 3 {
+		req := []byte(fmt.Sprintf("request %d", round))
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			got, err := readPacket(cb)
+			if err == nil && !bytes.Equal(got, req) {
+				err = fmt.Errorf("server read %q, want %q", got, req)
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(20 * time.Millisecond) // the server thinks
+			if _, err := cb.Write([]byte("reply"), 1); err == nil {
+				_ = cb.Flush()
+			}
+		}()
+		if _, err := ca.Write(req, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := ca.FlushForReply(); err != nil {
+			t.Fatal(err)
+		}
+		if !readable(t, a) {
+			t.Fatalf("round %d: FlushForReply returned before the reply arrived", round)
+		}
+		if got, err := readPacket(ca); err != nil || string(got) != "reply" {
+			t.Fatalf("round %d: reply %q, %v", round, got, err)
+		}
+		<-served
+	}
+
+	// A request larger than the socket buffers: part goes out inside the
+	// read operation, the rest the ordinary way.
+	big := bytes.Repeat([]byte("x"), 8<<20)
+	got := make(chan int, 1)
+	go func() {
+		p, err := readPacket(cb)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- len(p)
+		if _, err := cb.Write([]byte("ok"), 2); err == nil {
+			_ = cb.Flush()
+		}
+	}()
+	if _, err := ca.Write(big, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.FlushForReply(); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-got; n != len(big) {
+		t.Fatalf("server got %d bytes of %d", n, len(big))
+	}
+
+	// Closed while waiting for a reply that never comes: the request was
+	// sent, so Flush succeeds and the next read reports the close.
+	c, d := tcpPair(t)
+	cc := NewConn(c, 4096, 4096)
+	go func() {
+		buf := make([]byte, 16)
+		_, _ = d.Read(buf)
+		time.Sleep(20 * time.Millisecond)
+		c.Close()
+	}()
+	if _, err := cc.Write([]byte("never answered"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := cc.FlushForReply(); err != nil {
+		t.Fatalf("flush of a request that was sent: %v, want nil", err)
+	}
+	if _, err := readPacket(cc); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read after the close: %v, want net.ErrClosed", err)
 	}
 }

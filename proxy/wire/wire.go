@@ -307,6 +307,22 @@ func (c *Conn) Flush() error {
 	return nil
 }
 
+// FlushForReply is Flush for a request the peer answers (never for one it
+// does not, like COM_STMT_CLOSE): on a plain TCP socket it returns once the
+// reply starts to arrive, so the read that follows costs one system call
+// instead of two (see direct.writeRequest). A failure after the request was
+// written is left for that read to report.
+func (c *Conn) FlushForReply() error {
+	if a, ok := c.Sock.(replyAwaiter); ok {
+		a.setAwaitReply(true)
+		defer a.setAwaitReply(false)
+	}
+	return c.Flush()
+}
+
+// replyAwaiter is a socket whose writes can wait for the reply.
+type replyAwaiter interface{ setAwaitReply(on bool) }
+
 func (c *Conn) keepHead(size int) ([]byte, error) {
 	n := min(size, headSize, c.R.Size())
 	b, err := c.R.Peek(n)
