@@ -14,8 +14,8 @@ import (
 // Config is one invocation. Run reads it and never changes it.
 type Config struct {
 	Targets   []Target
-	Baseline  string // ratios are printed against this target ("" = none)
-	Compare   string // and against this one, e.g. haproxy ("" = none)
+	Baseline  string   // ratios are printed against this target ("" = none)
+	Compare   []string // and against each of these, e.g. haproxy
 	Scenarios []string
 
 	Rounds   int           // per scenario, each target runs this many times, interleaved
@@ -175,15 +175,29 @@ func (c *Config) Validate() error {
 			bad("--pid %s: %d is not a process id", t.Name, t.PID)
 		}
 	}
-	for flag, n := range map[string]string{"--baseline": c.Baseline, "--compare": c.Compare, "--prepare-target": c.PrepareTarget} {
+	for flag, n := range map[string]string{"--baseline": c.Baseline, "--prepare-target": c.PrepareTarget} {
 		if n != "" && !names[n] {
 			bad("%s %s: no target has that name", flag, n)
 		}
 	}
+	for _, n := range c.Compare {
+		if !names[n] {
+			bad("--compare %s: no target has that name", n)
+		}
+	}
+	readsOnly := c.readsOnly()
 	for _, n := range c.FailoverTargets {
 		if !names[n] {
 			bad("--failover-target %s: no target has that name", n)
+		} else if readsOnly[n] && slices.Contains(c.Scenarios, ScFailover) {
+			bad("--failover-target %s: the target takes reads only, the drill writes", n)
 		}
+	}
+	if pt := c.prepareTarget(); readsOnly[pt] && c.Prepare {
+		bad("--prepare through %s: the target takes reads only; name another with --prepare-target", pt)
+	}
+	if len(readsOnly) == len(c.Targets) && len(c.Targets) > 0 {
+		bad("--reads-only: every target takes reads only; nothing could prepare or write")
 	}
 	if len(c.Scenarios) == 0 {
 		bad("--scenarios: nothing to run")
@@ -240,6 +254,27 @@ func (c *Config) Validate() error {
 		bad("--large-bytes %d: more than %d rows of --large-row-bytes %d", c.LargeBytes, maxLargeRows, c.LargeRowBytes)
 	}
 	return errors.Join(errs...)
+}
+
+// readsOnly is the set of targets that take no writes.
+func (c *Config) readsOnly() map[string]bool {
+	m := map[string]bool{}
+	for _, t := range c.Targets {
+		if t.ReadsOnly {
+			m[t.Name] = true
+		}
+	}
+	return m
+}
+
+// Writes reports whether a scenario writes, which a reads-only target is
+// spared.
+func Writes(scenario string) bool {
+	switch scenario {
+	case ScReadWrite, ScReadWritePrep, ScFailover:
+		return true
+	}
+	return false
 }
 
 // prepareTarget is where --prepare and the schema check go.

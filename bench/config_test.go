@@ -51,7 +51,7 @@ func TestValidate(t *testing.T) {
 		{"no targets", func(c *Config) { c.Targets = nil; c.Baseline = "" }, []string{"--target: at least one"}},
 		{"everything wrong at once", func(c *Config) {
 			c.Targets = append(c.Targets, Target{Name: "direct", DSN: ""}, Target{Name: "bad name"})
-			c.Compare = "nope"
+			c.Compare = []string{"nope"}
 			c.Rounds = 0
 			c.Conns = -1
 			c.Scenarios = []string{"x"}
@@ -59,6 +59,14 @@ func TestValidate(t *testing.T) {
 		{"bad DSN", func(c *Config) { c.Targets[1].DSN = "127.0.0.1:3306" }, []string{"--target haproxy: invalid DSN"}},
 		{"too many rows for bench_seq", func(c *Config) { c.LargeBytes = 1 << 40; c.LargeRowBytes = 1 }, []string{"--large-bytes"}},
 		{"failover target must exist", func(c *Config) { c.FailoverTargets = []string{"sy"} }, []string{"--failover-target sy"}},
+		{"a reads-only target may compare", func(c *Config) { c.Targets[1].ReadsOnly = true; c.Compare = []string{"haproxy"} }, nil},
+		{"a reads-only target neither prepares nor drills", func(c *Config) {
+			c.Targets[0].ReadsOnly = true
+			c.Prepare = true
+			c.Scenarios = []string{ScFailover}
+			c.FailoverTargets = []string{"direct"}
+		}, []string{"--failover-target direct: the target takes reads only", "--prepare through direct"}},
+		{"not every target reads only", func(c *Config) { c.Targets[0].ReadsOnly, c.Targets[1].ReadsOnly = true, true }, []string{"every target takes reads only"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

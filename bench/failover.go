@@ -168,7 +168,9 @@ func (r *runner) runFailoverScenario(ctx context.Context) ScenarioResult {
 	names := r.cfg.FailoverTargets
 	if len(names) == 0 {
 		for _, e := range r.eps {
-			names = append(names, e.Name)
+			if !e.ReadsOnly {
+				names = append(names, e.Name)
+			}
 		}
 	}
 	for _, n := range names {

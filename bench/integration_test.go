@@ -27,8 +27,8 @@ func testDSN(t *testing.T) string {
 func TestRunAllScenariosReal(t *testing.T) {
 	dsn := testDSN(t)
 	cfg := DefaultConfig()
-	cfg.Targets = []Target{{Name: "a", DSN: dsn, PID: os.Getpid()}, {Name: "b", DSN: dsn}}
-	cfg.Baseline, cfg.Compare = "a", "b"
+	cfg.Targets = []Target{{Name: "a", DSN: dsn, PID: os.Getpid()}, {Name: "b", DSN: dsn}, {Name: "r", DSN: dsn, ReadsOnly: true}}
+	cfg.Baseline, cfg.Compare = "a", []string{"b", "r"}
 	cfg.Scenarios = AllScenarios()
 	cfg.Rounds = 2
 	cfg.Duration = 300 * time.Millisecond
@@ -49,6 +49,18 @@ func TestRunAllScenariosReal(t *testing.T) {
 		t.Fatalf("%d scenarios reported, want %d", len(rep.Scenarios), len(cfg.Scenarios))
 	}
 	for _, s := range rep.Scenarios {
+		ran := map[string]bool{}
+		for _, r := range s.Results {
+			ran[r.Target] = true
+		}
+		if want := !Writes(s.Name); ran["r"] != want {
+			t.Errorf("%s: the reads-only target ran: %v, want %v", s.Name, ran["r"], want)
+		}
+		// Against b: r only (a/b is the inverse of b/a); against r: none
+		// (a and b were references before it).
+		if ran["r"] && (len(s.VsCompare) != 1 || s.VsCompare[0].Target != "r" || s.VsCompare[0].Versus != "b") {
+			t.Errorf("%s: ratios vs the compare targets %+v, want r vs b only", s.Name, s.VsCompare)
+		}
 		for _, r := range s.Results {
 			if r.Errors != 0 {
 				t.Errorf("%s/%s: %d errors: %q", s.Name, r.Target, r.Errors, r.ErrorSamples)
@@ -88,7 +100,7 @@ func TestRunAllScenariosReal(t *testing.T) {
 				}
 			}
 		}
-		if s.Name != ScFailover && (len(s.VsBaseline) != 1 || s.VsBaseline[0].QPS == nil) {
+		if s.Name != ScFailover && (len(s.VsBaseline) != len(ran)-1 || s.VsBaseline[0].QPS == nil) {
 			t.Errorf("%s: ratios vs baseline %+v", s.Name, s.VsBaseline)
 		}
 	}

@@ -23,7 +23,7 @@ type Report struct {
 	Settings  Settings         `json:"settings"`
 	Targets   []TargetInfo     `json:"targets"`
 	Baseline  string           `json:"baseline,omitempty"`
-	Compare   string           `json:"compare,omitempty"`
+	Compare   []string         `json:"compare,omitempty"`
 	Scenarios []ScenarioResult `json:"scenarios"`
 	Notes     []string         `json:"notes,omitempty"`
 }

@@ -57,7 +57,7 @@ func TestStatementText(t *testing.T) {
 // encoding/json rejects) when ratios have nothing to compare.
 func TestReportRenders(t *testing.T) {
 	cfg := DefaultConfig()
-	rep := &Report{Baseline: "a", Compare: "b"}
+	rep := &Report{Baseline: "a", Compare: []string{"b"}}
 	for _, sc := range AllScenarios() {
 		res := []Result{
 			aggregate("a", []*round{{seconds: 1, queries: 10, events: 10, bytes: 100, idle: &IdleStats{Requested: 5}, drill: &DrillStats{}}}),

@@ -108,6 +108,9 @@ func (r *runner) runInterleaved(ctx context.Context, sc string) ScenarioResult {
 			if ctx.Err() != nil {
 				break
 			}
+			if e.ReadsOnly && Writes(sc) {
+				continue
+			}
 			rd := r.runRound(ctx, sc, e)
 			perTarget[e.Name] = append(perTarget[e.Name], rd)
 			r.logf("%-22s round %d/%d %-12s %s", sc, i+1, r.cfg.Rounds, e.Name, rd.line())
@@ -120,14 +123,19 @@ func (r *runner) runInterleaved(ctx context.Context, sc string) ScenarioResult {
 		}
 	}
 	s.VsBaseline = ratios(s.Results, r.cfg.Baseline)
-	if r.cfg.Compare != r.cfg.Baseline {
-		// The baseline against the compare target is the inverse of a
-		// ratio already shown.
-		for _, x := range ratios(s.Results, r.cfg.Compare) {
-			if x.Target != r.cfg.Baseline {
+	// A reference against one already used is the inverse of a ratio
+	// already shown.
+	used := []string{r.cfg.Baseline}
+	for _, ref := range r.cfg.Compare {
+		if slices.Contains(used, ref) {
+			continue
+		}
+		for _, x := range ratios(s.Results, ref) {
+			if !slices.Contains(used, x.Target) {
 				s.VsCompare = append(s.VsCompare, x)
 			}
 		}
+		used = append(used, ref)
 	}
 	return s
 }

@@ -16,6 +16,10 @@ type Target struct {
 	Name string // short label used in tables, ratios and --pid
 	DSN  string // go-sql-driver/mysql DSN, e.g. app:app@tcp(127.0.0.1:6033)/test
 	PID  int    // process to sample for CPU and RSS; 0 when not given
+
+	// ReadsOnly marks a target that takes no writes, like HAProxy's read
+	// port over the replicas: it runs only the scenarios that only read.
+	ReadsOnly bool
 }
 
 // Timeouts every connection gets unless its DSN sets its own: no read or

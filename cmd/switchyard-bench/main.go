@@ -49,6 +49,28 @@ func (l *kvList) Set(s string) error {
 	return nil
 }
 
+// names splits a comma list, dropping blanks.
+func names(list string) []string {
+	var out []string
+	for n := range strings.SplitSeq(list, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// setTarget applies set to the target called name; false if there is none.
+func setTarget(targets []bench.Target, name string, set func(*bench.Target)) bool {
+	for i := range targets {
+		if targets[i].Name == name {
+			set(&targets[i])
+			return true
+		}
+	}
+	return false
+}
+
 func main() {
 	os.Exit(run())
 }
@@ -75,7 +97,8 @@ Flags:
 	fs.Var(&targets, "target", "`name=DSN` of a target (go-sql-driver/mysql DSN); repeat, in the order to interleave")
 	fs.Var(&pids, "pid", "`name=PID` of the process behind a target, to sample its CPU and RSS from /proc; repeatable")
 	fs.StringVar(&cfg.Baseline, "baseline", "", "target the ratios are computed against (e.g. direct)")
-	fs.StringVar(&cfg.Compare, "compare", "", "second reference target for ratios (e.g. haproxy)")
+	compare := fs.String("compare", "", "comma list of further reference targets for ratios (e.g. haproxy,haproxy-read)")
+	readsOnly := fs.String("reads-only", "", "comma list of targets that take no writes (e.g. HAProxy's read port over the replicas): they run only the scenarios that only read")
 	scen := fs.String("scenarios", "default", "comma list of scenarios: "+strings.Join(bench.AllScenarios(), ", ")+"; groups: default (all but failover), oltp, all")
 	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "rounds per scenario and target, interleaved across targets")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured time of one round")
@@ -124,13 +147,7 @@ Flags:
 			errs = append(errs, fmt.Errorf("--pid %s=%s: not a process id", name, pids.vals[i]))
 			continue
 		}
-		found := false
-		for j := range cfg.Targets {
-			if cfg.Targets[j].Name == name {
-				cfg.Targets[j].PID, found = pid, true
-			}
-		}
-		if !found {
+		if !setTarget(cfg.Targets, name, func(t *bench.Target) { t.PID = pid }) {
 			errs = append(errs, fmt.Errorf("--pid %s: no target has that name", name))
 		}
 	}
@@ -138,9 +155,11 @@ Flags:
 	if cfg.Scenarios, err = bench.ExpandScenarios(*scen); err != nil {
 		errs = append(errs, fmt.Errorf("--scenarios: %w", err))
 	}
-	for n := range strings.SplitSeq(*failTargets, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			cfg.FailoverTargets = append(cfg.FailoverTargets, n)
+	cfg.FailoverTargets = names(*failTargets)
+	cfg.Compare = names(*compare)
+	for _, n := range names(*readsOnly) {
+		if !setTarget(cfg.Targets, n, func(t *bench.Target) { t.ReadsOnly = true }) {
+			errs = append(errs, fmt.Errorf("--reads-only %s: no target has that name", n))
 		}
 	}
 	if !*quiet {
