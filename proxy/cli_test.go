@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -54,5 +55,28 @@ func TestMariaDBCLIMatchesDirect(t *testing.T) {
 	}
 	if !strings.Contains(direct, "ünïcødé") || !strings.Contains(direct, "1146") {
 		t.Fatalf("the script did not run as expected:\n%s", direct)
+	}
+}
+
+// TestMariaDBCLIShowsProxyErrors checks that the proxy's own errors reach
+// the mariadb CLI whole: libmariadb replaces a server error whose code is
+// in the client's range (2000-2999) by "2027 Malformed packet" and drops
+// its message, so the proxy must not use such a code.
+func TestMariaDBCLIShowsProxyErrors(t *testing.T) {
+	if _, err := exec.LookPath("mariadb"); err != nil {
+		t.Skip("mariadb client not installed")
+	}
+	dead := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) // nothing listens there
+	yaml, addr, admin := testenv.ProxyConfig(t, []string{dead}, "failover: {hold_writes_timeout: 1s}\n")
+	testenv.StartSwitchyard(t, yaml, addr, admin, false)
+	host, port, _ := strings.Cut(addr, ":")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "mariadb", "-h"+host, "-P"+port, "-uapp", "-papp", "test", "-e", "SELECT 1").CombinedOutput()
+	if err == nil {
+		t.Fatalf("SELECT 1 with no backend up succeeded:\n%s", out)
+	}
+	if !strings.Contains(string(out), "ERROR 1429 (HY000)") || !strings.Contains(string(out), "switchyard") {
+		t.Fatalf("the CLI shows %q, want ERROR 1429 (HY000) with switchyard's message", out)
 	}
 }

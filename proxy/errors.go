@@ -12,10 +12,15 @@ import (
 	"github.com/switchyard/switchyard/router"
 )
 
-// Error codes the proxy sends for its own failures. Clients and drivers
-// already know 2003 as "cannot reach the server", which is what these mean.
+// The error the proxy sends when it cannot use a backend:
+// ER_CONNECT_TO_FOREIGN_DATA_SOURCE, "unable to connect to a data source",
+// a server error in MySQL and MariaDB alike. Not 2003 (what MySQL Router
+// sends): codes 2000-2999 are the client library's own, and libmariadb
+// (the mariadb CLI, and Debian's libmysqlclient) turns one that comes from
+// a server into "2027 Malformed packet" and drops the message that says
+// what to do. HY000, not 08S01: the client's connection stays usable.
 const (
-	codeCannotConnect  = 2003
+	codeCannotConnect  = 1429
 	stateCannotConnect = "HY000"
 )
 
