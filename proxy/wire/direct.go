@@ -43,7 +43,8 @@ func Direct(nc net.Conn) io.ReadWriter {
 
 // direct reads and writes a socket with raw system calls. Read and Write
 // may run concurrently with each other (their state is separate), not with
-// themselves.
+// themselves; a Write made while awaitReply is set holds the read side and
+// must not overlap a Read.
 type direct struct {
 	rc  syscall.RawConn
 	rd  rawOp
@@ -112,6 +113,9 @@ func (d *direct) setAwaitReply(on bool) { d.awaitReply = on }
 // What the read operation could not write (it cannot wait for room in the
 // socket's buffer) is written the ordinary way, without the wait.
 func (d *direct) writeRequest(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil // no request, no reply to wait for
+	}
 	op := &d.req
 	op.buf, op.n, op.err, op.wrote = p, 0, nil, false
 	_ = d.rc.Read(op.fn)

@@ -148,9 +148,11 @@ func readPacket(c *Conn) ([]byte, error) {
 
 // TestFlushForReply checks that FlushForReply sends the request, returns
 // only once the reply can be read, and still sends a request larger than
-// the socket's buffers whole; a Close while it waits is no write error.
+// the socket's buffers whole; a Close while it waits is no write error
+// (the request was sent: the read after it reports the close).
 func TestFlushForReply(t *testing.T) {
 	a, b := tcpPair(t)
+	_ = a.SetReadDeadline(time.Now().Add(10 * time.Second)) // a failed server fails the test, not hangs it
 	ca, cb := NewConn(a, 4096, 4096), NewConn(b, 4096, 4096)
 	for round := range 3 {
 		req := []byte(fmt.Sprintf("request %d", round))
@@ -185,47 +187,60 @@ func TestFlushForReply(t *testing.T) {
 		<-served
 	}
 
-	// A request larger than the socket buffers: part goes out inside the
-	// read operation, the rest the ordinary way.
-	big := bytes.Repeat([]byte("x"), 8<<20)
-	got := make(chan int, 1)
+	// A request larger than the socket buffers, all in the write buffer:
+	// the write inside the read operation stops at EAGAIN (the server reads
+	// nothing for a while) and the rest goes out the ordinary way.
+	c, d := tcpPair(t)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = c.(*net.TCPConn).SetWriteBuffer(16 << 10)
+	_ = d.(*net.TCPConn).SetReadBuffer(16 << 10)
+	cc, cd := NewConn(c, 4096, 1<<20), NewConn(d, 1<<20, 4096)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 32<<10) // 512 KiB
+	got := make(chan []byte, 1)
 	go func() {
-		p, err := readPacket(cb)
+		time.Sleep(50 * time.Millisecond)
+		p, err := readPacket(cd)
 		if err != nil {
 			t.Error(err)
 		}
-		got <- len(p)
-		if _, err := cb.Write([]byte("ok"), 2); err == nil {
-			_ = cb.Flush()
+		got <- p
+		if _, err := cd.Write([]byte("ok"), 1); err == nil {
+			_ = cd.Flush()
 		}
 	}()
-	if _, err := ca.Write(big, 0); err != nil {
+	if _, err := cc.Write(big, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := ca.FlushForReply(); err != nil {
+	if cc.W.Buffered() != len(big)+4 {
+		t.Fatalf("%d bytes buffered, want the whole request for FlushForReply", cc.W.Buffered())
+	}
+	if err := cc.FlushForReply(); err != nil {
 		t.Fatal(err)
 	}
-	if n := <-got; n != len(big) {
-		t.Fatalf("server got %d bytes of %d", n, len(big))
+	if p := <-got; !bytes.Equal(p, big) {
+		t.Fatalf("server got %d bytes, want the %d sent, unchanged", len(p), len(big))
+	}
+	if reply, err := readPacket(cc); err != nil || string(reply) != "ok" {
+		t.Fatalf("reply to the large request: %q, %v", reply, err)
 	}
 
 	// Closed while waiting for a reply that never comes: the request was
 	// sent, so Flush succeeds and the next read reports the close.
-	c, d := tcpPair(t)
-	cc := NewConn(c, 4096, 4096)
+	e, f := tcpPair(t)
+	ce := NewConn(e, 4096, 4096)
 	go func() {
 		buf := make([]byte, 16)
-		_, _ = d.Read(buf)
+		_, _ = f.Read(buf)
 		time.Sleep(20 * time.Millisecond)
-		c.Close()
+		e.Close()
 	}()
-	if _, err := cc.Write([]byte("never answered"), 0); err != nil {
+	if _, err := ce.Write([]byte("never answered"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := cc.FlushForReply(); err != nil {
+	if err := ce.FlushForReply(); err != nil {
 		t.Fatalf("flush of a request that was sent: %v, want nil", err)
 	}
-	if _, err := readPacket(cc); !errors.Is(err, net.ErrClosed) {
+	if _, err := readPacket(ce); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("read after the close: %v, want net.ErrClosed", err)
 	}
 }

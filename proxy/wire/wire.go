@@ -311,7 +311,9 @@ func (c *Conn) Flush() error {
 // does not, like COM_STMT_CLOSE): on a plain TCP socket it returns once the
 // reply starts to arrive, so the read that follows costs one system call
 // instead of two (see direct.writeRequest). A failure after the request was
-// written is left for that read to report.
+// written is left for that read to report. It must not overlap a read of c
+// from another goroutine (the proxy reads a backend connection only from
+// the goroutine that writes to it).
 func (c *Conn) FlushForReply() error {
 	if a, ok := c.Sock.(replyAwaiter); ok {
 		a.setAwaitReply(true)
