@@ -34,6 +34,9 @@
 #   BENCH_HAPROXY_READ_PORT [BENCH_HAPROXY_PORT+4]  HAProxy's read port
 #                            (target haproxy-read: leastconn over the two
 #                            replicas, reads only)
+#   BENCH_RELAY_PORT [BENCH_HAPROXY_PORT+5]  bin/tcprelay over the replicas
+#                            (target go-relay, reads only): the floor of a
+#                            goroutine-per-connection Go proxy
 #   BENCH_ONE_PROC [1]       also run a second Switchyard with GOMAXPROCS=1
 #                            (target switchyard-1p on BENCH_SWITCHYARD_PORT+2,
 #                            admin BENCH_ADMIN_PORT+1): on a machine the proxy
@@ -75,6 +78,7 @@ BASE="${BENCH_BASEDIR:-.topology/bench}"
 read -r -a PORTS <<<"${BENCH_PORTS:-3411 3412 3413}"
 HA_PORT="${BENCH_HAPROXY_PORT:-6034}"
 HA_READ_PORT="${BENCH_HAPROXY_READ_PORT:-$((HA_PORT + 4))}"
+RELAY_PORT="${BENCH_RELAY_PORT:-$((HA_PORT + 5))}"
 SY_PORT="${BENCH_SWITCHYARD_PORT:-6033}"
 ADMIN_PORT="${BENCH_ADMIN_PORT:-9091}"
 ONE_PROC="${BENCH_ONE_PROC:-1}"
@@ -101,6 +105,7 @@ mkdir -p "$WORK"
 # ---- cleanup: only what this script started, by PID --------------------------
 
 HA_PID=""
+RELAY_PID=""
 SY_PID=""
 SY1_PID=""
 TOPO_STARTED=0
@@ -128,6 +133,7 @@ cleanup() {
 	stop_pid switchyard "$SY_PID"
 	stop_pid switchyard-1p "$SY1_PID"
 	stop_pid haproxy "$HA_PID"
+	stop_pid go-relay "$RELAY_PID"
 	if [ "$TOPO_STARTED" = 1 ]; then
 		scripts/topology.sh stop "$BASE" || log "topology stop failed (exit $?)"
 	fi
@@ -154,9 +160,14 @@ ensure_pkg haproxy haproxy
 command -v go >/dev/null 2>&1 || die "go not found"
 
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+# The revision the binaries are built from, taken now: the tree may change
+# while the suite runs.
+REV="$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")"
+[ -z "$(git status --porcelain 2>/dev/null | head -n1)" ] || REV="$REV (with uncommitted changes)"
 mkdir -p bin
 log "building bin/switchyard-bench"
 go build -o bin/switchyard-bench ./cmd/switchyard-bench
+go build -o bin/tcprelay ./cmd/tcprelay
 SY_BUILD_OK=1
 log "building bin/switchyard"
 if ! go build -o bin/switchyard ./cmd/switchyard 2>"$WORK/switchyard-build.log"; then
@@ -295,6 +306,18 @@ wait_sql haproxy "$HA_PID" "$HA_READ_PORT" || {
 }
 log "haproxy pid $HA_PID on 127.0.0.1:$HA_PORT (primary) and 127.0.0.1:$HA_READ_PORT (replicas)"
 
+# ---- go-relay: a Go TCP relay that parses nothing ------------------------------
+
+port_in_use "$RELAY_PORT" && die "port $RELAY_PORT for tcprelay is in use: stop what holds it or set BENCH_RELAY_PORT"
+RELAY_CMD=(bin/tcprelay --listen "127.0.0.1:$RELAY_PORT" --backends "127.0.0.1:${PORTS[1]},127.0.0.1:${PORTS[2]}")
+"${RELAY_CMD[@]}" </dev/null >"$WORK/tcprelay.log" 2>&1 &
+RELAY_PID=$!
+wait_sql go-relay "$RELAY_PID" "$RELAY_PORT" || {
+	cat "$WORK/tcprelay.log" >&2
+	die "tcprelay (pid $RELAY_PID) does not forward 127.0.0.1:$RELAY_PORT to the replicas"
+}
+log "go-relay pid $RELAY_PID on 127.0.0.1:$RELAY_PORT (replicas)"
+
 # ---- switchyard --------------------------------------------------------------
 
 # sy_config PORT ADMIN_PORT: the benchmark's Switchyard configuration.
@@ -375,14 +398,16 @@ dsn() { echo "app:app@tcp(127.0.0.1:$1)/test"; }
 BENCH_CMD=(bin/switchyard-bench --prepare
 	--target "direct=$(dsn "${PORTS[0]}")"
 	--target "haproxy=$(dsn "$HA_PORT")" --pid "haproxy=$HA_PID"
-	--target "haproxy-read=$(dsn "$HA_READ_PORT")" --pid "haproxy-read=$HA_PID" --reads-only haproxy-read)
+	--target "haproxy-read=$(dsn "$HA_READ_PORT")" --pid "haproxy-read=$HA_PID"
+	--target "go-relay=$(dsn "$RELAY_PORT")" --pid "go-relay=$RELAY_PID"
+	--reads-only haproxy-read,go-relay)
 if [ -n "$SY_PID" ]; then
 	BENCH_CMD+=(--target "switchyard=$(dsn "$SY_PORT")" --pid "switchyard=$SY_PID")
 fi
 if [ -n "$SY1_PID" ]; then
 	BENCH_CMD+=(--target "switchyard-1p=$(dsn "$SY1_PORT")" --pid "switchyard-1p=$SY1_PID")
 fi
-BENCH_CMD+=(--baseline direct --compare haproxy,haproxy-read
+BENCH_CMD+=(--baseline direct --compare haproxy,haproxy-read,go-relay
 	--scenarios "$SCENARIOS" --rounds "$ROUNDS" --duration "$DURATION" --warmup "$WARMUP"
 	--conns "$CONNS" --tables "$TABLES" --table-size "$TABLE_SIZE"
 	--idle-conns "$IDLE_CONNS" --large-bytes "$LARGE_BYTES"
@@ -528,8 +553,6 @@ rel() { echo "${1#"$ROOT"/}"; }
 
 CPU_MODEL="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
 MEM="$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
-REV="$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")"
-[ -z "$(git status --porcelain 2>/dev/null | head -n1)" ] || REV="$REV (with uncommitted changes)"
 
 TMP_OUT="$OUT.tmp.$$"
 {
@@ -574,7 +597,9 @@ TMP_OUT="$OUT.tmp.$$"
 	echo "same servers, same work for MariaDB, the proxies' own cost is the difference. The rows against"
 	echo "\`haproxy\` (everything to the primary) follow: on this machine the three servers share the same"
 	echo "CPUs, and one busy server costs less per query than two (compare \`haproxy-read\` with \`haproxy\`"
-	echo "below), which a deployment with a machine per server does not see."
+	echo "below), which a deployment with a machine per server does not see. \`go-relay\` is \`cmd/tcprelay\`,"
+	echo "the smallest Go TCP proxy (a goroutine per direction copying bytes, no parsing) over the same replicas:"
+	echo "what Go's goroutine-per-connection networking costs here before any work of Switchyard's."
 	echo
 	bar_md
 	echo
@@ -582,7 +607,7 @@ TMP_OUT="$OUT.tmp.$$"
 	echo
 	echo "Targets: \`direct\` is the primary itself, \`haproxy\` forwards TCP to it (\`mode tcp\`), \`haproxy-read\`"
 	echo "is the same HAProxy's read port (\`balance leastconn\` over the two replicas; it runs only the scenarios that do"
-	echo "not write), \`switchyard\`"
+	echo "not write), \`go-relay\` is \`bin/tcprelay\` over the replicas (reads only), \`switchyard\`"
 	echo "is Switchyard with read/write split over the primary and two replicas, \`switchyard-1p\` the same"
 	echo "binary and config with \`GOMAXPROCS=1\` (one Go scheduler thread; HAProxy runs its default threads)."
 	echo "\`cpu s/1k q\` and \`peak RSS\` are the proxy process's (from /proc), absent for direct. Latency is per query for point selects and"
@@ -620,6 +645,7 @@ TMP_OUT="$OUT.tmp.$$"
 	echo '```sh'
 	echo "scripts/topology.sh start $(rel "$BASE") ${PORTS[*]}"
 	echo "$(q "${HA_CMD[@]}" | sed "s#$ROOT/##g")   # mode tcp: 127.0.0.1:$HA_PORT to the primary, 127.0.0.1:$HA_READ_PORT to the replicas"
+	q "${RELAY_CMD[@]}"
 	[ -z "$SY_PID" ] || q "${SY_CMD[@]}" | sed "s#$ROOT/##g"
 	[ -z "$SY1_PID" ] || q "${SY1_CMD[@]}" | sed "s#$ROOT/##g"
 	q "${BENCH_CMD[@]}" | sed "s#$ROOT/##g"
