@@ -25,6 +25,7 @@ import (
 //	switchyard_relayed_bytes_total                    counter  result bytes relayed to clients
 //	switchyard_classify_cache_hits_total / _misses_total counter
 //	switchyard_statements_timed_out_total             counter  {action: kill_query, close} statements past limits.query_timeout
+//	switchyard_statements_ended_on_former_primary_total counter statements still running on a primary when another was promoted
 type metrics struct {
 	clients    prometheus.Gauge
 	accepted   prometheus.Counter
@@ -37,6 +38,8 @@ type metrics struct {
 	relayed    prometheus.Counter
 	poolWait   prometheus.Histogram
 	timedOut   *prometheus.CounterVec
+
+	formerPrimaryAborts prometheus.Counter
 
 	// Pre-resolved children for the hot path: no label hashing per statement.
 	byRoute   map[routeKey]prometheus.Counter
@@ -97,6 +100,10 @@ func newMetrics() *metrics {
 			Name: "switchyard_statements_timed_out_total",
 			Help: "Statements that ran past limits.query_timeout, by what was done: kill_query, then close if the server did not end it.",
 		}, []string{"action"}),
+		formerPrimaryAborts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchyard_statements_ended_on_former_primary_total",
+			Help: "Statements still running on a primary when another server was promoted, whose backend connections were closed (the client is told the outcome is unknown).",
+		}),
 		byRoute: make(map[routeKey]prometheus.Counter),
 	}
 	for _, r := range reasons {
@@ -121,7 +128,7 @@ func newMetrics() *metrics {
 // Register registers the proxy's metrics on reg.
 func (s *Server) Register(reg prometheus.Registerer) error {
 	m := s.metrics
-	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed, m.poolWait, m.timedOut,
+	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed, m.poolWait, m.timedOut, m.formerPrimaryAborts,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "switchyard_statements_held", Help: "Statements held now while no primary is known.",
 		}, func() float64 { return float64(s.holding.Load()) }),

@@ -141,11 +141,17 @@ func (s *Server) waitTopology(ctx context.Context, deadline time.Time) bool {
 	if wait <= 0 {
 		return false
 	}
+	return s.nextSnapshot(ctx, min(wait, 100*time.Millisecond))
+}
+
+// nextSnapshot waits for the next topology snapshot, at most max; it
+// returns false when ctx is done.
+func (s *Server) nextSnapshot(ctx context.Context, max time.Duration) bool {
 	var updated <-chan struct{}
 	if u, ok := s.topo.(interface{ Updated() <-chan struct{} }); ok {
 		updated = u.Updated()
 	}
-	t := time.NewTimer(min(wait, 100*time.Millisecond))
+	t := time.NewTimer(max)
 	defer t.Stop()
 	select {
 	case <-updated:
@@ -184,6 +190,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancelSweep()
 	s.wg.Go(func() { s.sweepIdle(sweepCtx) })
 	s.wg.Go(func() { s.watchQueries(sweepCtx) })
+	s.wg.Go(func() { s.watchFormerPrimary(sweepCtx) })
 	var tempDelay time.Duration
 	for {
 		nc, err := ln.Accept()

@@ -168,24 +168,46 @@ func runScript(args ...string) ([]byte, error) {
 	return cmd.CombinedOutput()
 }
 
-// Kill sends SIGKILL to the server at addr (one of t's addresses) and waits
-// until it is gone. It needs BaseDir: use it on a NewTopology.
-func (t *Topo) Kill(tb testing.TB, addr string) {
+// serverPID returns the pid of the running server at addr (one of t's
+// addresses), checked against its command line. It needs BaseDir.
+func (t *Topo) serverPID(tb testing.TB, addr string) int {
 	tb.Helper()
 	i := t.index(tb, addr)
 	pidFile := filepath.Join(t.BaseDir, fmt.Sprintf("db%d", i+1), "mariadbd.pid")
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
-		tb.Fatalf("testenv: kill %s: %v", addr, err)
+		tb.Fatalf("testenv: server %s: %v", addr, err)
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil {
-		tb.Fatalf("testenv: kill %s: pid file %s: %v", addr, pidFile, err)
+		tb.Fatalf("testenv: server %s: pid file %s: %v", addr, pidFile, err)
 	}
 	cnf := filepath.Join(t.BaseDir, fmt.Sprintf("db%d", i+1), "my.cnf")
 	if !ourServer(pid, cnf) {
-		tb.Fatalf("testenv: kill %s: pid %d is not the server of %s", addr, pid, cnf)
+		tb.Fatalf("testenv: server %s: pid %d is not the server of %s", addr, pid, cnf)
 	}
+	return pid
+}
+
+// Freeze stops the server at addr with SIGSTOP, as when its host hangs: its
+// connections stay open and the kernel still acknowledges what is sent to
+// it, but nothing answers. It is thawed (SIGCONT) when the test ends, so
+// that the topology can be stopped. It needs BaseDir: use it on a
+// NewTopology.
+func (t *Topo) Freeze(tb testing.TB, addr string) {
+	tb.Helper()
+	pid := t.serverPID(tb, addr)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		tb.Fatalf("testenv: freeze %s (pid %d): %v", addr, pid, err)
+	}
+	tb.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+}
+
+// Kill sends SIGKILL to the server at addr (one of t's addresses) and waits
+// until it is gone. It needs BaseDir: use it on a NewTopology.
+func (t *Topo) Kill(tb testing.TB, addr string) {
+	tb.Helper()
+	pid := t.serverPID(tb, addr)
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		tb.Fatalf("testenv: kill %s (pid %d): %v", addr, pid, err)
 	}

@@ -1,0 +1,59 @@
+package proxy
+
+import (
+	"context"
+	"time"
+)
+
+// watchFormerPrimary ends the statements still running on a primary that
+// writes have moved away from, until ctx is done.
+//
+// Why: when the proxies promote a replica because the primary stopped
+// answering, a statement sent to the old primary before that waits on it
+// for TCP's own timeouts: minutes for a host that hangs or vanished
+// without closing its connections. Its backend connection is aborted
+// instead, so the client hears at once that the outcome is unknown (1158)
+// and can check and retry on the new primary; its transaction, if any, is
+// gone with the old primary. A primary that misses a probe or two is left
+// alone: only another server being primary at a newer epoch counts.
+func (s *Server) watchFormerPrimary(ctx context.Context) {
+	var seen uint64
+	for {
+		topo := s.topo.Snapshot()
+		if p, ok := topo.Primary(); ok && topo.Epoch != seen {
+			seen = topo.Epoch
+			s.abortOnFormerPrimary(topo.Epoch, p.Name)
+		}
+		if !s.nextSnapshot(ctx, time.Second) {
+			return
+		}
+	}
+}
+
+// abortOnFormerPrimary aborts every running statement on a primary
+// connection made before epoch to a server other than primary.
+func (s *Server) abortOnFormerPrimary(epoch uint64, primary string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sess := range s.sessions {
+		sess.abortIfOnFormerPrimary(epoch, primary)
+	}
+}
+
+// abortIfOnFormerPrimary aborts the session's running statement if it runs
+// on a former primary. Under s.mu, as for the query watcher: while cur is
+// set the statement has not finished, so the connection is still this
+// session's and no other client's.
+func (s *Session) abortIfOnFormerPrimary(epoch uint64, primary string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.cur
+	if c == nil || !c.OnPrimary || c.Epoch == epoch || c.Name == primary || s.aborted {
+		return
+	}
+	s.aborted = true
+	s.srv.metrics.formerPrimaryAborts.Inc()
+	s.log.Warn("writes moved to a new primary while a statement ran on the old one; closing its connection: the client is told the outcome is unknown",
+		"backend", c.Name, "thread_id", c.ThreadID, "new_primary", primary, "ran", time.Since(s.curSince).Round(time.Millisecond))
+	c.Abort() // unblocks the relay; the connection is discarded
+}

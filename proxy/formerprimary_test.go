@@ -1,0 +1,72 @@
+package proxy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/switchyard/switchyard/internal/testenv"
+)
+
+// TestStatementOnFormerPrimaryEnds freezes the primary (SIGSTOP: its
+// sockets stay open and nothing answers, as when its host hangs) while a
+// client's statement runs on it. Once a replica is promoted the statement
+// must end with 1158 saying its outcome is unknown, instead of waiting on
+// the frozen server for as long as it stays frozen.
+func TestStatementOnFormerPrimaryEnds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("freezes the primary of a private topology")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	topo := testenv.NewTopology(t)
+	s := topo.Proxy(t, "health: {interval: 500ms, timeout: 1s}\nfailover: {cooldown: 2s}\n")
+	db := open(t, s.Addr, "timeout=5s") // no read timeout: the client waits as long as the proxy does
+
+	done := make(chan error, 1)
+	go func() {
+		var slept int
+		done <- db.QueryRowContext(ctx, "/* switchyard: primary */ SELECT SLEEP(600)").Scan(&slept)
+	}()
+	primary := topo.DB(t, topo.Primary, "root", "", "")
+	waitFor(t, 15*time.Second, "the statement running on the primary", func() (bool, string) {
+		var n int
+		err := primary.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%SLEEP(600)%' AND INFO NOT LIKE '%PROCESSLIST%'").Scan(&n)
+		return err == nil && n == 1, fmt.Sprintf("%d running, %v", n, err)
+	})
+
+	topo.Freeze(t, topo.Primary)
+	frozen := time.Now()
+	waitFor(t, 40*time.Second, "a new primary in the proxy", func() (bool, string) {
+		p, err := proxyPrimary(s)
+		return err == nil && p != topo.Primary, fmt.Sprintf("%s %v", p, err)
+	})
+	promoted := time.Now()
+	select {
+	case err := <-done:
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || me.Number != 1158 || !strings.Contains(me.Message, "outcome is unknown") {
+			t.Fatalf("the statement on the frozen primary ended with %v, want 1158 saying its outcome is unknown", err)
+		}
+		t.Logf("frozen; promoted after %v; the statement ended %v after the promotion: %v",
+			promoted.Sub(frozen).Round(time.Millisecond), time.Since(promoted).Round(time.Millisecond), err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the statement on the former primary still waits 20s after the promotion")
+	}
+	m, err := testenv.ScrapeMetrics(ctx, s.AdminAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := m.Value("switchyard_statements_ended_on_former_primary_total"); v != 1 {
+		t.Errorf("switchyard_statements_ended_on_former_primary_total = %v, want 1", v)
+	}
+	var one int
+	if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		t.Errorf("the next statement after the promotion: %v", err)
+	}
+}
