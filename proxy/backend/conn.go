@@ -130,7 +130,7 @@ var ErrMisconfigured = errors.New("misconfigured")
 func Dial(ctx context.Context, o Options) (*Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", o.Address)
+	nc, err := dialer().DialContext(ctx, "tcp", o.Address)
 	if err != nil {
 		return nil, &Error{Name: o.Name, Address: o.Address, Err: err}
 	}
