@@ -35,7 +35,7 @@ type pools struct {
 	// take no lock.
 	inUseBy atomic.Pointer[map[string]*atomic.Int64]
 	// tls is read once per borrow, without a lock, for its generation.
-	tls atomic.Pointer[tlsPolicies]
+	tls atomic.Pointer[generation]
 
 	// learned maps a mysql_native_password hash (SHA1(SHA1(password)), as
 	// a string) to SHA1(password), recovered from a client's successful
@@ -43,9 +43,12 @@ type pools struct {
 	learned sync.Map
 }
 
-// tlsPolicies are the backends' TLS policies and their generation, which
-// goes up with every reload that changes one of them.
-type tlsPolicies struct {
+// generation is the backends' TLS policies and the generation of pools,
+// which goes up with every reload that changes a policy or the pool
+// settings: pools of an older generation are closed (their lent
+// connections when they come back), and the next borrows open connections
+// under the new policy, within the new limits.
+type generation struct {
 	tlsconf.Backends
 	gen uint64
 }
@@ -64,33 +67,44 @@ func backendCaps(clientCaps uint32) uint32 {
 	return clientCaps&backend.Behavioral | mysql.CLIENT_SESSION_TRACK
 }
 
-// reconfigure applies new pool and TLS settings to pools made from now on.
-// Changed TLS policies start a new generation of pools.
+// reconfigure applies new pool and TLS settings. Changed TLS policies or
+// pool settings start a new generation of pools.
 func (p *pools) reconfigure(cfg config.Config, tls tlsconf.Backends) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	next := &tlsPolicies{Backends: tls}
-	if old := p.tls.Load(); old != nil {
-		next.gen = old.gen
-		if !old.Same(tls) {
-			next.gen++
-		}
-	}
-	p.tls.Store(next)
-	p.cfg = backend.PoolConfig{
+	pc := backend.PoolConfig{
 		Max:         cfg.Pool.MaxPerBackend,
 		WaitTimeout: cfg.Pool.WaitTimeout,
 		IdleTimeout: cfg.Pool.IdleTimeout,
 		DialTimeout: cfg.Limits.ConnectTimeout,
 		OnWait:      p.onWait,
 	}
+	next := &generation{Backends: tls}
+	if old := p.tls.Load(); old != nil {
+		next.gen = old.gen
+		if !old.Same(tls) || !samePoolSettings(p.cfg, pc) {
+			next.gen++
+		}
+	}
+	p.tls.Store(next)
+	p.cfg = pc
+	for key, pool := range p.all() {
+		if key.Generation < next.gen {
+			pool.Close() // its idle connections now, the lent ones when they return
+		}
+	}
+}
+
+// samePoolSettings compares what the config sets of two pool configs.
+func samePoolSettings(a, b backend.PoolConfig) bool {
+	return a.Max == b.Max && a.WaitTimeout == b.WaitTimeout && a.IdleTimeout == b.IdleTimeout && a.DialTimeout == b.DialTimeout
 }
 
 // get borrows a connection to server for user in the session's dialect.
 func (p *pools) get(ctx context.Context, server health.Server, u config.User, caps uint32, collation uint8) (*backend.Conn, error) {
 	tls := p.tls.Load()
 	key := backend.Key{Name: server.Name, Address: server.Address, User: u.Name, Caps: backendCaps(caps), Collation: collation,
-		TLSGeneration: tls.gen}
+		Generation: tls.gen}
 	pool, err := p.pool(key, u, tls)
 	if err != nil {
 		return nil, err
@@ -100,7 +114,7 @@ func (p *pools) get(ctx context.Context, server health.Server, u config.User, ca
 
 // pool returns the pool for key, made on first use with u's credential
 // and the backend's policy in tls.
-func (p *pools) pool(key backend.Key, u config.User, tls *tlsPolicies) (*backend.Pool, error) {
+func (p *pools) pool(key backend.Key, u config.User, tls *generation) (*backend.Pool, error) {
 	if pool, ok := p.byKey.Load(key); ok {
 		return pool.(*backend.Pool), nil
 	}

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql"
+	"github.com/go-sql-driver/mysql"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/switchyard/switchyard/admin"
@@ -472,4 +472,56 @@ func TestSIGHUPRotatesAPassword(t *testing.T) {
 	if err := query("one"); err == nil {
 		t.Fatal("the old password still logs in to the proxy")
 	}
+}
+
+// TestSIGHUPResizesPools shrinks pool.max_per_backend from 10 to 1 by
+// SIGHUP: before, a second client runs while a first holds a transaction
+// open; after, the second waits pool.wait_timeout and gets 1429 naming the
+// busy pool, and runs again once the transaction ends.
+func TestSIGHUPResizesPools(t *testing.T) {
+	topo := testenv.Topology(t)
+	pool := func(max int) string { return fmt.Sprintf("pool: {max_per_backend: %d, wait_timeout: 300ms}\n", max) }
+	yaml, addr, adm := testenv.ProxyConfig(t, topo.Addrs()[:1], fastStop+pool(10))
+	sy := testenv.StartSwitchyard(t, yaml, addr, adm, true)
+	a, b := heldConn(t, sy.Addr), heldConn(t, sy.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// secondWhileFirstInTx runs a statement on b while a holds a backend
+	// connection in a transaction.
+	secondWhileFirstInTx := func() error {
+		t.Helper()
+		var one int
+		if _, err := a.ExecContext(ctx, "BEGIN"); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if _, err := a.ExecContext(ctx, "COMMIT"); err != nil {
+				t.Fatal(err)
+			}
+		}()
+		return b.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	}
+	if err := secondWhileFirstInTx(); err != nil {
+		t.Fatalf("with 10 connections per backend: %v", err)
+	}
+
+	if err := os.WriteFile(sy.ConfigPath, []byte(strings.Replace(yaml, pool(10), pool(1), 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := sy.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the reload", func() bool {
+		return strings.Contains(scrape(t, adm), `switchyard_config_reloads_total{result="success"} 1`+"\n")
+	})
+	err := secondWhileFirstInTx()
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || me.Number != 1429 || !strings.Contains(me.Message, "busy") {
+		t.Fatalf("with 1 connection per backend, while another client holds it: %v; want 1429 saying the pool is busy", err)
+	}
+	stillWorks(t, b)
+	stillWorks(t, a)
 }

@@ -26,10 +26,11 @@ type Key struct {
 	User          string
 	Caps          uint32
 	Collation     uint8
-	// TLSGeneration counts the reloads that changed a backend's TLS
-	// policy, so that such a reload makes new pools rather than reusing
-	// connections opened under the old policy.
-	TLSGeneration uint64
+	// Generation counts the reloads that changed a backend's TLS policy
+	// or the pool settings, so that such a reload makes new pools rather
+	// than reusing connections opened under the old policy or keeping the
+	// old size and timeouts.
+	Generation uint64
 }
 
 // PoolConfig bounds a pool.
@@ -203,6 +204,9 @@ func (p *Pool) Close() {
 	p.closing.Store(true)
 	p.CloseIdle(true)
 }
+
+// Closed reports whether Close was called.
+func (p *Pool) Closed() bool { return p.closing.Load() }
 
 // alive tells, without blocking, whether an idle connection is still open:
 // a server that closed it (wait_timeout, restart) has sent EOF or an error,
