@@ -3,6 +3,8 @@ package proxy
 import (
 	"context"
 	"time"
+
+	"github.com/switchyard/switchyard/health"
 )
 
 // watchFormerPrimary ends the statements still running on a primary that
@@ -14,15 +16,16 @@ import (
 // without closing its connections. Its backend connection is aborted
 // instead, so the client hears at once that the outcome is unknown (1158)
 // and can check and retry on the new primary; its transaction, if any, is
-// gone with the old primary. A primary that misses a probe or two is left
-// alone: only another server being primary at a newer epoch counts.
+// gone with the old primary. Only a former primary that is down counts: a
+// primary that misses a probe or two is still the primary, and after a
+// switchover the old primary is up and finishes what it runs.
 func (s *Server) watchFormerPrimary(ctx context.Context) {
 	var seen uint64
 	for {
 		topo := s.topo.Snapshot()
-		if p, ok := topo.Primary(); ok && topo.Epoch != seen {
+		if _, ok := topo.Primary(); ok && topo.Epoch != seen {
 			seen = topo.Epoch
-			s.abortOnFormerPrimary(topo.Epoch, p.Name)
+			s.abortOnFormerPrimary(topo)
 		}
 		if !s.nextSnapshot(ctx, time.Second) {
 			return
@@ -31,12 +34,13 @@ func (s *Server) watchFormerPrimary(ctx context.Context) {
 }
 
 // abortOnFormerPrimary aborts every running statement on a primary
-// connection made before epoch to a server other than primary.
-func (s *Server) abortOnFormerPrimary(epoch uint64, primary string) {
+// connection made before topo's epoch to a server that is down and no
+// longer the primary.
+func (s *Server) abortOnFormerPrimary(topo *health.Topology) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sess := range s.sessions {
-		sess.abortIfOnFormerPrimary(epoch, primary)
+		sess.abortIfOnFormerPrimary(topo)
 	}
 }
 
@@ -44,16 +48,23 @@ func (s *Server) abortOnFormerPrimary(epoch uint64, primary string) {
 // on a former primary. Under s.mu, as for the query watcher: while cur is
 // set the statement has not finished, so the connection is still this
 // session's and no other client's.
-func (s *Session) abortIfOnFormerPrimary(epoch uint64, primary string) {
+func (s *Session) abortIfOnFormerPrimary(topo *health.Topology) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.cur
-	if c == nil || !c.OnPrimary || c.Epoch == epoch || c.Name == primary || s.aborted {
+	if c == nil || !c.OnPrimary || c.Epoch == topo.Epoch || s.aborted {
+		return
+	}
+	primary, _ := topo.Primary()
+	if c.Name == primary.Name {
+		return
+	}
+	if srv, ok := topo.Server(c.Name); ok && srv.Up {
 		return
 	}
 	s.aborted = true
 	s.srv.metrics.formerPrimaryAborts.Inc()
 	s.log.Warn("writes moved to a new primary while a statement ran on the old one; closing its connection: the client is told the outcome is unknown",
-		"backend", c.Name, "thread_id", c.ThreadID, "new_primary", primary, "ran", time.Since(s.curSince).Round(time.Millisecond))
+		"backend", c.Name, "thread_id", c.ThreadID, "new_primary", primary.Name, "ran", time.Since(s.curSince).Round(time.Millisecond))
 	c.Abort() // unblocks the relay; the connection is discarded
 }

@@ -152,6 +152,7 @@ func (srv *Server) checkLogin(ctx context.Context, s *Session) error {
 		s.log.Warn("backend unavailable at login", "err", err)
 		return nil
 	}
+	s.setCur(nil) // before the release: the connection is no longer this session's
 	conn.Release()
 	return nil
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/switchyard/switchyard/config"
@@ -58,6 +59,20 @@ func TestPoolGeneration(t *testing.T) {
 		}
 		if closed := old.Closed(); closed != (gen != key.Generation) {
 			t.Errorf("%s: the pool of generation %d is closed: %v, want %v", st.name, key.Generation, closed, !closed)
+		}
+		if gen == key.Generation {
+			continue
+		}
+		// A borrow that looked before the reload: the retired pool lends
+		// nothing, and none is made again for the old generation.
+		if _, err := old.Get(t.Context()); !errors.Is(err, backend.ErrPoolClosed) {
+			t.Errorf("%s: Get on the retired pool: %v, want ErrPoolClosed", st.name, err)
+		}
+		if _, err := p.pool(key, config.User{Name: "app", Password: "app"}, p.tls.Load()); !errors.Is(err, backend.ErrPoolClosed) {
+			t.Errorf("%s: a pool of the old generation after the reload: %v, want ErrPoolClosed", st.name, err)
+		}
+		if _, ok := p.byKey.Load(key); ok {
+			t.Errorf("%s: the retired pool is still looked up", st.name)
 		}
 	}
 	if got := p.tls.Load().For("db9").Mode; got != config.TLSDisabled {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"maps"
@@ -26,8 +27,9 @@ type pools struct {
 
 	mu sync.Mutex // serializes making pools; guards cfg
 	// byKey holds the pools by backend.Key (*backend.Pool), made once under
-	// mu and never removed: every statement looks its pool up here, so the
-	// lookup takes no lock (sync.Map's write-once, read-many case).
+	// mu and removed only when a reload retires them: every statement looks
+	// its pool up here, so the lookup takes no lock (sync.Map's write-once,
+	// read-many case).
 	byKey sync.Map
 	// inUseBy counts borrowed connections per backend name over all its
 	// pools: the router reads it for every read it places. The map is
@@ -91,6 +93,7 @@ func (p *pools) reconfigure(cfg config.Config, tls tlsconf.Backends) {
 	for key, pool := range p.all() {
 		if key.Generation < next.gen {
 			pool.Close() // its idle connections now, the lent ones when they return
+			p.byKey.Delete(key)
 		}
 	}
 }
@@ -101,15 +104,26 @@ func samePoolSettings(a, b backend.PoolConfig) bool {
 }
 
 // get borrows a connection to server for user in the session's dialect.
+// A reload that retires the pool between the lookup and the borrow sends
+// the borrow to the new generation's pool (a few times at most).
 func (p *pools) get(ctx context.Context, server health.Server, u config.User, caps uint32, collation uint8) (*backend.Conn, error) {
-	tls := p.tls.Load()
-	key := backend.Key{Name: server.Name, Address: server.Address, User: u.Name, Caps: backendCaps(caps), Collation: collation,
-		Generation: tls.gen}
-	pool, err := p.pool(key, u, tls)
-	if err != nil {
-		return nil, err
+	for range 3 {
+		tls := p.tls.Load()
+		key := backend.Key{Name: server.Name, Address: server.Address, User: u.Name, Caps: backendCaps(caps), Collation: collation,
+			Generation: tls.gen}
+		pool, err := p.pool(key, u, tls)
+		if err == nil {
+			var c *backend.Conn
+			if c, err = pool.Get(ctx); err == nil {
+				return c, nil
+			}
+		}
+		if !errors.Is(err, backend.ErrPoolClosed) {
+			return nil, err
+		}
 	}
-	return pool.Get(ctx)
+	return nil, &backend.Error{Name: server.Name, Address: server.Address,
+		Err: errors.New("the pools were reconfigured by reloads three times during one borrow")}
 }
 
 // pool returns the pool for key, made on first use with u's credential
@@ -126,6 +140,11 @@ func (p *pools) pool(key backend.Key, u config.User, tls *generation) (*backend.
 	defer p.mu.Unlock()
 	if pool, ok := p.byKey.Load(key); ok {
 		return pool.(*backend.Pool), nil
+	}
+	if key.Generation != p.tls.Load().gen {
+		// A reload started a newer generation since the caller looked:
+		// a pool made for the old one now would never be retired.
+		return nil, backend.ErrPoolClosed
 	}
 	cfg := p.cfg
 	cfg.BackendInUse = p.inUseCounterLocked(key.Name)

@@ -296,6 +296,7 @@ func (s *Session) afterBorrow(ctx context.Context, t target, d router.Decision, 
 		if s.waitGTID(conn, need) {
 			s.srv.progress.noteApplied(d.Backend.Name, need)
 		} else {
+			s.setCur(nil) // before the release: the connection is no longer this session's
 			conn.Release()
 			t.class, t.hintReplica = router.ClassWrite, false
 			d, _, err := s.route(ctx, t)
@@ -343,7 +344,14 @@ func (s *Session) borrow(ctx context.Context, server health.Server) (*backend.Co
 	if err != nil {
 		return nil, err
 	}
+	// The state sync is a round trip to the server: like a statement, it
+	// is the session's current command, which KILL, the query watcher and
+	// the former-primary watcher can end.
+	conn.Epoch = s.srv.topo.Snapshot().Epoch
+	conn.OnPrimary = server.Role != health.RoleReplica
+	s.setCur(conn)
 	if err := s.syncState(conn); err != nil {
+		s.setCur(nil)
 		conn.Release()
 		return nil, err
 	}

@@ -48,6 +48,7 @@ type Options struct {
 // Conn is an authenticated backend connection, ready to relay.
 type Conn struct {
 	*wire.Conn
+	sock          net.Conn // the TCP socket under any TLS, for Abort
 	Name, Address string
 	ThreadID      uint32 // the server's connection id, for KILL
 	Capabilities  uint32 // in effect on this connection
@@ -148,6 +149,7 @@ func Dial(ctx context.Context, o Options) (*Conn, error) {
 	return &Conn{
 		lastUsed:     time.Now(),
 		Conn:         wc,
+		sock:         nc,
 		Name:         o.Name,
 		Address:      o.Address,
 		ThreadID:     threadID,
@@ -165,6 +167,14 @@ func (c *Conn) Close() {
 // which is then discarded, even if its relay had already finished.
 func (c *Conn) Abort() {
 	c.aborted.Store(true)
+	if c.sock != nil {
+		// The TCP socket, not a TLS connection over it: closing that
+		// sends a close_notify alert first, which can block for seconds
+		// toward a peer that stopped reading, and Abort runs under the
+		// locks of KILL and the watchers.
+		_ = c.sock.Close()
+		return
+	}
 	_ = c.Conn.Close()
 }
 

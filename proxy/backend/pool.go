@@ -82,6 +82,9 @@ func (p *Pool) SetCredential(cred Credential) {
 // Get returns a live connection, reusing an idle one when it can. It waits
 // at most cfg.WaitTimeout for a free slot.
 func (p *Pool) Get(ctx context.Context) (*Conn, error) {
+	if p.closing.Load() {
+		return nil, ErrPoolClosed
+	}
 	select {
 	case p.slots <- struct{}{}:
 	default:
@@ -143,13 +146,19 @@ func (p *Pool) popIdle() *Conn {
 // Put returns a connection. A connection that saw an error or an
 // unfinished response (Broken) is closed, never reused.
 func (p *Pool) Put(c *Conn) {
-	if c.Broken || c.aborted.Load() || p.closing.Load() {
-		c.Close()
-	} else {
+	keep := !c.Broken && !c.aborted.Load()
+	if keep {
 		c.lastUsed = time.Now()
 		p.mu.Lock()
-		p.idle = append(p.idle, c)
+		// Under mu, so that a Close cannot empty the idle list between
+		// this check and the append.
+		if keep = !p.closing.Load(); keep {
+			p.idle = append(p.idle, c)
+		}
 		p.mu.Unlock()
+	}
+	if !keep {
+		c.Close()
 	}
 	p.release()
 }
@@ -199,11 +208,18 @@ func (p *Pool) CloseIdle(all bool) {
 	}
 }
 
-// Close closes idle connections and makes Put close the rest.
+// Close closes idle connections and makes Put close the rest; Get then
+// fails with ErrPoolClosed.
 func (p *Pool) Close() {
+	p.mu.Lock()
 	p.closing.Store(true)
+	p.mu.Unlock()
 	p.CloseIdle(true)
 }
+
+// ErrPoolClosed is Get on a pool a reload retired: the caller borrows from
+// the pool of the current generation instead.
+var ErrPoolClosed = errors.New("pool closed by a reload")
 
 // Closed reports whether Close was called.
 func (p *Pool) Closed() bool { return p.closing.Load() }
