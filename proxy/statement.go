@@ -309,10 +309,7 @@ func (s *Session) afterBorrow(ctx context.Context, t target, d router.Decision, 
 			s.routed, s.onReplica = router.ReasonNoReplica, false
 		}
 	}
-	conn.Epoch = s.srv.topo.Snapshot().Epoch
-	conn.OnPrimary = !s.onReplica
-	s.setCur(conn)
-	return conn, nil
+	return conn, nil // borrow stamped it and made it the current command
 }
 
 // checkHeldEpoch refuses to go on with a connection to a primary that is no
