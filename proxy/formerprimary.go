@@ -45,9 +45,7 @@ func (s *Server) abortOnFormerPrimary(topo *health.Topology) {
 }
 
 // abortIfOnFormerPrimary aborts the session's running statement if it runs
-// on a former primary. Under s.mu, as for the query watcher: while cur is
-// set the statement has not finished, so the connection is still this
-// session's and no other client's.
+// on a former primary, under s.mu (see abortCurLocked).
 func (s *Session) abortIfOnFormerPrimary(topo *health.Topology) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -62,9 +60,8 @@ func (s *Session) abortIfOnFormerPrimary(topo *health.Topology) {
 	if srv, ok := topo.Server(c.Name); ok && srv.Up {
 		return
 	}
-	s.aborted = true
 	s.srv.metrics.formerPrimaryAborts.Inc()
 	s.log.Warn("writes moved to a new primary while a statement ran on the old one; closing its connection: the client is told the outcome is unknown",
 		"backend", c.Name, "thread_id", c.ThreadID, "new_primary", primary.Name, "ran", time.Since(s.curSince).Round(time.Millisecond))
-	c.Abort() // unblocks the relay; the connection is discarded
+	s.abortCurLocked()
 }

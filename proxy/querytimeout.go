@@ -73,8 +73,7 @@ func (s *Server) overdueStatements(now time.Time, limit time.Duration) []overdue
 
 // overdue tells whether the session's current statement ran past limit and
 // is to be killed now. One killed killGrace ago has its connection aborted
-// here, under s.mu: while cur is set the statement has not finished, so
-// the connection is still this session's and no other client's.
+// here, under s.mu (see abortCurLocked).
 func (s *Session) overdue(now time.Time, limit time.Duration) (overdueStatement, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -86,11 +85,10 @@ func (s *Session) overdue(now time.Time, limit time.Duration) (overdueStatement,
 		return overdueStatement{sess: s, conn: s.cur, ran: now.Sub(s.curSince)}, true
 	}
 	if now.Sub(s.killedAt) >= killGrace && !s.aborted {
-		s.aborted = true
 		s.srv.metrics.timedOut.WithLabelValues("close").Inc()
 		s.log.Warn("statement still running after KILL QUERY; closing its backend connection",
 			"backend", s.cur.Name, "thread_id", s.cur.ThreadID, "ran", now.Sub(s.curSince).Round(time.Millisecond))
-		s.cur.Abort() // unblocks the relay; the connection is discarded
+		s.abortCurLocked()
 	}
 	return overdueStatement{}, false
 }

@@ -320,11 +320,21 @@ func (s *Session) kill() {
 	s.killed.Store(true)
 	_ = s.client.Close()
 	s.mu.Lock()
-	conn := s.cur
-	s.mu.Unlock()
-	if conn != nil {
-		conn.Abort() // unblocks a relay; the owner releases it and it is discarded
+	defer s.mu.Unlock()
+	if s.cur != nil {
+		s.abortCurLocked()
 	}
+}
+
+// abortCurLocked closes the current command's backend connection from
+// another goroutine (KILL, the query and former-primary watchers), which
+// unblocks the owner's relay; the owner releases it and it is discarded.
+// s.mu is held and cur is set: while cur is set the command has not
+// finished, so the connection is still this session's and no other
+// client's (aborted after the unlock, it could already be lent again).
+func (s *Session) abortCurLocked() {
+	s.aborted = true
+	s.cur.Abort()
 }
 
 // close ends the session on its own goroutine.
