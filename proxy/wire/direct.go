@@ -84,6 +84,11 @@ func (d *direct) Write(p []byte) (int, error) {
 	if d.awaitReply {
 		return d.writeRequest(p)
 	}
+	return d.writePlain(p)
+}
+
+// writePlain writes all of p, waiting in the poller for room.
+func (d *direct) writePlain(p []byte) (int, error) {
 	op := &d.wr
 	op.buf, op.n, op.err = p, 0, nil
 	err := d.rc.Write(op.fn)
@@ -124,9 +129,7 @@ func (d *direct) writeRequest(p []byte) (int, error) {
 	if err != nil || n == len(p) {
 		return n, err
 	}
-	d.awaitReply = false
-	m, err := d.Write(p[n:])
-	d.awaitReply = true
+	m, err := d.writePlain(p[n:])
 	return n + m, err
 }
 
