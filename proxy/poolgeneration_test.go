@@ -47,13 +47,13 @@ func TestPoolGeneration(t *testing.T) {
 	for _, st := range steps {
 		// A pool of the generation before: a reload that starts a new
 		// one closes it.
-		key := backend.Key{Name: "db1", Address: "127.0.0.1:1", User: "app", Generation: p.tls.Load().gen}
-		old, err := p.pool(key, config.User{Name: "app", Password: "app"}, p.tls.Load())
+		key := backend.Key{Name: "db1", Address: "127.0.0.1:1", User: "app", Generation: p.cur.Load().gen}
+		old, err := p.pool(key, config.User{Name: "app", Password: "app"}, p.cur.Load())
 		if err != nil {
 			t.Fatal(err)
 		}
 		p.reconfigure(st.cfg, load(st.cfg))
-		gen := p.tls.Load().gen
+		gen := p.cur.Load().gen
 		if gen != st.gen {
 			t.Errorf("%s: generation %d, want %d", st.name, gen, st.gen)
 		}
@@ -68,14 +68,14 @@ func TestPoolGeneration(t *testing.T) {
 		if _, err := old.Get(t.Context()); !errors.Is(err, backend.ErrPoolClosed) {
 			t.Errorf("%s: Get on the retired pool: %v, want ErrPoolClosed", st.name, err)
 		}
-		if _, err := p.pool(key, config.User{Name: "app", Password: "app"}, p.tls.Load()); !errors.Is(err, backend.ErrPoolClosed) {
+		if _, err := p.pool(key, config.User{Name: "app", Password: "app"}, p.cur.Load()); !errors.Is(err, backend.ErrPoolClosed) {
 			t.Errorf("%s: a pool of the old generation after the reload: %v, want ErrPoolClosed", st.name, err)
 		}
 		if _, ok := p.byKey.Load(key); ok {
 			t.Errorf("%s: the retired pool is still looked up", st.name)
 		}
 	}
-	if got := p.tls.Load().For("db9").Mode; got != config.TLSDisabled {
+	if got := p.cur.Load().For("db9").Mode; got != config.TLSDisabled {
 		t.Errorf("a backend no longer configured gets mode %q, want backend_tls's %q", got, config.TLSDisabled)
 	}
 }

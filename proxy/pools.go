@@ -36,8 +36,8 @@ type pools struct {
 	// replaced, never changed (a new backend name is rare), so readers
 	// take no lock.
 	inUseBy atomic.Pointer[map[string]*atomic.Int64]
-	// tls is read once per borrow, without a lock, for its generation.
-	tls atomic.Pointer[generation]
+	// cur is the current generation, read once per borrow without a lock.
+	cur atomic.Pointer[generation]
 
 	// learned maps a mysql_native_password hash (SHA1(SHA1(password)), as
 	// a string) to SHA1(password), recovered from a client's successful
@@ -82,13 +82,13 @@ func (p *pools) reconfigure(cfg config.Config, tls tlsconf.Backends) {
 		OnWait:      p.onWait,
 	}
 	next := &generation{Backends: tls}
-	if old := p.tls.Load(); old != nil {
+	if old := p.cur.Load(); old != nil {
 		next.gen = old.gen
 		if !old.Same(tls) || !samePoolSettings(p.cfg, pc) {
 			next.gen++
 		}
 	}
-	p.tls.Store(next)
+	p.cur.Store(next)
 	p.cfg = pc
 	for key, pool := range p.all() {
 		if key.Generation < next.gen {
@@ -108,10 +108,10 @@ func samePoolSettings(a, b backend.PoolConfig) bool {
 // the borrow to the new generation's pool (a few times at most).
 func (p *pools) get(ctx context.Context, server health.Server, u config.User, caps uint32, collation uint8) (*backend.Conn, error) {
 	for range 3 {
-		tls := p.tls.Load()
+		cur := p.cur.Load()
 		key := backend.Key{Name: server.Name, Address: server.Address, User: u.Name, Caps: backendCaps(caps), Collation: collation,
-			Generation: tls.gen}
-		pool, err := p.pool(key, u, tls)
+			Generation: cur.gen}
+		pool, err := p.pool(key, u, cur)
 		if err == nil {
 			var c *backend.Conn
 			if c, err = pool.Get(ctx); err == nil {
@@ -127,8 +127,8 @@ func (p *pools) get(ctx context.Context, server health.Server, u config.User, ca
 }
 
 // pool returns the pool for key, made on first use with u's credential
-// and the backend's policy in tls.
-func (p *pools) pool(key backend.Key, u config.User, tls *generation) (*backend.Pool, error) {
+// and the backend's policy in gen.
+func (p *pools) pool(key backend.Key, u config.User, gen *generation) (*backend.Pool, error) {
 	if pool, ok := p.byKey.Load(key); ok {
 		return pool.(*backend.Pool), nil
 	}
@@ -141,14 +141,14 @@ func (p *pools) pool(key backend.Key, u config.User, tls *generation) (*backend.
 	if pool, ok := p.byKey.Load(key); ok {
 		return pool.(*backend.Pool), nil
 	}
-	if key.Generation != p.tls.Load().gen {
+	if key.Generation != p.cur.Load().gen {
 		// A reload started a newer generation since the caller looked:
 		// a pool made for the old one now would never be retired.
 		return nil, backend.ErrPoolClosed
 	}
 	cfg := p.cfg
 	cfg.BackendInUse = p.inUseCounterLocked(key.Name)
-	pool := backend.NewPool(key, cred, tls.For(key.Name), cfg)
+	pool := backend.NewPool(key, cred, gen.For(key.Name), cfg)
 	p.byKey.Store(key, pool)
 	return pool, nil
 }
