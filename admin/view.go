@@ -77,6 +77,9 @@ type ServerView struct {
 	Flavor   string `json:"flavor,omitempty"`
 
 	RTTSeconds float64 `json:"rtt_seconds"`
+	// MinRTTSeconds is the smallest of the last few probes' round trips:
+	// the distance reads are routed by.
+	MinRTTSeconds float64 `json:"min_rtt_seconds"`
 	// LagSeconds is null when the lag is unknown or the server does not
 	// replicate.
 	LagSeconds *float64 `json:"lag_seconds"`
@@ -117,7 +120,7 @@ func NewTopologyView(t *health.Topology, members []health.Member) TopologyView {
 			Name: s.Name, Address: s.Address, Region: s.Region, Zone: s.Zone,
 			Role: string(s.Role), Up: s.Up, ReadOnly: s.ReadOnly,
 			Version: s.Version, Flavor: string(s.Flavor),
-			RTTSeconds:  s.RTT.Seconds(),
+			RTTSeconds: s.RTT.Seconds(), MinRTTSeconds: s.MinRTT.Seconds(),
 			Replicating: s.Replicating, Source: s.SourceAddress,
 			IOThreadRunning: s.IOThreadRunning, SQLThreadRunning: s.SQLThreadRunning,
 			ReplicationError: s.ReplicationError,

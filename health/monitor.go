@@ -96,6 +96,29 @@ type epochRecord struct {
 type backendProbe struct {
 	cfg    config.Backend
 	prober prober
+	rtts   recentRTTs // only round touches it, one probe per backend at a time
+}
+
+// rttWindow is how many probes Server.MinRTT looks back over: long enough
+// that a busy spell does not move a server away, short enough (a few
+// seconds at the default interval) that a real change of distance shows.
+const rttWindow = 8
+
+// recentRTTs holds the last rttWindow probes' round trips.
+type recentRTTs struct {
+	last [rttWindow]time.Duration
+	n    int
+}
+
+// add records d and returns the smallest round trip held.
+func (r *recentRTTs) add(d time.Duration) time.Duration {
+	r.last[r.n%rttWindow] = d
+	r.n++
+	least := d
+	for _, v := range r.last[:min(r.n, rttWindow)] {
+		least = min(least, v)
+	}
+	return least
 }
 
 // NewMonitor returns a Monitor for cfg.Backends probed as cfg.Monitor every
@@ -360,6 +383,7 @@ func (b *backendProbe) probe(ctx context.Context, prev Server) Server {
 	s.Version = res.state.Version
 	s.Flavor = res.flavor
 	s.RTT = res.rtt
+	s.MinRTT = b.rtts.add(res.rtt)
 	s.Lag = res.replica.Lag
 	s.Replicating = res.replica.Replicating
 	s.SourceAddress = res.replica.SourceAddress

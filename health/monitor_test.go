@@ -264,3 +264,25 @@ func mustMonitor(t testing.TB, cfg config.Config, logger *slog.Logger) *Monitor 
 	}
 	return m
 }
+
+// TestRecentRTTs: the distance is the least of the last rttWindow round
+// trips, so one slow probe (a busy server) does not move a server away,
+// and a lasting change shows once the window has passed.
+func TestRecentRTTs(t *testing.T) {
+	var r recentRTTs
+	ms := time.Millisecond
+	if got := r.add(2 * ms); got != 2*ms {
+		t.Fatalf("first probe: %v, want 2ms", got)
+	}
+	if got := r.add(ms / 5); got != ms/5 {
+		t.Fatalf("a faster probe: %v, want 200µs", got)
+	}
+	for i := range rttWindow - 1 {
+		if got := r.add(3 * ms); got != ms/5 {
+			t.Fatalf("slow probe %d after a fast one: %v, want 200µs", i+1, got)
+		}
+	}
+	if got := r.add(3 * ms); got != 3*ms {
+		t.Fatalf("after %d slow probes: %v, want 3ms", rttWindow, got)
+	}
+}

@@ -60,7 +60,7 @@ func TestProbeRealTopology(t *testing.T) {
 	for _, name := range []string{"db1", "db2", "db3"} {
 		s, _ := snap.Server(name)
 		if !s.Up || s.Flavor != FlavorMariaDB || !strings.Contains(s.Version, "MariaDB") ||
-			strings.HasPrefix(s.Version, "5.5.5-") || s.GTIDCurrent == "" || s.RTT <= 0 || s.ProbedAt.IsZero() {
+			strings.HasPrefix(s.Version, "5.5.5-") || s.GTIDCurrent == "" || s.RTT <= 0 || s.MinRTT <= 0 || s.MinRTT > s.RTT || s.ProbedAt.IsZero() {
 			t.Errorf("%s: %+v", name, s)
 		}
 		// The GTID is MariaDB's domain-server-sequence form.

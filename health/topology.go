@@ -32,7 +32,11 @@ type Server struct {
 	Version  string
 	Flavor   Flavor
 	RTT      time.Duration // round trip of the last probe's first query (connect excluded)
-	Lag      time.Duration // replication lag (Seconds_Behind_Master); -1 if unknown or not replicating
+	// MinRTT is the smallest RTT of the last few probes: the server's
+	// distance, which routing compares. One probe's RTT also measures how
+	// busy the server was; under load it jumps by milliseconds.
+	MinRTT time.Duration
+	Lag    time.Duration // replication lag (Seconds_Behind_Master); -1 if unknown or not replicating
 
 	Replicating      bool   // has replication configured (a replica status row with a source)
 	SourceAddress    string // host:port it replicates from, if any

@@ -164,8 +164,8 @@ func primaryOf(topo *health.Topology) *health.Server {
 // pickReplica chooses among healthy replicas of the primary whose lag is
 // within maxLag: same zone first, then same region, then the rest; within a
 // tier, one that has applied need already beats one that must wait; then,
-// among those as near as the nearest (within 20% plus rttSlack of its round
-// trip), the one with fewer connections in use, so that load spreads, and
+// among those as near as the nearest (within 20% plus rttSlack of its
+// MinRTT), the one with fewer connections in use, so that load spreads, and
 // the nearer on a tie. fresh says whether the chosen one has applied need.
 // It returns nil when no replica qualifies. Two passes over the servers: the
 // nearest first, then the least busy near it, so the answer does not depend
@@ -193,9 +193,9 @@ func pickReplica(topo *health.Topology, primary *health.Server, pol Policy, load
 		r := rank{tier, applied(s)}
 		switch {
 		case !found || r.tier < top.tier || (r.tier == top.tier && r.fresh && !top.fresh):
-			top, nearest, found = r, s.RTT, true
-		case r == top && s.RTT < nearest:
-			nearest = s.RTT
+			top, nearest, found = r, s.MinRTT, true
+		case r == top && s.MinRTT < nearest:
+			nearest = s.MinRTT
 		}
 	}
 	if !found {
@@ -206,14 +206,14 @@ func pickReplica(topo *health.Topology, primary *health.Server, pol Policy, load
 	for i := range topo.Servers {
 		s := &topo.Servers[i]
 		tier, ok := replicaTier(s, primary, pol, load, maxLag)
-		if !ok || tier != top.tier || s.RTT > near || applied(s) != top.fresh {
+		if !ok || tier != top.tier || s.MinRTT > near || applied(s) != top.fresh {
 			continue
 		}
 		busy := 0
 		if load.InUse != nil {
 			busy = load.InUse(s.Name)
 		}
-		if best == nil || busy < bestBusy || (busy == bestBusy && s.RTT < best.RTT) {
+		if best == nil || busy < bestBusy || (busy == bestBusy && s.MinRTT < best.MinRTT) {
 			best, bestBusy = s, busy
 		}
 	}
@@ -243,9 +243,9 @@ func replicaTier(s *health.Server, primary *health.Server, pol Policy, load Load
 }
 
 // rttSlack is the round-trip difference below which two replicas count as
-// equally near whatever their ratio: a single probe's RTT jitters by more
-// than that, and a fraction of a millisecond is small beside a query, so
+// equally near whatever their ratio: MinRTT still moves by that much from
+// one window of probes to the next, and a fraction of a millisecond is small beside a query, so
 // replicas in one place share the reads by load (as MaxScale's least
-// current operations does) instead of all going to whichever answered the
-// last probe a little faster.
+// current operations does) instead of all going to whichever answered its
+// probes a little faster.
 const rttSlack = 500 * time.Microsecond

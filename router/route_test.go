@@ -13,9 +13,9 @@ func topology() *health.Topology {
 	return &health.Topology{Epoch: 1, Servers: []health.Server{
 		{Name: "db1", Address: "10.0.0.1:3306", Region: "eu", Zone: "eu-1a", Role: health.RolePrimary, Up: true, GTIDCurrent: "0-1-100"},
 		{Name: "db2", Address: "10.0.0.2:3306", Region: "eu", Zone: "eu-1b", Role: health.RoleReplica, Up: true, SQLThreadRunning: true,
-			SourceAddress: "10.0.0.1:3306", RTT: time.Millisecond, GTIDCurrent: "0-1-100"},
+			SourceAddress: "10.0.0.1:3306", MinRTT: time.Millisecond, GTIDCurrent: "0-1-100"},
 		{Name: "db3", Address: "10.0.0.3:3306", Region: "us", Zone: "us-1a", Role: health.RoleReplica, Up: true, SQLThreadRunning: true,
-			SourceAddress: "10.0.0.1:3306", RTT: 200 * time.Microsecond, GTIDCurrent: "0-1-90"},
+			SourceAddress: "10.0.0.1:3306", MinRTT: 200 * time.Microsecond, GTIDCurrent: "0-1-90"},
 	}}
 }
 
@@ -74,7 +74,7 @@ func TestRoute(t *testing.T) {
 
 func TestRouteSpreadsNearTies(t *testing.T) {
 	tp := topology()
-	tp.Servers[2].Region, tp.Servers[2].Zone, tp.Servers[2].RTT = "eu", "eu-1b", time.Millisecond
+	tp.Servers[2].Region, tp.Servers[2].Zone, tp.Servers[2].MinRTT = "eu", "eu-1b", time.Millisecond
 	busy := map[string]int{"db2": 5, "db3": 1}
 	d, err := Route(Request{Class: ClassRead}, tp, Policy{Split: true, MaxReplicaLag: time.Second}, Load{InUse: func(n string) int { return busy[n] }})
 	if err != nil || d.Backend.Name != "db3" {
@@ -101,7 +101,7 @@ func TestRouteNearIsRelativeAndAbsolute(t *testing.T) {
 		{"within 20%: less busy", 10 * time.Millisecond, 11 * time.Millisecond, "db3"},
 	} {
 		tp := topology()
-		tp.Servers[1].RTT, tp.Servers[2].RTT = c.rtt2, c.rtt3
+		tp.Servers[1].MinRTT, tp.Servers[2].MinRTT = c.rtt2, c.rtt3
 		tp.Servers[2].Region, tp.Servers[2].Zone = tp.Servers[1].Region, tp.Servers[1].Zone
 		d, err := Route(Request{Class: ClassRead}, tp, pol, load)
 		if err != nil || d.Backend.Name != c.wantName {
@@ -130,7 +130,7 @@ func TestRouteNearDoesNotDependOnOrder(t *testing.T) {
 			tp.Servers = tp.Servers[:1]
 			for _, n := range order {
 				s := tmpl
-				s.Name, s.Address, s.RTT = n, n+":3306", rtt[n]
+				s.Name, s.Address, s.MinRTT = n, n+":3306", rtt[n]
 				tp.Servers = append(tp.Servers, s)
 			}
 			d, err := Route(Request{Class: ClassRead}, tp, pol, Load{InUse: func(n string) int { return c.busy[n] }})
