@@ -37,6 +37,9 @@
 #   BENCH_RELAY_PORT [BENCH_HAPROXY_PORT+5]  bin/tcprelay over the replicas
 #                            (target go-relay, reads only): the floor of a
 #                            goroutine-per-connection Go proxy
+#   BENCH_EPOLL_PORT [BENCH_HAPROXY_PORT+6]  bin/tcprelay --loops NCPU over
+#                            the replicas (target go-epoll, reads only): the
+#                            same relay on epoll event loops, as HAProxy runs
 #   BENCH_ONE_PROC [1]       also run a second Switchyard with GOMAXPROCS=1
 #                            (target switchyard-1p on BENCH_SWITCHYARD_PORT+2,
 #                            admin BENCH_ADMIN_PORT+1): on a machine the proxy
@@ -79,6 +82,7 @@ read -r -a PORTS <<<"${BENCH_PORTS:-3411 3412 3413}"
 HA_PORT="${BENCH_HAPROXY_PORT:-6034}"
 HA_READ_PORT="${BENCH_HAPROXY_READ_PORT:-$((HA_PORT + 4))}"
 RELAY_PORT="${BENCH_RELAY_PORT:-$((HA_PORT + 5))}"
+EPOLL_PORT="${BENCH_EPOLL_PORT:-$((HA_PORT + 6))}"
 SY_PORT="${BENCH_SWITCHYARD_PORT:-6033}"
 ADMIN_PORT="${BENCH_ADMIN_PORT:-9091}"
 ONE_PROC="${BENCH_ONE_PROC:-1}"
@@ -106,6 +110,7 @@ mkdir -p "$WORK"
 
 HA_PID=""
 RELAY_PID=""
+EPOLL_PID=""
 SY_PID=""
 SY1_PID=""
 TOPO_STARTED=0
@@ -134,6 +139,7 @@ cleanup() {
 	stop_pid switchyard-1p "$SY1_PID"
 	stop_pid haproxy "$HA_PID"
 	stop_pid go-relay "$RELAY_PID"
+	stop_pid go-epoll "$EPOLL_PID"
 	if [ "$TOPO_STARTED" = 1 ]; then
 		scripts/topology.sh stop "$BASE" || log "topology stop failed (exit $?)"
 	fi
@@ -306,17 +312,28 @@ wait_sql haproxy "$HA_PID" "$HA_READ_PORT" || {
 }
 log "haproxy pid $HA_PID on 127.0.0.1:$HA_PORT (primary) and 127.0.0.1:$HA_READ_PORT (replicas)"
 
-# ---- go-relay: a Go TCP relay that parses nothing ------------------------------
+# ---- go-relay and go-epoll: a Go TCP relay that parses nothing ------------------
 
-port_in_use "$RELAY_PORT" && die "port $RELAY_PORT for tcprelay is in use: stop what holds it or set BENCH_RELAY_PORT"
-RELAY_CMD=(bin/tcprelay --listen "127.0.0.1:$RELAY_PORT" --backends "127.0.0.1:${PORTS[1]},127.0.0.1:${PORTS[2]}")
-"${RELAY_CMD[@]}" </dev/null >"$WORK/tcprelay.log" 2>&1 &
-RELAY_PID=$!
-wait_sql go-relay "$RELAY_PID" "$RELAY_PORT" || {
-	cat "$WORK/tcprelay.log" >&2
-	die "tcprelay (pid $RELAY_PID) does not forward 127.0.0.1:$RELAY_PORT to the replicas"
+# start_relay NAME PORT [FLAG …]: bin/tcprelay over the replicas; sets
+# STARTED_PID and STARTED_CMD, or stops the run.
+start_relay() {
+	local name=$1 port=$2
+	shift 2
+	port_in_use "$port" && die "port $port for $name (tcprelay) is in use: stop what holds it or set its BENCH_*_PORT"
+	STARTED_CMD=(bin/tcprelay "$@" --listen "127.0.0.1:$port" --backends "127.0.0.1:${PORTS[1]},127.0.0.1:${PORTS[2]}")
+	"${STARTED_CMD[@]}" </dev/null >"$WORK/$name.log" 2>&1 &
+	STARTED_PID=$!
+	wait_sql "$name" "$STARTED_PID" "$port" || {
+		cat "$WORK/$name.log" >&2
+		stop_pid "$name" "$STARTED_PID"
+		die "$name (tcprelay, pid $STARTED_PID) does not forward 127.0.0.1:$port to the replicas"
+	}
+	log "$name pid $STARTED_PID on 127.0.0.1:$port (replicas)"
 }
-log "go-relay pid $RELAY_PID on 127.0.0.1:$RELAY_PORT (replicas)"
+start_relay go-relay "$RELAY_PORT"
+RELAY_PID=$STARTED_PID RELAY_CMD=("${STARTED_CMD[@]}")
+start_relay go-epoll "$EPOLL_PORT" --loops "$(nproc)"
+EPOLL_PID=$STARTED_PID EPOLL_CMD=("${STARTED_CMD[@]}")
 
 # ---- switchyard --------------------------------------------------------------
 
@@ -400,14 +417,15 @@ BENCH_CMD=(bin/switchyard-bench --prepare
 	--target "haproxy=$(dsn "$HA_PORT")" --pid "haproxy=$HA_PID"
 	--target "haproxy-read=$(dsn "$HA_READ_PORT")" --pid "haproxy-read=$HA_PID"
 	--target "go-relay=$(dsn "$RELAY_PORT")" --pid "go-relay=$RELAY_PID"
-	--reads-only haproxy-read,go-relay)
+	--target "go-epoll=$(dsn "$EPOLL_PORT")" --pid "go-epoll=$EPOLL_PID"
+	--reads-only haproxy-read,go-relay,go-epoll)
 if [ -n "$SY_PID" ]; then
 	BENCH_CMD+=(--target "switchyard=$(dsn "$SY_PORT")" --pid "switchyard=$SY_PID")
 fi
 if [ -n "$SY1_PID" ]; then
 	BENCH_CMD+=(--target "switchyard-1p=$(dsn "$SY1_PORT")" --pid "switchyard-1p=$SY1_PID")
 fi
-BENCH_CMD+=(--baseline direct --compare haproxy,haproxy-read,go-relay
+BENCH_CMD+=(--baseline direct --compare haproxy,haproxy-read,go-relay,go-epoll
 	--scenarios "$SCENARIOS" --rounds "$ROUNDS" --duration "$DURATION" --warmup "$WARMUP"
 	--conns "$CONNS" --tables "$TABLES" --table-size "$TABLE_SIZE"
 	--idle-conns "$IDLE_CONNS" --large-bytes "$LARGE_BYTES"
@@ -600,6 +618,8 @@ TMP_OUT="$OUT.tmp.$$"
 	echo "below), which a deployment with a machine per server does not see. \`go-relay\` is \`cmd/tcprelay\`,"
 	echo "the smallest Go TCP proxy (a goroutine per direction copying bytes, no parsing) over the same replicas:"
 	echo "what Go's goroutine-per-connection networking costs here before any work of Switchyard's."
+	echo "\`go-epoll\` is the same relay on one epoll event loop per CPU (\`tcprelay --loops\`), HAProxy's I/O model:"
+	echo "no goroutine parks or wakes per read. The two show what the I/O model alone is worth on this machine."
 	echo
 	bar_md
 	echo
@@ -607,7 +627,8 @@ TMP_OUT="$OUT.tmp.$$"
 	echo
 	echo "Targets: \`direct\` is the primary itself, \`haproxy\` forwards TCP to it (\`mode tcp\`), \`haproxy-read\`"
 	echo "is the same HAProxy's read port (\`balance leastconn\` over the two replicas; it runs only the scenarios that do"
-	echo "not write), \`go-relay\` is \`bin/tcprelay\` over the replicas (reads only), \`switchyard\`"
+	echo "not write), \`go-relay\` is \`bin/tcprelay\` over the replicas (reads only), \`go-epoll\` the same on"
+	echo "event loops (\`--loops\`, reads only), \`switchyard\`"
 	echo "is Switchyard with read/write split over the primary and two replicas, \`switchyard-1p\` the same"
 	echo "binary and config with \`GOMAXPROCS=1\` (one Go scheduler thread; HAProxy runs its default threads)."
 	echo "\`cpu s/1k q\` and \`peak RSS\` are the proxy process's (from /proc), absent for direct. Latency is per query for point selects and"
@@ -646,6 +667,7 @@ TMP_OUT="$OUT.tmp.$$"
 	echo "scripts/topology.sh start $(rel "$BASE") ${PORTS[*]}"
 	echo "$(q "${HA_CMD[@]}" | sed "s#$ROOT/##g")   # mode tcp: 127.0.0.1:$HA_PORT to the primary, 127.0.0.1:$HA_READ_PORT to the replicas"
 	q "${RELAY_CMD[@]}"
+	q "${EPOLL_CMD[@]}"
 	[ -z "$SY_PID" ] || q "${SY_CMD[@]}" | sed "s#$ROOT/##g"
 	[ -z "$SY1_PID" ] || q "${SY1_CMD[@]}" | sed "s#$ROOT/##g"
 	q "${BENCH_CMD[@]}" | sed "s#$ROOT/##g"

@@ -1,12 +1,15 @@
 // Command tcprelay is the smallest useful TCP proxy in Go: each client
 // connection is relayed byte for byte to the next backend in turn, by two
-// goroutines with a read/write loop each. It parses nothing.
+// goroutines with a read/write loop each, or with --loops N by N epoll
+// event loops (epoll.go). It parses nothing.
 //
-// `make bench` runs it beside HAProxy and Switchyard (target go-relay) to
-// separate what Go's goroutine-per-connection networking costs from what
-// Switchyard's own work (parsing, routing, pools) adds on top.
+// `make bench` runs it both ways beside HAProxy and Switchyard (targets
+// go-relay and go-epoll) to separate what Go's goroutine-per-connection
+// networking costs from what Switchyard's own work (parsing, routing,
+// pools) adds on top, and to show what an event-loop I/O core would win.
 //
 //	tcprelay --listen 127.0.0.1:6039 --backends 127.0.0.1:3412,127.0.0.1:3413
+//	tcprelay --loops 2 --listen 127.0.0.1:6040 --backends 127.0.0.1:3412,127.0.0.1:3413
 package main
 
 import (
@@ -25,6 +28,7 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:6039", "address to accept clients on")
 	backends := flag.String("backends", "", "comma list of backend addresses, used in turn")
+	loops := flag.Int("loops", 0, "relay with this many epoll event loops instead of goroutines per connection")
 	flag.Parse()
 	addrs := strings.Split(*backends, ",")
 	if *backends == "" {
@@ -37,7 +41,11 @@ func main() {
 		os.Exit(1)
 	}
 	slog.Info("tcprelay listening", "listen", ln.Addr().String(), "backends", addrs)
-	if err := serve(ln, addrs); err != nil {
+	serveFn := serve
+	if *loops > 0 {
+		serveFn = func(ln net.Listener, addrs []string) error { return serveEpoll(ln, addrs, *loops) }
+	}
+	if err := serveFn(ln, addrs); err != nil {
 		fmt.Fprintln(os.Stderr, "tcprelay:", err)
 		os.Exit(1)
 	}
@@ -45,6 +53,12 @@ func main() {
 
 // serve relays every connection ln accepts until ln is closed.
 func serve(ln net.Listener, backends []string) error {
+	return acceptEach(ln, backends, relay)
+}
+
+// acceptEach runs handle, in a goroutine of its own, for every connection
+// ln accepts with the next backend in turn, until ln is closed.
+func acceptEach(ln net.Listener, backends []string, handle func(c *net.TCPConn, backend string)) error {
 	var next atomic.Uint64
 	for {
 		c, err := ln.Accept()
@@ -54,8 +68,7 @@ func serve(ln net.Listener, backends []string) error {
 		if err != nil {
 			return err
 		}
-		addr := backends[next.Add(1)%uint64(len(backends))]
-		go relay(c.(*net.TCPConn), addr)
+		go handle(c.(*net.TCPConn), backends[next.Add(1)%uint64(len(backends))])
 	}
 }
 

@@ -8,10 +8,17 @@ import (
 	"time"
 )
 
-// TestRelayBothWays relays to two echo servers in turn: every client gets
-// its own bytes back through the relay, and its end of stream reaches the
-// server and comes back as the relay's.
+// TestRelayBothWays relays to two echo servers in turn, with goroutines and
+// with event loops: every client gets its own bytes back through the relay,
+// and its end of stream reaches the server and comes back as the relay's.
 func TestRelayBothWays(t *testing.T) {
+	t.Run("goroutines", func(t *testing.T) { testRelayBothWays(t, serve) })
+	t.Run("epoll", func(t *testing.T) {
+		testRelayBothWays(t, func(ln net.Listener, backends []string) error { return serveEpoll(ln, backends, 2) })
+	})
+}
+
+func testRelayBothWays(t *testing.T, serve func(net.Listener, []string) error) {
 	var backends []string
 	for range 2 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -46,11 +53,12 @@ func TestRelayBothWays(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		want := bytes.Repeat([]byte{byte('a' + i)}, 100<<10) // more than one buffer
+		want := bytes.Repeat([]byte{byte('a' + i)}, 16<<20) // more than the socket buffers hold
 		go func() {
 			_, _ = c.Write(want)
 			_ = c.(*net.TCPConn).CloseWrite()
 		}()
+		time.Sleep(200 * time.Millisecond) // the buffers fill: the relay must wait for the client to read
 		got, err := io.ReadAll(c)
 		c.Close()
 		if err != nil {

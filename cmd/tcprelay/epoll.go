@@ -1,0 +1,217 @@
+package main
+
+import (
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// The epoll mode (--loops N) relays like HAProxy does: N event loops, each
+// a goroutine locked to its thread, waiting in epoll_wait on non-blocking
+// sockets that Go's poller does not know, and doing a connection's reads
+// and writes inline when it is ready. No goroutine parks or wakes per read.
+// It exists to measure what that I/O model is worth in Go on this machine,
+// beside the goroutine-per-connection relay above.
+
+// endpoint is one socket of a relayed pair, owned by one loop.
+type endpoint struct {
+	fd       int
+	peer     *endpoint
+	pending  []byte // read from peer, not yet written to fd
+	readDone bool   // fd gave its end of stream (passed on once pending is written)
+	closed   bool
+}
+
+// loop is one event loop and the endpoints it owns.
+type loop struct {
+	epfd int
+	mu   sync.Mutex // guards ends: the accepting goroutine adds to it
+	ends map[int32]*endpoint
+}
+
+// serveEpoll relays every connection ln accepts with n event loops.
+func serveEpoll(ln net.Listener, backends []string, n int) error {
+	loops := make([]*loop, n)
+	for i := range loops {
+		epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+		if err != nil {
+			return err
+		}
+		loops[i] = &loop{epfd: epfd, ends: map[int32]*endpoint{}}
+		go loops[i].run()
+	}
+	var next atomic.Uint64
+	return acceptEach(ln, backends, func(c *net.TCPConn, backend string) {
+		if err := loops[next.Add(1)%uint64(n)].add(c, backend); err != nil {
+			slog.Warn("relay not started", "backend", backend, "err", err)
+		}
+	})
+}
+
+// add dials addr and hands both sockets to l, leaving Go's poller.
+func (l *loop) add(client *net.TCPConn, addr string) error {
+	defer client.Close()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	cfd, err := detach(client)
+	if err != nil {
+		return err
+	}
+	sfd, err := detach(nc.(*net.TCPConn))
+	if err != nil {
+		syscall.Close(cfd)
+		return err
+	}
+	c, s := &endpoint{fd: cfd}, &endpoint{fd: sfd}
+	c.peer, s.peer = s, c
+	l.mu.Lock()
+	l.ends[int32(cfd)], l.ends[int32(sfd)] = c, s
+	l.mu.Unlock()
+	for _, e := range []*endpoint{c, s} {
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(e.fd)}
+		if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, e.fd, &ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// detach returns a non-blocking duplicate of c's socket; the caller closes
+// c, which takes the original out of Go's poller.
+func detach(c *net.TCPConn) (int, error) {
+	f, err := c.File()
+	if err != nil {
+		return -1, err
+	}
+	fd, err := syscall.Dup(int(f.Fd()))
+	f.Close()
+	if err != nil {
+		return -1, err
+	}
+	return fd, syscall.SetNonblock(fd, true)
+}
+
+func (l *loop) run() {
+	runtime.LockOSThread()
+	events := make([]syscall.EpollEvent, 128)
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := syscall.EpollWait(l.epfd, events, -1)
+		if err != nil {
+			if err == syscall.EINTR {
+				continue
+			}
+			slog.Error("epoll_wait", "err", err)
+			return
+		}
+		for _, ev := range events[:n] {
+			l.mu.Lock()
+			e := l.ends[ev.Fd]
+			l.mu.Unlock()
+			if e == nil || e.closed {
+				continue
+			}
+			if ev.Events&syscall.EPOLLOUT != 0 {
+				l.flush(e)
+			}
+			if e.closed {
+				continue
+			}
+			switch {
+			case !e.readDone && len(e.peer.pending) == 0:
+				l.readFrom(e, buf)
+			case ev.Events&(syscall.EPOLLERR|syscall.EPOLLHUP) != 0:
+				l.closePair(e) // nothing more to read, and the socket is gone
+			}
+		}
+	}
+}
+
+// readFrom reads once from e (level-triggered: more data is reported
+// again) and writes it to its peer, keeping what the peer cannot take yet.
+func (l *loop) readFrom(e *endpoint, buf []byte) {
+	n, err := syscall.Read(e.fd, buf)
+	switch {
+	case err == syscall.EAGAIN:
+		return
+	case err != nil:
+		l.closePair(e)
+		return
+	case n == 0:
+		e.readDone = true
+		if e.peer.readDone {
+			l.closePair(e)
+			return
+		}
+		_ = syscall.Shutdown(e.peer.fd, syscall.SHUT_WR)
+		l.watch(e)
+		return
+	}
+	w, err := syscall.Write(e.peer.fd, buf[:n])
+	if err == syscall.EAGAIN {
+		w, err = 0, nil
+	}
+	if err != nil {
+		l.closePair(e)
+		return
+	}
+	if w < n {
+		e.peer.pending = append(e.peer.pending[:0], buf[w:n]...)
+		l.watch(e)
+		l.watch(e.peer)
+	}
+}
+
+// flush writes what e holds for its socket and resumes reading its peer.
+func (l *loop) flush(e *endpoint) {
+	for len(e.pending) > 0 {
+		w, err := syscall.Write(e.fd, e.pending)
+		if err == syscall.EAGAIN {
+			return
+		}
+		if err != nil {
+			l.closePair(e)
+			return
+		}
+		e.pending = e.pending[w:]
+	}
+	if e.peer.readDone {
+		_ = syscall.Shutdown(e.fd, syscall.SHUT_WR)
+	}
+	l.watch(e)
+	l.watch(e.peer)
+}
+
+// watch sets what the loop waits for on e: readable while it may be read
+// (not at its end, and its peer has taken everything), writable while it
+// holds bytes to write.
+func (l *loop) watch(e *endpoint) {
+	var events uint32
+	if !e.readDone && len(e.peer.pending) == 0 {
+		events |= syscall.EPOLLIN
+	}
+	if len(e.pending) > 0 {
+		events |= syscall.EPOLLOUT
+	}
+	ev := syscall.EpollEvent{Events: events, Fd: int32(e.fd)}
+	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_MOD, e.fd, &ev)
+}
+
+func (l *loop) closePair(e *endpoint) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, x := range []*endpoint{e, e.peer} {
+		if !x.closed {
+			x.closed = true
+			delete(l.ends, int32(x.fd))
+			syscall.Close(x.fd) // also leaves the epoll set
+		}
+	}
+}
