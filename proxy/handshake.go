@@ -22,7 +22,7 @@ import (
 // backend connection in the client's dialect, and returns the session.
 func (s *Server) handshake(ctx context.Context, nc net.Conn, log *slog.Logger) (*Session, error) {
 	_ = nc.SetDeadline(time.Now().Add(s.settings().cfg.Limits.HandshakeTimeout))
-	hc := &capsRewriter{Conn: nc, caps: s.caps}
+	hc := &packetBounded{capsRewriter: &capsRewriter{Conn: nc, caps: s.caps}}
 	ah := &authHandler{srv: s, ctx: ctx}
 	sc, err := s.serverHandshake(hc, ah)
 	if err != nil {
@@ -139,11 +139,12 @@ func (h *authHandler) OnAuthSuccess(c *server.Conn) error {
 // gets a clear error on its first statement and may retry on the same
 // connection.
 func (srv *Server) checkLogin(ctx context.Context, s *Session) error {
-	p, ok := srv.topo.Snapshot().Primary()
+	topo := srv.topo.Snapshot()
+	p, ok := topo.Primary()
 	if !ok {
 		return nil
 	}
-	conn, err := s.borrow(ctx, p)
+	conn, err := s.borrow(ctx, p, topo.Epoch)
 	if err != nil {
 		var be *backend.Error
 		if errors.As(err, &be) && be.Server != nil {
@@ -222,6 +223,56 @@ func (a hostAddr) String() string {
 		return a.Addr.String()
 	}
 	return host
+}
+
+// packetBounded makes each Read stop at the end of the client's current
+// packet until the client starts TLS. go-mysql reads the handshake through
+// a 64 KiB buffer that the session does not inherit, and a client may send
+// its first command in the same write as its handshake response
+// (pipelining): that command must still be in the socket when the session
+// takes the connection over. After an SSL request the bytes are TLS
+// records, which crypto/tls buffers in the connection the session keeps.
+type packetBounded struct {
+	*capsRewriter
+	header  [4]byte
+	inHdr   int // header bytes of the current packet read so far
+	left    int // payload bytes of the current packet still to read
+	packets int
+	tls     bool
+}
+
+// sslRequestLen is an SSLRequest's payload length; a HandshakeResponse41
+// is longer (it adds at least the user name's NUL).
+const sslRequestLen = 32
+
+func (c *packetBounded) Read(p []byte) (int, error) {
+	if c.tls || len(p) == 0 {
+		return c.Conn.Read(p)
+	}
+	if c.inHdr < len(c.header) {
+		n, err := c.Conn.Read(p[:min(len(p), len(c.header)-c.inHdr)])
+		c.inHdr += copy(c.header[c.inHdr:], p[:n])
+		if c.inHdr == len(c.header) {
+			c.left = int(c.header[0]) | int(c.header[1])<<8 | int(c.header[2])<<16
+			c.endIfRead()
+		}
+		return n, err
+	}
+	n, err := c.Conn.Read(p[:min(len(p), c.left)])
+	c.left -= n
+	c.endIfRead()
+	return n, err
+}
+
+// endIfRead starts the next packet once the current one is read whole.
+func (c *packetBounded) endIfRead() {
+	if c.left > 0 {
+		return
+	}
+	size := int(c.header[0]) | int(c.header[1])<<8 | int(c.header[2])<<16
+	c.tls = c.packets == 0 && size == sslRequestLen
+	c.packets++
+	c.inHdr = 0
 }
 
 func (c *capsRewriter) Write(p []byte) (int, error) {

@@ -26,6 +26,8 @@ import (
 //	switchyard_classify_cache_hits_total / _misses_total counter
 //	switchyard_statements_timed_out_total             counter  {action: kill_query, close} statements past limits.query_timeout
 //	switchyard_statements_ended_on_former_primary_total counter statements still running on a primary when another was promoted
+//	switchyard_statements_ended_on_down_replica_total counter statements still running on a replica that stopped answering
+//	switchyard_reads_retried_total                    counter  replica reads sent again elsewhere after their replica failed before answering
 type metrics struct {
 	clients    prometheus.Gauge
 	accepted   prometheus.Counter
@@ -40,6 +42,8 @@ type metrics struct {
 	timedOut   *prometheus.CounterVec
 
 	formerPrimaryAborts prometheus.Counter
+	downReplicaAborts   prometheus.Counter
+	readsRetried        prometheus.Counter
 
 	// Pre-resolved children for the hot path: no label hashing per statement.
 	byRoute   map[routeKey]prometheus.Counter
@@ -104,6 +108,14 @@ func newMetrics() *metrics {
 			Name: "switchyard_statements_ended_on_former_primary_total",
 			Help: "Statements still running on a primary when another server was promoted, whose backend connections were closed (the client is told the outcome is unknown).",
 		}),
+		downReplicaAborts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchyard_statements_ended_on_down_replica_total",
+			Help: "Statements still running on a replica that stopped answering probes for failover.confirm_after, whose backend connections were closed.",
+		}),
+		readsRetried: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchyard_reads_retried_total",
+			Help: "Reads on a replica whose connection failed before any of the answer reached the client, sent again to the server the router chose next.",
+		}),
 		byRoute: make(map[routeKey]prometheus.Counter),
 	}
 	for _, r := range reasons {
@@ -128,7 +140,7 @@ func newMetrics() *metrics {
 // Register registers the proxy's metrics on reg.
 func (s *Server) Register(reg prometheus.Registerer) error {
 	m := s.metrics
-	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed, m.poolWait, m.timedOut, m.formerPrimaryAborts,
+	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed, m.poolWait, m.timedOut, m.formerPrimaryAborts, m.downReplicaAborts, m.readsRetried,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "switchyard_statements_held", Help: "Statements held now while no primary is known.",
 		}, func() float64 { return float64(s.holding.Load()) }),

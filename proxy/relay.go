@@ -41,11 +41,15 @@ func (s *Session) relayErr(err error, p wire.Packet, next *byte) error {
 	return s.backendLost(err, *next)
 }
 
-// backendLost drops the current connection and tells the client. If part
+// backendLost drops the current connection and tells the client, unless
+// the command is a read that runs again elsewhere (errRetryRead). If part
 // of a result was relayed already, the error ends that result stream,
 // which the protocol allows between packets; in the middle of a packet the
 // client connection is closed instead.
 func (s *Session) backendLost(err error, next byte) error {
+	if s.mayRetryRead(err) {
+		return s.dropForRetry(err)
+	}
 	conn := s.cur
 	name := ""
 	if conn != nil {

@@ -190,7 +190,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancelSweep()
 	s.wg.Go(func() { s.sweepIdle(sweepCtx) })
 	s.wg.Go(func() { s.watchQueries(sweepCtx) })
-	s.wg.Go(func() { s.watchFormerPrimary(sweepCtx) })
+	s.wg.Go(func() { s.watchDownServers(sweepCtx) })
 	var tempDelay time.Duration
 	for {
 		nc, err := ln.Accept()

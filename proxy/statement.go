@@ -177,13 +177,74 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 	if err != nil {
 		return s.replyErr(seq+1, err)
 	}
-	if err := s.sendPacket(conn, body, seq); err != nil {
-		return s.lostBeforeRun(seq + 1)
+	for retried := false; ; retried = true {
+		s.retryRead = !retried && s.mayRunAgain(conn)
+		if err = s.exchange(conn, body, seq); !errors.Is(err, errRetryRead) {
+			break
+		}
+		if conn, err = s.acquire(ctx, t); err != nil {
+			return s.replyErr(seq+1, err)
+		}
 	}
-	err = s.relayResults()
 	s.finish(conn, &e)
 	s.count(st.Digest, text)
 	return err
+}
+
+// exchange sends a command's packet on conn and relays the answer. When
+// the connection fails, the client is told, or with errRetryRead (see
+// mayRetryRead) nothing was said and the caller sends the read again.
+func (s *Session) exchange(conn *backend.Conn, payload []byte, seq byte) error {
+	err := s.sendPacket(conn, payload, seq)
+	switch {
+	case err == nil:
+		err = s.relayResults()
+	case s.mayRetryRead(err):
+		err = s.dropForRetry(err)
+	default:
+		err = s.lostBeforeRun(seq + 1)
+	}
+	s.retryRead = false
+	return err
+}
+
+// errRetryRead: the read's connection failed before any of its answer
+// reached the client, which was told nothing; the caller sends it again.
+var errRetryRead = errors.New("read to be sent again")
+
+// mayRunAgain tells whether the command about to run on conn is a read
+// that could run again elsewhere: one the router sent to a replica, not on
+// a connection the session holds (a transaction or pinned state).
+func (s *Session) mayRunAgain(conn *backend.Conn) bool {
+	return conn != s.held && !conn.OnPrimary && (s.routed == router.ReasonReplica || s.routed == router.ReasonReplicaWait)
+}
+
+// mayRetryRead tells whether the read whose connection just failed with
+// err runs again: one may (retryRead), nothing of its answer reached the
+// client, and nobody ended it on purpose (KILL, limits.query_timeout);
+// the watcher that ends reads on a replica that stopped answering is not
+// such a purpose. A replica that crashed or hung is what this is for, as
+// MaxScale's retry_failed_reads.
+func (s *Session) mayRetryRead(err error) bool {
+	if !s.retryRead || s.relayed != 0 || errors.Is(err, wire.ErrMidPacket) || s.killed.Load() {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.aborted || s.serverGone
+}
+
+// dropForRetry drops the failed connection of a read that runs again and
+// has health probe its server now.
+func (s *Session) dropForRetry(err error) error {
+	if conn := s.cur; conn != nil {
+		s.log.Warn("a replica failed before answering a read; sending the read again", "backend", conn.Name, "err", err)
+		s.srv.reportFailure(conn.Name)
+	}
+	s.srv.metrics.readsRetried.Inc()
+	s.dropConn()
+	s.afterLoss()
+	return errRetryRead
 }
 
 // count records a statement in the metrics and the digest table, under
@@ -215,6 +276,7 @@ func (s *Session) keepBuf(b []byte) {
 // statement reached the server: nothing ran, the client may retry.
 func (s *Session) lostBeforeRun(seq byte) error {
 	conn := s.cur
+	s.resp.err = true
 	s.dropConn()
 	s.afterLoss()
 	name := ""
@@ -256,7 +318,7 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 			return nil, err
 		}
 		s.routed, s.onReplica = d.Reason, d.Backend.Role == health.RoleReplica
-		conn, err := s.borrow(ctx, d.Backend)
+		conn, err := s.borrow(ctx, d.Backend, d.Epoch)
 		if err == nil {
 			return s.afterBorrow(ctx, t, d, need, conn)
 		}
@@ -303,7 +365,7 @@ func (s *Session) afterBorrow(ctx context.Context, t target, d router.Decision, 
 			if err != nil {
 				return nil, err
 			}
-			if conn, err = s.borrow(ctx, d.Backend); err != nil {
+			if conn, err = s.borrow(ctx, d.Backend, d.Epoch); err != nil {
 				return nil, err
 			}
 			s.routed, s.onReplica = router.ReasonNoReplica, false
@@ -335,18 +397,25 @@ func (s *Session) checkHeldEpoch() error {
 	return errPrimaryChanged
 }
 
-// borrow takes a pooled connection and gives it the session's state.
-func (s *Session) borrow(ctx context.Context, server health.Server) (*backend.Conn, error) {
+// borrow takes a pooled connection to server, chosen in the topology of
+// epoch, and gives it the session's state.
+func (s *Session) borrow(ctx context.Context, server health.Server, epoch uint64) (*backend.Conn, error) {
 	conn, err := s.srv.pools.get(ctx, server, s.user, s.caps, s.collation)
 	if err != nil {
 		return nil, err
 	}
 	// The state sync is a round trip to the server: like a statement, it
 	// is the session's current command, which KILL, the query watcher and
-	// the former-primary watcher can end.
-	conn.Epoch = s.srv.topo.Snapshot().Epoch
+	// the down-server watcher can end.
+	conn.Epoch = epoch
 	conn.OnPrimary = server.Role != health.RoleReplica
 	s.setCur(conn)
+	if topo := s.srv.topo.Snapshot(); topo.Epoch != epoch {
+		// A promotion came after the routing decision, and the watcher
+		// may have handled it already: if this is the former primary,
+		// end it now (the sync or the send then fails: nothing ran).
+		s.abortIfOnFormerPrimary(topo)
+	}
 	if err := s.syncState(conn); err != nil {
 		s.setCur(nil)
 		conn.Release()

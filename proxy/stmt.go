@@ -216,29 +216,37 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 	if err != nil {
 		return s.replyErr(seq+1, err)
 	}
-	bs, err := s.ensurePrepared(conn, cs)
-	if err != nil {
-		s.finishFailed(conn)
-		return s.replyErr(seq+1, err)
-	}
-	binary.LittleEndian.PutUint32(body[1:5], bs.ID)
-	if cs.params > 0 && !bound && !bs.TypesBound {
-		if cs.types == nil || boundAt >= len(body) {
-			s.finish(conn, nil)
-			return s.reply(seq+1, wire.ErrPacket(mysql.ER_MALFORMED_PACKET, "HY000", "COM_STMT_EXECUTE without parameter types for a statement never executed with them"))
+	for retried := false; ; retried = true {
+		s.retryRead = !retried && s.mayRunAgain(conn)
+		var bs *backend.Stmt
+		if bs, err = s.ensurePrepared(conn, cs); err != nil {
+			s.retryRead = false
+			s.finishFailed(conn)
+			return s.replyErr(seq+1, err)
 		}
-		// This connection never saw the types: send them.
-		with := make([]byte, 0, len(body)+len(cs.types))
-		with = append(with, body[:boundAt]...)
-		with = append(with, 1)
-		with = append(with, cs.types...)
-		body = append(with, body[boundAt+1:]...)
+		payload := body // the client's packet stays as it came, for a read sent again
+		binary.LittleEndian.PutUint32(body[1:5], bs.ID)
+		if cs.params > 0 && !bound && !bs.TypesBound {
+			if cs.types == nil || boundAt >= len(body) {
+				s.retryRead = false
+				s.finish(conn, nil)
+				return s.reply(seq+1, wire.ErrPacket(mysql.ER_MALFORMED_PACKET, "HY000", "COM_STMT_EXECUTE without parameter types for a statement never executed with them"))
+			}
+			// This connection never saw the types: send them.
+			payload = make([]byte, 0, len(body)+len(cs.types))
+			payload = append(payload, body[:boundAt]...)
+			payload = append(payload, 1)
+			payload = append(payload, cs.types...)
+			payload = append(payload, body[boundAt+1:]...)
+		}
+		bs.TypesBound = bs.TypesBound || cs.params == 0 || bound || cs.types != nil
+		if err = s.exchange(conn, payload, seq); !errors.Is(err, errRetryRead) {
+			break
+		}
+		if conn, err = s.acquire(ctx, cs.target); err != nil {
+			return s.replyErr(seq+1, err)
+		}
 	}
-	bs.TypesBound = bs.TypesBound || cs.params == 0 || bound || cs.types != nil
-	if err := s.sendPacket(conn, body, seq); err != nil {
-		return s.lostBeforeRun(seq + 1)
-	}
-	err = s.relayResults()
 	if cs.longData {
 		cs.longData = false
 		s.holds &^= holdLongData

@@ -83,6 +83,10 @@ type Decision struct {
 	Backend health.Server
 	Reason  Reason
 	Wait    bool
+	// Epoch is the topology's the decision was made in: a connection
+	// borrowed for it is stamped with it, so that a later promotion can
+	// tell it went to a former primary.
+	Epoch uint64
 }
 
 // Load tells how busy each backend is (connections in use) and what it is
@@ -96,6 +100,14 @@ type Load struct {
 // Route decides where a statement that is not bound to a held connection
 // runs. It is a pure function of its arguments.
 func Route(req Request, topo *health.Topology, pol Policy, load Load) (Decision, error) {
+	d, err := route(req, topo, pol, load)
+	if topo != nil {
+		d.Epoch = topo.Epoch
+	}
+	return d, err
+}
+
+func route(req Request, topo *health.Topology, pol Policy, load Load) (Decision, error) {
 	primary := primaryOf(topo)
 	toPrimary := func(r Reason) (Decision, error) {
 		if primary == nil {

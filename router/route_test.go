@@ -164,3 +164,16 @@ func BenchmarkRouteWithGTID(b *testing.B) {
 		}
 	}
 }
+
+// TestRouteStampsEpoch: a decision carries the epoch of the topology it
+// was made in, which the connection borrowed for it is stamped with.
+func TestRouteStampsEpoch(t *testing.T) {
+	tp := topology()
+	tp.Epoch = 7
+	for _, class := range []Class{ClassWrite, ClassRead} {
+		d, err := Route(Request{Class: class}, tp, Policy{Split: true, MaxReplicaLag: time.Second}, Load{})
+		if err != nil || d.Epoch != 7 {
+			t.Errorf("class %d: epoch %d (%v), want 7", class, d.Epoch, err)
+		}
+	}
+}
