@@ -370,7 +370,9 @@ func (b *backendProbe) probe(ctx context.Context, prev Server) Server {
 	res, err := b.prober.probe(ctx)
 	s.ProbedAt = time.Now()
 	if err != nil {
+		b.rtts = recentRTTs{} // back up, its distance is measured anew
 		s.LastError = err.Error()
+		s.Silent = silent(err)
 		s.FailedProbes = prev.FailedProbes + 1
 		s.DownSince = prev.DownSince
 		if s.DownSince.IsZero() {

@@ -3,11 +3,16 @@ package health
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/switchyard/switchyard/config"
 )
@@ -284,5 +289,26 @@ func TestRecentRTTs(t *testing.T) {
 	}
 	if got := r.add(3 * ms); got != 3*ms {
 		t.Fatalf("after %d slow probes: %v, want 3ms", rttWindow, got)
+	}
+}
+
+// TestSilentProbeFailure: a probe failure counts as silence (the server
+// may hang) only when the server answered nothing.
+func TestSilentProbeFailure(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"connection refused", refused, true},
+		{"timed out before any answer", fmt.Errorf("%w (%w)", context.DeadlineExceeded, os.ErrDeadlineExceeded), true},
+		{"login refused (1045)", &mysql.MyError{Code: 1045, State: "28000", Message: "Access denied"}, false},
+		{"too many connections (1040), wrapped", fmt.Errorf("connect: %w", &mysql.MyError{Code: 1040}), false},
+		{"a later query timed out", fmt.Errorf("%w (%w)", context.DeadlineExceeded, answeredError{os.ErrDeadlineExceeded}), false},
+	} {
+		if got := silent(c.err); got != c.want {
+			t.Errorf("%s: silent = %v, want %v", c.name, got, c.want)
+		}
 	}
 }

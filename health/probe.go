@@ -80,11 +80,11 @@ func (p *prober) probeConn(ctx context.Context) (probeResult, error) {
 	rtt := time.Since(start)
 	state, err := parseState(stateRows)
 	if err != nil {
-		return probeResult{}, err
+		return probeResult{}, answeredError{err}
 	}
 	statusRows, err := query(c, d.replicaStatusSQL)
 	if err != nil {
-		return probeResult{}, err
+		return probeResult{}, answeredError{err}
 	}
 	if f := flavorOf(state.Version); f != p.flavor {
 		// Something between us and the server rewrote the handshake; the
@@ -113,9 +113,25 @@ func (p *prober) probeConn(ctx context.Context) (probeResult, error) {
 			res.epochErr = err.Error()
 		}
 	default:
-		return probeResult{}, err
+		return probeResult{}, answeredError{err}
 	}
 	return res, nil
+}
+
+// answeredError is a probe failure after the server answered a query of
+// the probe: it is alive, if slow or unwell.
+type answeredError struct{ error }
+
+func (e answeredError) Unwrap() error { return e.error }
+
+// silent tells whether a failed probe got no answer at all from the
+// server: refused, reset or timed out before any query's answer. A
+// refused login, a full server (1040) or a query that timed out after
+// another was answered are the server speaking.
+func silent(err error) bool {
+	var me *mysql.MyError
+	var ae answeredError
+	return !errors.As(err, &me) && !errors.As(err, &ae)
 }
 
 // parseEpoch reads the epoch row (none before the first promotion).

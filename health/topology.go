@@ -58,6 +58,7 @@ type Server struct {
 	Fenced bool
 
 	LastError    string    // why the last probe failed, or why the role is unknown; "" when all is well
+	Silent       bool      // the last probe failed with no answer from the server (refused, reset, timed out)
 	FailedProbes int       // consecutive failed probes; 0 after a success
 	DownSince    time.Time // when the first of the current failed probes finished; zero while up
 	ProbedAt     time.Time // when the last probe of this server finished

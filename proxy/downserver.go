@@ -68,7 +68,7 @@ func (s *Session) abortIfOnFormerPrimary(topo *health.Topology) {
 		return
 	}
 	s.srv.metrics.formerPrimaryAborts.Inc()
-	s.log.Warn("writes moved to a new primary while a statement ran on the old one; closing its connection: the client is told the outcome is unknown",
+	s.log.Warn("writes moved to a new primary; closing a connection to the old one that a command was using (the client is told what became of it)",
 		"backend", c.Name, "thread_id", c.ThreadID, "new_primary", primary.Name, "ran", time.Since(s.curSince).Round(time.Millisecond))
 	s.abortCurLocked()
 }
@@ -96,12 +96,15 @@ func (s *Session) abortIfOnGoneReplica(topo *health.Topology, confirm time.Durat
 
 // downLongEnough tells whether srv has failed its probes long enough for the
 // statements on it to be ended: two in a row at least, the first finished
-// confirm (failover.confirm_after) ago. It is the evidence the proxies
-// want before they call a primary dead, so a replica that is merely busy
-// and misses one probe keeps its statements; one whose mariadbd hangs is
-// left about confirm plus a probe timeout after it stopped answering.
+// confirm (failover.confirm_after) ago, the last without any answer from
+// the server (Silent). It is the evidence the proxies want before they
+// call a primary dead, so a replica that is merely busy and misses one
+// probe keeps its statements, and so does one that answers but refuses
+// the monitor (a full server, a changed password, a status query stuck
+// behind a lock); one whose mariadbd hangs is left about confirm plus a
+// probe timeout after it stopped answering.
 func downLongEnough(srv health.Server, confirm time.Duration, now time.Time) bool {
-	return !srv.Up && srv.FailedProbes >= 2 && !srv.DownSince.IsZero() && now.Sub(srv.DownSince) >= confirm
+	return !srv.Up && srv.Silent && srv.FailedProbes >= 2 && !srv.DownSince.IsZero() && now.Sub(srv.DownSince) >= confirm
 }
 
 func anyDownLongEnough(topo *health.Topology, confirm time.Duration, now time.Time) bool {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -69,9 +70,10 @@ func TestAbortIfOnGoneReplica(t *testing.T) {
 	topo := &health.Topology{Epoch: 1, Servers: []health.Server{
 		{Name: "db1", Role: health.RolePrimary, Up: true},
 		{Name: "up", Role: health.RoleReplica, Up: true},
-		{Name: "one-miss", Up: false, FailedProbes: 1, DownSince: now.Add(-5 * time.Second)},
-		{Name: "recent", Up: false, FailedProbes: 3, DownSince: now.Add(-time.Second)},
-		{Name: "gone", Up: false, FailedProbes: 3, DownSince: now.Add(-2 * time.Second)},
+		{Name: "one-miss", Up: false, Silent: true, FailedProbes: 1, DownSince: now.Add(-5 * time.Second)},
+		{Name: "recent", Up: false, Silent: true, FailedProbes: 3, DownSince: now.Add(-time.Second)},
+		{Name: "refuses-monitor", Up: false, Silent: false, FailedProbes: 3, DownSince: now.Add(-5 * time.Second)},
+		{Name: "gone", Up: false, Silent: true, FailedProbes: 3, DownSince: now.Add(-2 * time.Second)},
 	}}
 	cases := []struct {
 		name      string
@@ -82,6 +84,7 @@ func TestAbortIfOnGoneReplica(t *testing.T) {
 		{"replica up", "up", false, false},
 		{"one failed probe (a busy replica)", "one-miss", false, false},
 		{"down for less than confirm_after", "recent", false, false},
+		{"answering, but refusing the monitor", "refuses-monitor", false, false},
 		{"down for confirm_after", "gone", false, true},
 		{"a primary connection to a down server (the former-primary rule's)", "gone", true, false},
 	}
@@ -115,5 +118,34 @@ func sessionRunningOn(t *testing.T, server string, onPrimary bool, epoch uint64)
 	return s, func() bool {
 		_, err := a.Write([]byte{0})
 		return err != nil
+	}
+}
+
+// TestMayRetryRead: a read whose connection failed runs again only if
+// nothing of its answer reached the client and nobody ended it on purpose.
+func TestMayRetryRead(t *testing.T) {
+	lost := errors.New("connection reset by peer")
+	cases := []struct {
+		name string
+		set  func(s *Session)
+		err  error
+		want bool
+	}{
+		{"the replica failed", func(s *Session) {}, lost, true},
+		{"ended by the down-replica watcher", func(s *Session) { s.aborted, s.serverGone = true, true }, lost, true},
+		{"not a read that may run again", func(s *Session) { s.retryRead = false }, lost, false},
+		{"part of the answer was sent", func(s *Session) { s.relayed = 5 }, lost, false},
+		{"lost in the middle of a packet", func(s *Session) {}, wire.ErrMidPacket, false},
+		{"KILL QUERY or limits.query_timeout", func(s *Session) { s.killedAt = time.Now() }, lost, false},
+		{"killed, then its replica went down", func(s *Session) { s.killedAt, s.aborted, s.serverGone = time.Now(), true, true }, lost, false},
+		{"aborted after query_timeout's grace", func(s *Session) { s.aborted = true }, lost, false},
+		{"the session was killed", func(s *Session) { s.killed.Store(true) }, lost, false},
+	}
+	for _, tc := range cases {
+		s := &Session{retryRead: true}
+		tc.set(s)
+		if got := s.mayRetryRead(tc.err); got != tc.want {
+			t.Errorf("%s: mayRetryRead = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -230,8 +230,11 @@ func (a hostAddr) String() string {
 // a 64 KiB buffer that the session does not inherit, and a client may send
 // its first command in the same write as its handshake response
 // (pipelining): that command must still be in the socket when the session
-// takes the connection over. After an SSL request the bytes are TLS
-// records, which crypto/tls buffers in the connection the session keeps.
+// takes the connection over. It also keeps a TLS ClientHello sent right
+// behind the SSL request out of that buffer. After the SSL request the
+// bytes are TLS records, read whole: a command in the same TLS record as
+// the handshake response is still lost to go-mysql's buffer (one in a
+// record of its own is not).
 type packetBounded struct {
 	*capsRewriter
 	header  [4]byte

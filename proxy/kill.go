@@ -85,7 +85,7 @@ func (s *Session) killSession(ctx context.Context, target *Session, hardness str
 		target.kill()
 		return s.reply(seq, wire.OKPacket(mysql.SERVER_STATUS_AUTOCOMMIT))
 	}
-	conn, ran := target.running()
+	conn, ran := target.runningForKill()
 	if conn == nil { // nothing runs for it
 		return s.reply(seq, wire.OKPacket(mysql.SERVER_STATUS_AUTOCOMMIT))
 	}

@@ -110,7 +110,7 @@ func newMetrics() *metrics {
 		}),
 		downReplicaAborts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchyard_statements_ended_on_down_replica_total",
-			Help: "Statements still running on a replica that stopped answering probes for failover.confirm_after, whose backend connections were closed.",
+			Help: "Statements still running on a replica that answered no probe for failover.confirm_after, whose backend connections were closed.",
 		}),
 		readsRetried: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchyard_reads_retried_total",

@@ -135,13 +135,18 @@ func firstQueryID(rows []failover.Row) string {
 	return rows[0]["QUERY_ID"]
 }
 
-// running returns the backend connection running the session's current
-// statement and for how long it has, or nil.
-func (s *Session) running() (*backend.Conn, time.Duration) {
+// runningForKill returns the backend connection running the session's
+// current statement and for how long it has, or nil, and marks the
+// statement killed: if its connection then fails, it is not a read to run
+// again (mayRetryRead).
+func (s *Session) runningForKill() (*backend.Conn, time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cur == nil {
 		return nil, 0
+	}
+	if s.killedAt.IsZero() {
+		s.killedAt = time.Now()
 	}
 	return s.cur, time.Since(s.curSince)
 }

@@ -64,8 +64,11 @@ type Session struct {
 
 	// retryRead: the current command is a read on a replica that may be
 	// sent again elsewhere if its connection fails before any of the
-	// answer reached the client (see backendLost).
-	retryRead bool
+	// answer reached the client (see backendLost). avoid names the server
+	// it failed on and retrySince when it first started, for the retry.
+	retryRead  bool
+	avoid      string
+	retrySince time.Time
 
 	stmts     map[uint32]*clientStmt
 	nextStmt  uint32

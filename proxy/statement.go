@@ -182,7 +182,7 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 		if err = s.exchange(conn, body, seq); !errors.Is(err, errRetryRead) {
 			break
 		}
-		if conn, err = s.acquire(ctx, t); err != nil {
+		if conn, err = s.acquireForRetry(ctx, t); err != nil {
 			return s.replyErr(seq+1, err)
 		}
 	}
@@ -208,6 +208,19 @@ func (s *Session) exchange(conn *backend.Conn, payload []byte, seq byte) error {
 	return err
 }
 
+// acquireForRetry acquires the connection a read runs again on, away from
+// the server it failed on, and gives it the read's first start time.
+func (s *Session) acquireForRetry(ctx context.Context, t target) (*backend.Conn, error) {
+	conn, err := s.acquire(ctx, t)
+	s.avoid = ""
+	if err == nil {
+		s.mu.Lock()
+		s.curSince = s.retrySince
+		s.mu.Unlock()
+	}
+	return conn, err
+}
+
 // errRetryRead: the read's connection failed before any of its answer
 // reached the client, which was told nothing; the caller sends it again.
 var errRetryRead = errors.New("read to be sent again")
@@ -221,26 +234,33 @@ func (s *Session) mayRunAgain(conn *backend.Conn) bool {
 
 // mayRetryRead tells whether the read whose connection just failed with
 // err runs again: one may (retryRead), nothing of its answer reached the
-// client, and nobody ended it on purpose (KILL, limits.query_timeout);
-// the watcher that ends reads on a replica that stopped answering is not
-// such a purpose. A replica that crashed or hung is what this is for, as
-// MaxScale's retry_failed_reads.
+// client, and nobody ended it on purpose (KILL, KILL QUERY,
+// limits.query_timeout: killedAt); the watcher that ends reads on a
+// replica that stopped answering is not such a purpose. A replica that
+// crashed or hung is what this is for, as MaxScale's retry_failed_reads.
 func (s *Session) mayRetryRead(err error) bool {
 	if !s.retryRead || s.relayed != 0 || errors.Is(err, wire.ErrMidPacket) || s.killed.Load() {
 		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.aborted || s.serverGone
+	return s.killedAt.IsZero() && (!s.aborted || s.serverGone)
 }
 
-// dropForRetry drops the failed connection of a read that runs again and
-// has health probe its server now.
+// dropForRetry drops the failed connection of a read that runs again, has
+// health probe its server now, and keeps the read away from that server
+// (s.avoid): health may not have seen it fail yet. The read keeps the
+// time it started, so that limits.query_timeout counts both runs.
 func (s *Session) dropForRetry(err error) error {
-	if conn := s.cur; conn != nil {
+	s.mu.Lock()
+	conn, since := s.cur, s.curSince
+	s.mu.Unlock()
+	if conn != nil {
 		s.log.Warn("a replica failed before answering a read; sending the read again", "backend", conn.Name, "err", err)
 		s.srv.reportFailure(conn.Name)
+		s.avoid = conn.Name
 	}
+	s.retrySince = since
 	s.srv.metrics.readsRetried.Inc()
 	s.dropConn()
 	s.afterLoss()
@@ -468,6 +488,7 @@ func (s *Session) request(t target, need router.GTIDPos) router.Request {
 		Consistency:  t.consistency,
 		Need:         need,
 		MaxStaleness: t.maxStaleness,
+		Avoid:        s.avoid,
 	}
 }
 

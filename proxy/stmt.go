@@ -224,7 +224,7 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 			s.finishFailed(conn)
 			return s.replyErr(seq+1, err)
 		}
-		payload := body // the client's packet stays as it came, for a read sent again
+		payload := body // with the types added below, a copy: body is the client's packet for a read sent again
 		binary.LittleEndian.PutUint32(body[1:5], bs.ID)
 		if cs.params > 0 && !bound && !bs.TypesBound {
 			if cs.types == nil || boundAt >= len(body) {
@@ -243,7 +243,7 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 		if err = s.exchange(conn, payload, seq); !errors.Is(err, errRetryRead) {
 			break
 		}
-		if conn, err = s.acquire(ctx, cs.target); err != nil {
+		if conn, err = s.acquireForRetry(ctx, cs.target); err != nil {
 			return s.replyErr(seq+1, err)
 		}
 	}

@@ -53,6 +53,7 @@ type Request struct {
 	Consistency  string        // config.Consistency*
 	Need         GTIDPos       // what the read must see (by consistency); nil = nothing
 	MaxStaleness time.Duration // from a hint; 0 = the configured max_replica_lag
+	Avoid        string        // a replica not to use: the read just failed there
 }
 
 // Policy is the proxy's routing configuration and place.
@@ -133,6 +134,10 @@ func route(req Request, topo *health.Topology, pol Policy, load Load) (Decision,
 		return toPrimary(ReasonNoSplit)
 	case req.Consistency == config.ConsistencyPrimary && !req.HintReplica:
 		return toPrimary(ReasonConsistency)
+	}
+	if req.Avoid != "" {
+		drained := load.Drained
+		load.Drained = func(name string) bool { return name == req.Avoid || (drained != nil && drained(name)) }
 	}
 	maxLag := pol.MaxReplicaLag
 	if req.MaxStaleness > 0 {

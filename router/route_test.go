@@ -41,6 +41,12 @@ func TestRoute(t *testing.T) {
 		{"write goes to the primary", Request{Class: ClassWrite}, topology(), pol, "db1", ReasonWrite, false, nil},
 		{"read prefers the same region over a lower RTT", Request{Class: ClassRead}, topology(), pol, "db2", ReasonReplica, false, nil},
 		{"read in another region when the near one lags", Request{Class: ClassRead}, lagging, pol, "db3", ReasonReplica, false, nil},
+		{"a read sent again avoids the replica it failed on", Request{Class: ClassRead, Avoid: "db2"}, topology(), pol, "db3", ReasonReplica, false, nil},
+		{"…and goes to the primary when no other replica is fresh", Request{Class: ClassRead, Avoid: "db2"}, func() *health.Topology {
+			tp := topology()
+			tp.Servers[2].Lag = 5 * time.Second
+			return tp
+		}(), pol, "db1", ReasonNoReplica, false, nil},
 		{"max_staleness hint accepts the lagging near replica", Request{Class: ClassRead, MaxStaleness: 10 * time.Second}, lagging, pol, "db2", ReasonReplica, false, nil},
 		{"read that needs a newer GTID prefers a fresh replica", Request{Class: ClassRead, Need: ParseGTIDPos("0-1-95")}, func() *health.Topology {
 			tp := topology()

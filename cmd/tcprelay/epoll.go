@@ -23,13 +23,16 @@ type endpoint struct {
 	peer     *endpoint
 	pending  []byte // read from peer, not yet written to fd
 	readDone bool   // fd gave its end of stream (passed on once pending is written)
+	watching uint32 // the events fd is in the epoll set for; 0: not in it
 	closed   bool
 }
 
-// loop is one event loop and the endpoints it owns.
+// loop is one event loop and the endpoints it owns. mu is held while an
+// event is handled and while add registers a pair, so the two never see
+// an endpoint half changed.
 type loop struct {
 	epfd int
-	mu   sync.Mutex // guards ends: the accepting goroutine adds to it
+	mu   sync.Mutex
 	ends map[int32]*endpoint
 }
 
@@ -72,13 +75,15 @@ func (l *loop) add(client *net.TCPConn, addr string) error {
 	c, s := &endpoint{fd: cfd}, &endpoint{fd: sfd}
 	c.peer, s.peer = s, c
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.ends[int32(cfd)], l.ends[int32(sfd)] = c, s
-	l.mu.Unlock()
-	for _, e := range []*endpoint{c, s} {
-		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(e.fd)}
-		if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, e.fd, &ev); err != nil {
-			return err
-		}
+	if err := l.watch(c); err != nil {
+		l.closePair(c)
+		return err
+	}
+	if err := l.watch(s); err != nil {
+		l.closePair(c)
+		return err
 	}
 	return nil
 }
@@ -113,24 +118,29 @@ func (l *loop) run() {
 		}
 		for _, ev := range events[:n] {
 			l.mu.Lock()
-			e := l.ends[ev.Fd]
+			l.handle(ev, buf)
 			l.mu.Unlock()
-			if e == nil || e.closed {
-				continue
-			}
-			if ev.Events&syscall.EPOLLOUT != 0 {
-				l.flush(e)
-			}
-			if e.closed {
-				continue
-			}
-			switch {
-			case !e.readDone && len(e.peer.pending) == 0:
-				l.readFrom(e, buf)
-			case ev.Events&(syscall.EPOLLERR|syscall.EPOLLHUP) != 0:
-				l.closePair(e) // nothing more to read, and the socket is gone
-			}
 		}
+	}
+}
+
+// handle serves one event. A socket is in the epoll set only while the
+// loop wants to read or write it (watch), so a hang-up reported for a
+// socket held back by its peer, or already read to its end, cannot spin.
+func (l *loop) handle(ev syscall.EpollEvent, buf []byte) {
+	e := l.ends[ev.Fd]
+	if e == nil || e.closed {
+		return
+	}
+	if ev.Events&syscall.EPOLLERR != 0 {
+		l.closePair(e)
+		return
+	}
+	if ev.Events&syscall.EPOLLOUT != 0 {
+		l.flush(e)
+	}
+	if !e.closed && ev.Events&(syscall.EPOLLIN|syscall.EPOLLHUP) != 0 && !e.readDone && len(e.peer.pending) == 0 {
+		l.readFrom(e, buf) // a hang-up may leave data to read: read until the end of stream
 	}
 }
 
@@ -151,7 +161,7 @@ func (l *loop) readFrom(e *endpoint, buf []byte) {
 			return
 		}
 		_ = syscall.Shutdown(e.peer.fd, syscall.SHUT_WR)
-		l.watch(e)
+		l.rewatch(e)
 		return
 	}
 	w, err := syscall.Write(e.peer.fd, buf[:n])
@@ -164,8 +174,8 @@ func (l *loop) readFrom(e *endpoint, buf []byte) {
 	}
 	if w < n {
 		e.peer.pending = append(e.peer.pending[:0], buf[w:n]...)
-		l.watch(e)
-		l.watch(e.peer)
+		l.rewatch(e)
+		l.rewatch(e.peer)
 	}
 }
 
@@ -185,33 +195,53 @@ func (l *loop) flush(e *endpoint) {
 	if e.peer.readDone {
 		_ = syscall.Shutdown(e.fd, syscall.SHUT_WR)
 	}
-	l.watch(e)
-	l.watch(e.peer)
+	l.rewatch(e)
+	l.rewatch(e.peer)
 }
 
-// watch sets what the loop waits for on e: readable while it may be read
-// (not at its end, and its peer has taken everything), writable while it
-// holds bytes to write.
-func (l *loop) watch(e *endpoint) {
-	var events uint32
+// watch puts e in the epoll set for what the loop waits for on it now:
+// readable while it may be read (not at its end, and its peer has taken
+// everything), writable while it holds bytes to write; out of the set
+// when neither.
+func (l *loop) watch(e *endpoint) error {
+	var want uint32
 	if !e.readDone && len(e.peer.pending) == 0 {
-		events |= syscall.EPOLLIN
+		want |= syscall.EPOLLIN
 	}
 	if len(e.pending) > 0 {
-		events |= syscall.EPOLLOUT
+		want |= syscall.EPOLLOUT
 	}
-	ev := syscall.EpollEvent{Events: events, Fd: int32(e.fd)}
-	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_MOD, e.fd, &ev)
+	if want == e.watching {
+		return nil
+	}
+	op := syscall.EPOLL_CTL_MOD
+	switch {
+	case want == 0:
+		op = syscall.EPOLL_CTL_DEL
+	case e.watching == 0:
+		op = syscall.EPOLL_CTL_ADD
+	}
+	ev := syscall.EpollEvent{Events: want, Fd: int32(e.fd)}
+	if err := syscall.EpollCtl(l.epfd, op, e.fd, &ev); err != nil {
+		return err
+	}
+	e.watching = want
+	return nil
+}
+
+// rewatch is watch for a pair already relaying: a failure ends the pair.
+func (l *loop) rewatch(e *endpoint) {
+	if !e.closed && l.watch(e) != nil {
+		l.closePair(e)
+	}
 }
 
 func (l *loop) closePair(e *endpoint) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	for _, x := range []*endpoint{e, e.peer} {
 		if !x.closed {
 			x.closed = true
 			delete(l.ends, int32(x.fd))
-			syscall.Close(x.fd) // also leaves the epoll set
+			syscall.Close(x.fd) // its only descriptor: it leaves the epoll set
 		}
 	}
 }
