@@ -17,7 +17,8 @@ import (
 // Its backend connection is aborted instead:
 //   - on a former primary, once a replica was promoted: the client hears at
 //     once that the outcome is unknown (1158) and can check and retry on the
-//     new primary; its transaction, if any, is gone with the old primary.
+//     new primary; its transaction, if any, is gone with the old primary. A
+//     read none of whose answer reached the client runs again there.
 //     Only a former primary that is down counts: a primary that misses a
 //     probe or two is still the primary, and after a switchover the old
 //     primary is up and finishes what it runs.
@@ -70,6 +71,7 @@ func (s *Session) abortIfOnFormerPrimary(topo *health.Topology) {
 	s.srv.metrics.formerPrimaryAborts.Inc()
 	s.log.Warn("writes moved to a new primary; closing a connection to the old one that a command was using (the client is told what became of it)",
 		"backend", c.Name, "thread_id", c.ThreadID, "new_primary", primary.Name, "ran", time.Since(s.curSince).Round(time.Millisecond))
+	s.serverGone = true // a read on it runs again on the new primary
 	s.abortCurLocked()
 }
 

@@ -15,9 +15,10 @@ import (
 
 // TestStatementOnFormerPrimaryEnds freezes the primary (SIGSTOP: its
 // sockets stay open and nothing answers, as when its host hangs) while a
-// client's statement runs on it. Once a replica is promoted the statement
-// must end with 1158 saying its outcome is unknown, instead of waiting on
-// the frozen server for as long as it stays frozen.
+// write and a read run on it. Once a replica is promoted, instead of
+// waiting on the frozen server for as long as it stays frozen, the write
+// must end with 1158 saying its outcome is unknown, and the read, of which
+// nothing was sent yet, must run again on the new primary.
 func TestStatementOnFormerPrimaryEnds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("freezes the primary of a private topology")
@@ -28,42 +29,69 @@ func TestStatementOnFormerPrimaryEnds(t *testing.T) {
 	s := topo.Proxy(t, "health: {interval: 500ms, timeout: 1s}\nfailover: {cooldown: 2s}\n")
 	db := open(t, s.Addr, "timeout=5s") // no read timeout: the client waits as long as the proxy does
 
-	done := make(chan error, 1)
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := db.ExecContext(ctx, "DO SLEEP(600)") // DO is routed as a write
+		wrote <- err
+	}()
+	type answer struct {
+		port string
+		err  error
+	}
+	read := make(chan answer, 1)
 	go func() {
 		var slept int
-		done <- db.QueryRowContext(ctx, "/* switchyard: primary */ SELECT SLEEP(600)").Scan(&slept)
+		var port string
+		err := db.QueryRowContext(ctx, "/* switchyard: primary */ SELECT SLEEP(5), @@port").Scan(&slept, &port)
+		read <- answer{port, err}
 	}()
 	primary := topo.DB(t, topo.Primary, "root", "", "")
-	waitFor(t, 15*time.Second, "the statement running on the primary", func() (bool, string) {
+	waitFor(t, 15*time.Second, "both statements running on the primary", func() (bool, string) {
 		var n int
-		err := primary.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%SLEEP(600)%' AND INFO NOT LIKE '%PROCESSLIST%'").Scan(&n)
-		return err == nil && n == 1, fmt.Sprintf("%d running, %v", n, err)
+		err := primary.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%SLEEP(%' AND INFO NOT LIKE '%PROCESSLIST%'").Scan(&n)
+		return err == nil && n == 2, fmt.Sprintf("%d running, %v", n, err)
 	})
 
 	topo.Freeze(t, topo.Primary)
 	frozen := time.Now()
+	var promoted string
 	waitFor(t, 40*time.Second, "a new primary in the proxy", func() (bool, string) {
 		p, err := proxyPrimary(s)
+		promoted = p
 		return err == nil && p != topo.Primary, fmt.Sprintf("%s %v", p, err)
 	})
-	promoted := time.Now()
+	promotedAt := time.Now()
 	select {
-	case err := <-done:
+	case err := <-wrote:
 		var me *mysql.MySQLError
 		if !errors.As(err, &me) || me.Number != 1158 || !strings.Contains(me.Message, "outcome is unknown") {
-			t.Fatalf("the statement on the frozen primary ended with %v, want 1158 saying its outcome is unknown", err)
+			t.Fatalf("the write on the frozen primary ended with %v, want 1158 saying its outcome is unknown", err)
 		}
-		t.Logf("frozen; promoted after %v; the statement ended %v after the promotion: %v",
-			promoted.Sub(frozen).Round(time.Millisecond), time.Since(promoted).Round(time.Millisecond), err)
+		t.Logf("frozen; promoted after %v; the write ended %v after the promotion: %v",
+			promotedAt.Sub(frozen).Round(time.Millisecond), time.Since(promotedAt).Round(time.Millisecond), err)
 	case <-time.After(20 * time.Second):
-		t.Fatal("the statement on the former primary still waits 20s after the promotion")
+		t.Fatal("the write on the former primary still waits 20s after the promotion")
+	}
+	select {
+	case a := <-read:
+		if a.err != nil || !strings.HasSuffix(promoted, ":"+a.port) {
+			t.Fatalf("the read on the frozen primary: port %q, %v; want an answer from the new primary %s", a.port, a.err, promoted)
+		}
+		t.Logf("the read ran again on the new primary: answered %v after the promotion", time.Since(promotedAt).Round(time.Millisecond))
+	case <-time.After(20 * time.Second):
+		t.Fatal("the read on the former primary still waits 20s after the promotion")
 	}
 	m, err := testenv.ScrapeMetrics(ctx, s.AdminAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := m.Value("switchyard_statements_ended_on_former_primary_total"); v != 1 {
-		t.Errorf("switchyard_statements_ended_on_former_primary_total = %v, want 1", v)
+	for name, want := range map[string]float64{
+		"switchyard_statements_ended_on_former_primary_total": 2,
+		"switchyard_reads_retried_total":                      1,
+	} {
+		if v := m.Value(name); v != want {
+			t.Errorf("%s = %v, want %v", name, v, want)
+		}
 	}
 	var one int
 	if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {

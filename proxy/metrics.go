@@ -27,7 +27,7 @@ import (
 //	switchyard_statements_timed_out_total             counter  {action: kill_query, close} statements past limits.query_timeout
 //	switchyard_statements_ended_on_former_primary_total counter statements still running on a primary when another was promoted
 //	switchyard_statements_ended_on_down_replica_total counter statements still running on a replica that stopped answering
-//	switchyard_reads_retried_total                    counter  replica reads sent again elsewhere after their replica failed before answering
+//	switchyard_reads_retried_total                    counter  reads sent again after their server failed before answering
 type metrics struct {
 	clients    prometheus.Gauge
 	accepted   prometheus.Counter
@@ -114,7 +114,7 @@ func newMetrics() *metrics {
 		}),
 		readsRetried: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchyard_reads_retried_total",
-			Help: "Reads on a replica whose connection failed before any of the answer reached the client, sent again to the server the router chose next.",
+			Help: "Reads whose connection failed before any of the answer reached the client, sent again to the server the router chose next.",
 		}),
 		byRoute: make(map[routeKey]prometheus.Counter),
 	}

@@ -221,6 +221,17 @@ func (p *pools) inUse(name string) int {
 	return 0
 }
 
+// closeIdleTo closes every idle connection to backend name: after one
+// failed, the others may be as dead, and a recently used one would be lent
+// without a check.
+func (p *pools) closeIdleTo(name string) {
+	for key, pool := range p.all() {
+		if key.Name == name {
+			pool.CloseIdle(true)
+		}
+	}
+}
+
 // closeIdle closes connections idle for too long, or all idle ones.
 func (p *pools) closeIdle(all bool) {
 	for _, pool := range p.all() {

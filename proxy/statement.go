@@ -226,10 +226,21 @@ func (s *Session) acquireForRetry(ctx context.Context, t target) (*backend.Conn,
 var errRetryRead = errors.New("read to be sent again")
 
 // mayRunAgain tells whether the command about to run on conn is a read
-// that could run again elsewhere: one the router sent to a replica, not on
-// a connection the session holds (a transaction or pinned state).
+// that could run again elsewhere: one the router routed as a read (a
+// statement a replica may run: no side effects), not on a connection the
+// session holds (a transaction or pinned state). On a replica it runs
+// again on another replica or the primary; on the primary, once the
+// primary is back or another was promoted (acquire holds it till then).
 func (s *Session) mayRunAgain(conn *backend.Conn) bool {
-	return conn != s.held && !conn.OnPrimary && (s.routed == router.ReasonReplica || s.routed == router.ReasonReplicaWait)
+	if conn == s.held {
+		return false
+	}
+	switch s.routed {
+	case router.ReasonReplica, router.ReasonReplicaWait, router.ReasonNoReplica,
+		router.ReasonNoSplit, router.ReasonConsistency, router.ReasonHintPrimary:
+		return true
+	}
+	return false
 }
 
 // mayRetryRead tells whether the read whose connection just failed with
@@ -256,9 +267,10 @@ func (s *Session) dropForRetry(err error) error {
 	conn, since := s.cur, s.curSince
 	s.mu.Unlock()
 	if conn != nil {
-		s.log.Warn("a replica failed before answering a read; sending the read again", "backend", conn.Name, "err", err)
+		s.log.Warn("a server failed before answering a read; sending the read again", "backend", conn.Name, "err", err)
 		s.srv.reportFailure(conn.Name)
-		s.avoid = conn.Name
+		s.srv.pools.closeIdleTo(conn.Name)
+		s.avoid = conn.Name // for the replica choice; a primary is waited for instead
 	}
 	s.retrySince = since
 	s.srv.metrics.readsRetried.Inc()
