@@ -40,6 +40,9 @@
 #   BENCH_EPOLL_PORT [BENCH_HAPROXY_PORT+6]  bin/tcprelay --loops NCPU over
 #                            the replicas (target go-epoll, reads only): the
 #                            same relay on epoll event loops, as HAProxy runs
+#   BENCH_EVPROTO_PORT [BENCH_HAPROXY_PORT+7]  bin/evproto (target evproto,
+#                            point_select only, after the suite): Switchyard's
+#                            per-statement work on epoll loops, a prototype
 #   BENCH_ONE_PROC [1]       also run a second Switchyard with GOMAXPROCS=1
 #                            (target switchyard-1p on BENCH_SWITCHYARD_PORT+2,
 #                            admin BENCH_ADMIN_PORT+1): on a machine the proxy
@@ -83,6 +86,7 @@ HA_PORT="${BENCH_HAPROXY_PORT:-6034}"
 HA_READ_PORT="${BENCH_HAPROXY_READ_PORT:-$((HA_PORT + 4))}"
 RELAY_PORT="${BENCH_RELAY_PORT:-$((HA_PORT + 5))}"
 EPOLL_PORT="${BENCH_EPOLL_PORT:-$((HA_PORT + 6))}"
+EVP_PORT="${BENCH_EVPROTO_PORT:-$((HA_PORT + 7))}"
 SY_PORT="${BENCH_SWITCHYARD_PORT:-6033}"
 ADMIN_PORT="${BENCH_ADMIN_PORT:-9091}"
 ONE_PROC="${BENCH_ONE_PROC:-1}"
@@ -111,6 +115,7 @@ mkdir -p "$WORK"
 HA_PID=""
 RELAY_PID=""
 EPOLL_PID=""
+EVP_PID=""
 SY_PID=""
 SY1_PID=""
 TOPO_STARTED=0
@@ -140,6 +145,7 @@ cleanup() {
 	stop_pid haproxy "$HA_PID"
 	stop_pid go-relay "$RELAY_PID"
 	stop_pid go-epoll "$EPOLL_PID"
+	stop_pid evproto "$EVP_PID"
 	if [ "$TOPO_STARTED" = 1 ]; then
 		scripts/topology.sh stop "$BASE" || log "topology stop failed (exit $?)"
 	fi
@@ -174,6 +180,7 @@ mkdir -p bin
 log "building bin/switchyard-bench"
 go build -o bin/switchyard-bench ./cmd/switchyard-bench
 go build -o bin/tcprelay ./cmd/tcprelay
+go build -o bin/evproto ./cmd/evproto
 SY_BUILD_OK=1
 log "building bin/switchyard"
 if ! go build -o bin/switchyard ./cmd/switchyard 2>"$WORK/switchyard-build.log"; then
@@ -457,6 +464,37 @@ if [ -n "$IDLE_NOTE" ] && [ -n "$SY_PID" ]; then
 	"${IDLE_BAR_CMD[@]}" | tee "$WORK/idle-bar.txt" || log "the idle_conns run at $IDLE_WANTED failed (exit $?)"
 fi
 
+# ---- evproto: what an event-loop core would give ---------------------------------
+
+# cmd/evproto does Switchyard's per-statement work (classify, route, pool,
+# response parsing) on epoll loops, for text COM_QUERY only: it runs
+# point_select beside haproxy-read, go-epoll and Switchyard, on the tables
+# the suite prepared (not after a real kill of the primary).
+EVP_BENCH_CMD=()
+if [ -n "$SY_PID" ] && [ "${BENCH_KILL_PRIMARY:-0}" != 1 ] && ! port_in_use "$EVP_PORT"; then
+	EVP_CMD=(bin/evproto --loops "$(nproc)" --listen "127.0.0.1:$EVP_PORT" --primary "127.0.0.1:${PORTS[0]}"
+		--replicas "127.0.0.1:${PORTS[1]},127.0.0.1:${PORTS[2]}")
+	"${EVP_CMD[@]}" </dev/null >"$WORK/evproto.log" 2>&1 &
+	EVP_PID=$!
+	if wait_sql evproto "$EVP_PID" "$EVP_PORT"; then
+		EVP_BENCH_CMD=(bin/switchyard-bench
+			--target "haproxy-read=$(dsn "$HA_READ_PORT")" --pid "haproxy-read=$HA_PID"
+			--target "go-epoll=$(dsn "$EPOLL_PORT")" --pid "go-epoll=$EPOLL_PID"
+			--target "evproto=$(dsn "$EVP_PORT")" --pid "evproto=$EVP_PID"
+			--target "switchyard=$(dsn "$SY_PORT")" --pid "switchyard=$SY_PID"
+			--reads-only haproxy-read,go-epoll,evproto --baseline haproxy-read --compare go-epoll
+			--scenarios point_select --rounds "$ROUNDS" --duration "$DURATION" --warmup "$WARMUP"
+			--conns "$CONNS" --tables "$TABLES" --table-size "$TABLE_SIZE" --markdown "$WORK/evproto.md")
+		log "running: ${EVP_BENCH_CMD[*]}"
+		"${EVP_BENCH_CMD[@]}" | tee "$WORK/evproto.txt" || log "the evproto run failed (exit $?)"
+	else
+		cat "$WORK/evproto.log" >&2
+		log "evproto did not come up; its comparison is skipped"
+	fi
+	stop_pid evproto "$EVP_PID"
+	EVP_PID=""
+fi
+
 # ---- sysbench, the outside check -------------------------------------------------
 
 # After a real kill the primary is gone: sysbench then has nothing to run on.
@@ -648,6 +686,17 @@ TMP_OUT="$OUT.tmp.$$"
 		sed '1,/^$/d' "$WORK/idle-bar.md"
 		echo
 	fi
+	if [ -s "$WORK/evproto.md" ]; then
+		echo "## What an event-loop core would give (evproto)"
+		echo
+		echo "\`evproto\` (\`cmd/evproto\`, a prototype) does the per-statement work Switchyard cannot do without:"
+		echo "classify (digest cache), route (\`router.Route\`), borrow a pooled backend connection, parse the"
+		echo "response to its end. It does this on one epoll loop per CPU like \`go-epoll\`, and nothing else (no metrics,"
+		echo "session state, transactions, prepared statements or TLS). Text point selects only, after the suite."
+		echo
+		sed '1,/^$/d' "$WORK/evproto.md"
+		echo
+	fi
 	echo "## sysbench (outside check)"
 	echo
 	if [ ! -s "$SB_ROWS" ]; then
@@ -668,10 +717,12 @@ TMP_OUT="$OUT.tmp.$$"
 	echo "$(q "${HA_CMD[@]}" | sed "s#$ROOT/##g")   # mode tcp: 127.0.0.1:$HA_PORT to the primary, 127.0.0.1:$HA_READ_PORT to the replicas"
 	q "${RELAY_CMD[@]}"
 	q "${EPOLL_CMD[@]}"
+	[ "${#EVP_BENCH_CMD[@]}" = 0 ] || q "${EVP_CMD[@]}"
 	[ -z "$SY_PID" ] || q "${SY_CMD[@]}" | sed "s#$ROOT/##g"
 	[ -z "$SY1_PID" ] || q "${SY1_CMD[@]}" | sed "s#$ROOT/##g"
 	q "${BENCH_CMD[@]}" | sed "s#$ROOT/##g"
 	[ "${#IDLE_BAR_CMD[@]}" = 0 ] || q "${IDLE_BAR_CMD[@]}" | sed "s#$ROOT/##g"
+	[ "${#EVP_BENCH_CMD[@]}" = 0 ] || q "${EVP_BENCH_CMD[@]}" | sed "s#$ROOT/##g"
 	if [ -s "$SB_ROWS" ]; then
 		echo "sysbench {oltp_point_select,oltp_read_only,oltp_read_write} $(q "${SB_COMMON[@]}") --mysql-port={${PORTS[0]},$HA_PORT$([ -z "$SY_PID" ] || echo ",$SY_PORT")} run"
 		echo "sysbench {oltp_point_select,oltp_read_only} $(q "${SB_COMMON[@]}") --mysql-port=$HA_READ_PORT run   # haproxy-read"
