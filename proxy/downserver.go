@@ -24,7 +24,7 @@ import (
 //     primary is up and finishes what it runs.
 //   - on a replica down for failover.confirm_after (see downLongEnough): a read
 //     none of whose answer reached the client yet runs again where the
-//     router now sends it (Session.retryRead); otherwise the client is told.
+//     router now sends it (Session.exchange); otherwise the client is told.
 func (s *Server) watchDownServers(ctx context.Context) {
 	var seen uint64
 	for {

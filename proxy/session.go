@@ -62,10 +62,10 @@ type Session struct {
 	aborted    bool          // the current command's connection was aborted for it
 	serverGone bool          // … because its server stopped answering (not KILL or a timeout)
 
-	// retryRead: the current command is a read on a replica that may be
-	// sent again elsewhere if its connection fails before any of the
-	// answer reached the client (see backendLost). avoid names the server
-	// it failed on and retrySince when it first started, for the retry.
+	// retryRead: during exchange, the command is a read that may be sent
+	// again elsewhere if its connection fails before any of the answer
+	// reached the client (see backendLost). avoid names the server it
+	// failed on and retrySince when it first started, for the retry.
 	retryRead  bool
 	avoid      string
 	retrySince time.Time

@@ -178,8 +178,7 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 		return s.replyErr(seq+1, err)
 	}
 	for retried := false; ; retried = true {
-		s.retryRead = !retried && s.mayRunAgain(conn)
-		if err = s.exchange(conn, body, seq); !errors.Is(err, errRetryRead) {
+		if err = s.exchange(conn, body, seq, !retried && s.mayRunAgain(conn)); !errors.Is(err, errRetryRead) {
 			break
 		}
 		if conn, err = s.acquireForRetry(ctx, t); err != nil {
@@ -192,9 +191,11 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 }
 
 // exchange sends a command's packet on conn and relays the answer. When
-// the connection fails, the client is told, or with errRetryRead (see
-// mayRetryRead) nothing was said and the caller sends the read again.
-func (s *Session) exchange(conn *backend.Conn, payload []byte, seq byte) error {
+// the connection fails, the client is told, or, for a read that may run
+// again (retryRead for the length of the exchange, see mayRetryRead),
+// nothing was said and the caller sends it again on errRetryRead.
+func (s *Session) exchange(conn *backend.Conn, payload []byte, seq byte, retryRead bool) error {
+	s.retryRead = retryRead
 	err := s.sendPacket(conn, payload, seq)
 	switch {
 	case err == nil:

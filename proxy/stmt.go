@@ -217,10 +217,8 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 		return s.replyErr(seq+1, err)
 	}
 	for retried := false; ; retried = true {
-		s.retryRead = !retried && s.mayRunAgain(conn)
 		var bs *backend.Stmt
 		if bs, err = s.ensurePrepared(conn, cs); err != nil {
-			s.retryRead = false
 			s.finishFailed(conn)
 			return s.replyErr(seq+1, err)
 		}
@@ -228,7 +226,6 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 		binary.LittleEndian.PutUint32(body[1:5], bs.ID)
 		if cs.params > 0 && !bound && !bs.TypesBound {
 			if cs.types == nil || boundAt >= len(body) {
-				s.retryRead = false
 				s.finish(conn, nil)
 				return s.reply(seq+1, wire.ErrPacket(mysql.ER_MALFORMED_PACKET, "HY000", "COM_STMT_EXECUTE without parameter types for a statement never executed with them"))
 			}
@@ -240,7 +237,7 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 			payload = append(payload, body[boundAt+1:]...)
 		}
 		bs.TypesBound = bs.TypesBound || cs.params == 0 || bound || cs.types != nil
-		if err = s.exchange(conn, payload, seq); !errors.Is(err, errRetryRead) {
+		if err = s.exchange(conn, payload, seq, !retried && s.mayRunAgain(conn)); !errors.Is(err, errRetryRead) {
 			break
 		}
 		if conn, err = s.acquireForRetry(ctx, cs.target); err != nil {
