@@ -71,13 +71,12 @@ func (s *Session) abortIfOnFormerPrimary(topo *health.Topology) {
 	s.srv.metrics.formerPrimaryAborts.Inc()
 	s.log.Warn("writes moved to a new primary; closing a connection to the old one that a command was using (the client is told what became of it)",
 		"backend", c.Name, "thread_id", c.ThreadID, "new_primary", primary.Name, "ran", time.Since(s.curSince).Round(time.Millisecond))
-	s.serverGone = true // a read on it runs again on the new primary
-	s.abortCurLocked()
+	s.abortCurLocked() // a read on it runs again on the new primary
 }
 
 // abortIfOnGoneReplica aborts the session's running statement if it runs on
 // a replica connection to a server topo shows gone (downLongEnough); under
-// s.mu (see abortCurLocked). The abort is marked as the server's doing, so
+// s.mu (see abortCurLocked). Unlike a kill, it leaves killedAt zero, so
 // that a read may run again elsewhere.
 func (s *Session) abortIfOnGoneReplica(topo *health.Topology, confirm time.Duration, now time.Time) {
 	s.mu.Lock()
@@ -92,7 +91,6 @@ func (s *Session) abortIfOnGoneReplica(topo *health.Topology, confirm time.Durat
 	s.srv.metrics.downReplicaAborts.Inc()
 	s.log.Warn("a replica stopped answering while a statement ran on it; closing its connection",
 		"backend", c.Name, "thread_id", c.ThreadID, "ran", now.Sub(s.curSince).Round(time.Millisecond))
-	s.serverGone = true
 	s.abortCurLocked()
 }
 

@@ -63,7 +63,7 @@ func TestAbortIfOnFormerPrimary(t *testing.T) {
 
 // TestAbortIfOnGoneReplica checks which running statements on replicas are
 // ended: only on a replica down for two probes and confirm_after, once,
-// and marked as the server's doing (so that a read may run again).
+// and not as a kill is (so that a read may run again).
 func TestAbortIfOnGoneReplica(t *testing.T) {
 	now := time.Now()
 	confirm := 1500 * time.Millisecond
@@ -96,8 +96,9 @@ func TestAbortIfOnGoneReplica(t *testing.T) {
 			}
 			aborts := testutil.ToFloat64(s.srv.metrics.downReplicaAborts)
 			closed := aborted()
-			if want := map[bool]float64{true: 1, false: 0}[tc.wantAbort]; aborts != want || closed != tc.wantAbort || s.serverGone != tc.wantAbort {
-				t.Fatalf("aborts %v, socket closed %v, serverGone %v; want %v, %v, %v", aborts, closed, s.serverGone, want, tc.wantAbort, tc.wantAbort)
+			s.retryRead = true // the watcher's abort leaves a read free to run again
+			if want := map[bool]float64{true: 1, false: 0}[tc.wantAbort]; aborts != want || closed != tc.wantAbort || !s.mayRetryRead(nil) {
+				t.Fatalf("aborts %v, socket closed %v, a read may run again %v; want %v, %v, true", aborts, closed, s.mayRetryRead(nil), want, tc.wantAbort)
 			}
 		})
 	}
@@ -132,13 +133,13 @@ func TestMayRetryRead(t *testing.T) {
 		want bool
 	}{
 		{"the replica failed", func(s *Session) {}, lost, true},
-		{"ended by the down-replica watcher", func(s *Session) { s.aborted, s.serverGone = true, true }, lost, true},
+		{"ended by a down-server watcher", func(s *Session) { s.aborted = true }, lost, true},
 		{"not a read that may run again", func(s *Session) { s.retryRead = false }, lost, false},
 		{"part of the answer was sent", func(s *Session) { s.relayed = 5 }, lost, false},
 		{"lost in the middle of a packet", func(s *Session) {}, wire.ErrMidPacket, false},
 		{"KILL QUERY or limits.query_timeout", func(s *Session) { s.killedAt = time.Now() }, lost, false},
-		{"killed, then its replica went down", func(s *Session) { s.killedAt, s.aborted, s.serverGone = time.Now(), true, true }, lost, false},
-		{"aborted after query_timeout's grace", func(s *Session) { s.aborted = true }, lost, false},
+		{"killed, then its replica went down", func(s *Session) { s.killedAt, s.aborted = time.Now(), true }, lost, false},
+		{"aborted after query_timeout's grace", func(s *Session) { s.killedAt, s.aborted = time.Now().Add(-killGrace), true }, lost, false},
 		{"the session was killed", func(s *Session) { s.killed.Store(true) }, lost, false},
 	}
 	for _, tc := range cases {

@@ -55,12 +55,11 @@ type Session struct {
 	holds hold
 	pins  uint16 // classify pin bits in force
 
-	mu         sync.Mutex    // guards cur, curSince, killedAt, aborted and serverGone for kill and the watchers
-	cur        *backend.Conn // the connection running the current command, if any
-	curSince   time.Time     // when cur was given the current command
-	killedAt   time.Time     // when the current command was killed for limits.query_timeout
-	aborted    bool          // the current command's connection was aborted for it
-	serverGone bool          // … because its server stopped answering (not KILL or a timeout)
+	mu       sync.Mutex    // guards cur, curSince, killedAt and aborted for kill and the watchers
+	cur      *backend.Conn // the connection running the current command, if any
+	curSince time.Time     // when cur was given the current command
+	killedAt time.Time     // when the current command was killed (KILL QUERY, limits.query_timeout)
+	aborted  bool          // the current command's connection was aborted
 
 	// retryRead: during exchange, the command is a read that may be sent
 	// again elsewhere if its connection fails before any of the answer
@@ -299,7 +298,7 @@ func (s *Session) dropConn() {
 // limits.query_timeout).
 func (s *Session) setCur(conn *backend.Conn) {
 	s.mu.Lock()
-	s.cur, s.killedAt, s.aborted, s.serverGone = conn, time.Time{}, false, false
+	s.cur, s.killedAt, s.aborted = conn, time.Time{}, false
 	if conn != nil {
 		s.curSince = time.Now()
 	}

@@ -246,17 +246,18 @@ func (s *Session) mayRunAgain(conn *backend.Conn) bool {
 
 // mayRetryRead tells whether the read whose connection just failed with
 // err runs again: one may (retryRead), nothing of its answer reached the
-// client, and nobody ended it on purpose (KILL, KILL QUERY,
-// limits.query_timeout: killedAt); the watcher that ends reads on a
-// replica that stopped answering is not such a purpose. A replica that
-// crashed or hung is what this is for, as MaxScale's retry_failed_reads.
+// client, and nobody ended it on purpose: not KILL of the session
+// (killed), nor KILL QUERY or limits.query_timeout (killedAt, set before
+// any abort of theirs). The watchers that end statements on a server that
+// stopped answering are not such a purpose. A server that crashed or hung
+// is what this is for, as MaxScale's retry_failed_reads.
 func (s *Session) mayRetryRead(err error) bool {
 	if !s.retryRead || s.relayed != 0 || errors.Is(err, wire.ErrMidPacket) || s.killed.Load() {
 		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.killedAt.IsZero() && (!s.aborted || s.serverGone)
+	return s.killedAt.IsZero()
 }
 
 // dropForRetry drops the failed connection of a read that runs again, has
