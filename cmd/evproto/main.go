@@ -31,6 +31,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/server"
 
 	"github.com/switchyard/switchyard/health"
+	"github.com/switchyard/switchyard/internal/netfd"
 	"github.com/switchyard/switchyard/router"
 	"github.com/switchyard/switchyard/router/classify"
 )
@@ -93,8 +94,11 @@ func serve(ln net.Listener, primary string, replicas []string, nloops int) error
 				if err != nil {
 					return err
 				}
-				fd := detach(c.Conn.Conn.(*net.TCPConn))
+				fd, err := netfd.Detach(c.Conn.Conn.(*net.TCPConn))
 				c.Conn.Conn.Close()
+				if err != nil {
+					return err
+				}
 				b := &bconn{fd: fd, server: s.Name}
 				l.idle[s.Name] = append(l.idle[s.Name], b)
 				l.ends[int32(fd)] = b
@@ -130,8 +134,11 @@ func serve(ln net.Listener, primary string, replicas []string, nloops int) error
 				nc.Close()
 				return
 			}
-			fd := detach(tc)
+			fd, err := netfd.Detach(tc)
 			nc.Close()
+			if err != nil {
+				return
+			}
 			l := loops[next.Add(1)%uint64(len(loops))]
 			l.mu.Lock()
 			defer l.mu.Unlock()
@@ -146,16 +153,6 @@ func serve(ln net.Listener, primary string, replicas []string, nloops int) error
 type quietHandler struct{ server.EmptyHandler }
 
 func (quietHandler) UseDB(string) error { return nil }
-
-// detach returns a non-blocking duplicate of c's socket; the caller closes
-// c, which takes the original out of Go's poller.
-func detach(c *net.TCPConn) int {
-	f, _ := c.File()
-	fd, _ := syscall.Dup(int(f.Fd()))
-	f.Close()
-	_ = syscall.SetNonblock(fd, true)
-	return fd
-}
 
 // cconn is a client connection in a loop.
 type cconn struct {

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/netfd"
 )
 
 // The epoll mode (--loops N) relays like HAProxy does: N event loops, each
@@ -63,11 +65,11 @@ func (l *loop) add(client *net.TCPConn, addr string) error {
 		return err
 	}
 	defer nc.Close()
-	cfd, err := detach(client)
+	cfd, err := netfd.Detach(client)
 	if err != nil {
 		return err
 	}
-	sfd, err := detach(nc.(*net.TCPConn))
+	sfd, err := netfd.Detach(nc.(*net.TCPConn))
 	if err != nil {
 		syscall.Close(cfd)
 		return err
@@ -86,21 +88,6 @@ func (l *loop) add(client *net.TCPConn, addr string) error {
 		return err
 	}
 	return nil
-}
-
-// detach returns a non-blocking duplicate of c's socket; the caller closes
-// c, which takes the original out of Go's poller.
-func detach(c *net.TCPConn) (int, error) {
-	f, err := c.File()
-	if err != nil {
-		return -1, err
-	}
-	fd, err := syscall.Dup(int(f.Fd()))
-	f.Close()
-	if err != nil {
-		return -1, err
-	}
-	return fd, syscall.SetNonblock(fd, true)
 }
 
 func (l *loop) run() {
