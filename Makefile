@@ -36,7 +36,8 @@ test:
 	scripts/topology.sh start $(TEST_TOPO) $(TEST_PORTS); \
 	export SWITCHYARD_TEST_TOPOLOGY=$(TEST_ADDRS) SWITCHYARD_TEST_TOPOLOGY_DIR=$(CURDIR)/$(TEST_TOPO); \
 	$(GO) vet ./...; \
-	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 15m ./...; \
+	scripts/errant-gtids.sh 127.0.0.1:23402 127.0.0.1:23403
 	if [ "$(CI_FUZZTIME)" != 0 ]; then $(MAKE) --no-print-directory fuzz FUZZTIME=$(CI_FUZZTIME); fi
 
 demo:

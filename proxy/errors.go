@@ -33,7 +33,10 @@ var errPrimaryChanged = errors.New("the primary changed")
 // happened and what to do. A backend server's own error passes unchanged.
 func errToClient(err error) []byte {
 	var be *backend.Error
+	var me *mysql.MyError
 	switch {
+	case errors.As(err, &me) && !errors.As(err, &be):
+		return wire.ErrPacket(me.Code, me.State, me.Message)
 	case errors.As(err, &be) && be.Server != nil:
 		return wire.ErrPacket(be.Server.Code, be.Server.State, be.Server.Message)
 	case errors.As(err, &be) && errors.Is(err, backend.ErrMisconfigured):

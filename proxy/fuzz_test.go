@@ -127,12 +127,14 @@ func FuzzParseOK(f *testing.F) {
 		if len(b) == 0 {
 			return
 		}
-		ok := parseOK(b, true)
-		out := ok.withoutTracking(append([]byte(nil), b...))
+		ok := wire.ParseOK(b, true)
+		var tr tracked
+		tr.noteOK(ok)
+		out := ok.WithoutTracking(append([]byte(nil), b...))
 		if len(out) > len(b) {
 			t.Fatalf("rewritten OK grew from %d to %d bytes", len(b), len(out))
 		}
-		_ = parseOK(b, false)
+		_ = wire.ParseOK(b, false)
 	})
 }
 
@@ -157,11 +159,13 @@ func TestParseOKSessionTracking(t *testing.T) {
 	state = append(state, "0-1-420"...)
 	pkt := []byte{0, 1, 0, 0x02, 0x40, 0, 0, 0, byte(len(state))}
 	pkt = append(pkt, state...)
-	ok := parseOK(pkt, true)
-	if ok.gtid != "0-1-420" || ok.affected != 1 || ok.status != 0x4002 {
-		t.Fatalf("parsed %+v", ok)
+	ok := wire.ParseOK(pkt, true)
+	var tr tracked
+	tr.noteOK(ok)
+	if tr.gtid != "0-1-420" || ok.Affected != 1 || ok.Status != 0x4002 {
+		t.Fatalf("parsed %+v, tracked %+v", ok, tr)
 	}
-	out := ok.withoutTracking(append([]byte(nil), pkt...))
+	out := ok.WithoutTracking(append([]byte(nil), pkt...))
 	if want := []byte{0, 1, 0, 0x02, 0x00, 0, 0}; !bytes.Equal(out, want) {
 		t.Fatalf("without tracking: % x, want % x", out, want)
 	}

@@ -106,7 +106,7 @@ func samePoolSettings(a, b backend.PoolConfig) bool {
 // get borrows a connection to server for user in the session's dialect.
 // A reload that retires the pool between the lookup and the borrow sends
 // the borrow to the new generation's pool (a few times at most).
-func (p *pools) get(ctx context.Context, server health.Server, u config.User, caps uint32, collation uint8) (*backend.Conn, error) {
+func (p *pools) get(ctx context.Context, server health.Server, u config.User, caps uint32, collation uint8, accept func(*backend.Conn) bool) (*backend.Conn, error) {
 	for range 3 {
 		cur := p.cur.Load()
 		key := backend.Key{Name: server.Name, Address: server.Address, User: u.Name, Caps: backendCaps(caps), Collation: collation,
@@ -114,7 +114,7 @@ func (p *pools) get(ctx context.Context, server health.Server, u config.User, ca
 		pool, err := p.pool(key, u, cur)
 		if err == nil {
 			var c *backend.Conn
-			if c, err = pool.Get(ctx); err == nil {
+			if c, err = pool.GetWhere(ctx, accept); err == nil {
 				return c, nil
 			}
 		}

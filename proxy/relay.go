@@ -117,8 +117,23 @@ func (s *Session) relayHead(next *byte) (wire.Packet, error) {
 	s.relayed += p.Size
 	if err == nil && p.IsERR() {
 		s.resp.err = true
+		s.noteReplicaRefusal(p)
 	}
 	return p, s.relayErr(err, p, next)
+}
+
+// noteReplicaRefusal counts a 1792 from a replica connection: its READ
+// ONLY guard stopped a statement that writes, which the routing should
+// never have sent there.
+func (s *Session) noteReplicaRefusal(p wire.Packet) {
+	if s.cur == nil || s.cur.OnPrimary || len(p.Head) < 3 ||
+		binary.LittleEndian.Uint16(p.Head[1:3]) != mysql.ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION {
+		return
+	}
+	if s.holds&holdTx == 0 { // in START TRANSACTION READ ONLY the server refuses it directly too
+		s.srv.metrics.replicaWriteRefused.Inc()
+		s.log.Error("a replica connection refused a statement that writes (1792): routing sent a write to a replica; the READ ONLY guard stopped it", "backend", s.cur.Name)
+	}
 }
 
 // relayOK reads an OK packet, notes what it says and writes it to the
@@ -130,17 +145,12 @@ func (s *Session) relayOK(size int, seq byte, next *byte) (wire.Packet, error) {
 	}
 	s.okBuf = body[:0]
 	s.relayed += len(body)
-	ok := parseOK(body, true)
-	s.resp.status, s.resp.insertID = ok.status, ok.insertID
-	if ok.gtid != "" {
-		s.resp.gtid = ok.gtid
-	}
-	if ok.schema != "" {
-		s.resp.schema = ok.schema
-	}
+	ok := wire.ParseOK(body, true)
+	s.resp.status, s.resp.insertID = ok.Status, ok.InsertID
+	s.resp.track.noteOK(ok)
 	out := body
 	if s.caps&mysql.CLIENT_SESSION_TRACK == 0 {
-		out = ok.withoutTracking(body)
+		out = ok.WithoutTracking(body)
 	}
 	if _, err := s.client.Write(out, seq); err != nil {
 		s.dropConn()
@@ -155,7 +165,7 @@ func (s *Session) relayOK(size int, seq byte, next *byte) (wire.Packet, error) {
 // COM_PROCESS_INFO: OK, ERR, LOCAL INFILE requests, or result sets, repeated
 // while the server says more results exist.
 func (s *Session) relayResults() error {
-	s.resp.gtid, s.resp.schema = "", ""
+	s.resp.track.reset()
 	return s.done(s.resultsLoop())
 }
 
@@ -225,6 +235,7 @@ func (s *Session) rowsUntilEnd(next *byte) (uint16, error) {
 			return 0, nil
 		}
 		if p.IsEOF() {
+			s.resp.track.warnings = p.Warnings()
 			return p.Status(), nil
 		}
 	}
@@ -245,7 +256,7 @@ func (s *Session) relayRows() error {
 // relayOne relays a single-packet response (OK, ERR, EOF or a string).
 func (s *Session) relayOne() error {
 	next := byte(1)
-	s.resp.gtid, s.resp.schema = "", ""
+	s.resp.track.reset()
 	_, err := s.relayHead(&next)
 	return s.done(err)
 }
@@ -275,104 +286,4 @@ func (s *Session) relayLocalInfile() error {
 		return err
 	}
 	return nil
-}
-
-// okPacket is what the proxy reads from an OK packet.
-type okPacket struct {
-	affected, insertID uint64
-	status             uint16
-	fixedLen           int    // bytes up to and including the warnings
-	info               []byte // human-readable info, without its length prefix
-	gtid, schema       string
-}
-
-// sessionStateChanged is SERVER_SESSION_STATE_CHANGED.
-const sessionStateChanged = 0x4000
-
-// parseOK decodes an OK packet payload; tracking says whether it was sent
-// with CLIENT_SESSION_TRACK (backend connections always are).
-func parseOK(b []byte, tracking bool) okPacket {
-	var ok okPacket
-	pos := 1
-	var n int
-	ok.affected, n = wire.LenEncInt(b[pos:])
-	pos += n
-	ok.insertID, n = wire.LenEncInt(b[pos:])
-	pos += n
-	if n == 0 || pos+4 > len(b) {
-		ok.fixedLen = len(b)
-		return ok
-	}
-	ok.status = binary.LittleEndian.Uint16(b[pos:])
-	pos += 4
-	ok.fixedLen = pos
-	rest := b[pos:]
-	if !tracking {
-		ok.info = rest
-		return ok
-	}
-	info, rest, good := lenEncBytes(rest)
-	if !good {
-		return ok
-	}
-	ok.info = info
-	if ok.status&sessionStateChanged == 0 {
-		return ok
-	}
-	states, _, good := lenEncBytes(rest)
-	if !good {
-		return ok
-	}
-	for len(states) > 0 {
-		typ := states[0]
-		data, tail, good := lenEncBytes(states[1:])
-		if !good {
-			break
-		}
-		states = tail
-		switch typ {
-		case 0: // SESSION_TRACK_SYSTEM_VARIABLES: name, value
-			name, tail, good := lenEncBytes(data)
-			if !good {
-				continue
-			}
-			value, _, good := lenEncBytes(tail)
-			if good && string(name) == "last_gtid" && len(value) > 0 {
-				ok.gtid = string(value)
-			}
-		case 1: // SESSION_TRACK_SCHEMA
-			if name, _, good := lenEncBytes(data); good {
-				ok.schema = string(name)
-			}
-		case 3: // SESSION_TRACK_GTIDS (MySQL): encoding spec, then the GTID set
-			if len(data) > 1 {
-				if set, _, good := lenEncBytes(data[1:]); good && len(set) > 0 {
-					ok.gtid = string(set)
-				}
-			}
-		}
-	}
-	return ok
-}
-
-// withoutTracking rewrites, in place, an OK packet sent with session
-// tracking into the form a client without CLIENT_SESSION_TRACK expects:
-// the info text unprefixed and no session state.
-func (ok okPacket) withoutTracking(b []byte) []byte {
-	if ok.fixedLen >= len(b) {
-		return b
-	}
-	st := ok.status &^ sessionStateChanged
-	binary.LittleEndian.PutUint16(b[ok.fixedLen-4:], st)
-	n := copy(b[ok.fixedLen:], ok.info)
-	return b[:ok.fixedLen+n]
-}
-
-// lenEncBytes reads a length-encoded string.
-func lenEncBytes(b []byte) (s, rest []byte, ok bool) {
-	l, n := wire.LenEncInt(b)
-	if n == 0 || uint64(len(b)-n) < l {
-		return nil, b, false
-	}
-	return b[n : n+int(l)], b[n+int(l):], true
 }

@@ -24,20 +24,6 @@ import (
 // itself (KILL, COM_CHANGE_USER…); everything else streams.
 const smallPacketLimit = 64 << 10
 
-// hold is a reason for a session to keep its backend connection between
-// statements instead of giving it back to the pool.
-type hold uint16
-
-const (
-	holdTx           hold = 1 << iota // the server says a transaction is open
-	holdNoAutocommit                  // autocommit is off: every statement is in a transaction
-	holdPin                           // state only that backend knows: temporary tables, locks, user variables…
-	holdCursor                        // a prepared statement's cursor is open
-	holdLongData                      // COM_STMT_SEND_LONG_DATA went there for a coming execute
-	holdNextTx                        // SET TRANSACTION applies to the next transaction there
-	holdSticky                        // the last statement wrote: LAST_INSERT_ID() or ROW_COUNT() may follow
-)
-
 // Session is one client connection after the handshake. Its fields belong
 // to the goroutine running run; kill may be called from any goroutine.
 type Session struct {
@@ -90,10 +76,9 @@ type Session struct {
 // response is what the session learns from the packets it relays.
 type response struct {
 	status   uint16
-	err      bool   // the response ended with an ERR packet
-	insertID uint64 // from the last OK packet
-	gtid     string // last_gtid reported by session tracking
-	schema   string // the default database reported by session tracking
+	err      bool    // the response ended with an ERR packet
+	insertID uint64  // from the last OK packet
+	track    tracked // what session tracking reported
 }
 
 // run is the command loop. It returns when the client quits or fails, or

@@ -53,6 +53,18 @@ func (st *sessionState) rehash() {
 	st.varsKey = h.Sum64() | 1 // never 0
 }
 
+// setsName tells whether a recorded SET sets one of names.
+func (st *sessionState) setsName(names ...string) bool {
+	for _, set := range st.sets {
+		for _, n := range set.names {
+			if slices.Contains(names, n) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // reset forgets everything but the database, as COM_RESET_CONNECTION does.
 func (st *sessionState) reset() {
 	st.sets = nil
@@ -64,12 +76,28 @@ func (st *sessionState) reset() {
 type appliedState struct {
 	db       string
 	varsKey  uint64
-	tracking bool // session_track_system_variables includes last_gtid
+	tracking bool // session tracking is on (trackSession)
+	// readOnly: SET SESSION TRANSACTION READ ONLY is in force, as on every
+	// connection to a server that is not the primary.
+	readOnly bool
 }
 
-// trackGTID makes the server report each transaction's GTID in the OK
-// packet (session tracking), so that reads can wait for exactly that write.
-const trackGTID = "SET SESSION session_track_system_variables = CONCAT_WS(',', NULLIF(@@session_track_system_variables, ''), 'last_gtid')"
+// withoutDB accepts a pooled connection with no default database.
+func withoutDB(c *backend.Conn) bool {
+	ap, _ := c.State.(*appliedState)
+	return ap == nil || ap.db == ""
+}
+
+// The guard of every connection to a replica: with the session read-only,
+// MariaDB and MySQL refuse DML and DDL (1792) even for an account whose
+// privileges pass read_only, so a routing mistake fails loudly instead of
+// giving the replica a GTID of its own, which would stop its replication.
+// It runs after the session's variables are replayed, so a client's own
+// transaction_read_only cannot undo it.
+const (
+	guardReadOnly  = "SET SESSION TRANSACTION READ ONLY"
+	guardReadWrite = "SET SESSION TRANSACTION READ WRITE"
+)
 
 // syncState makes conn carry the session's state, in one round trip: the
 // statements are written back to back and their answers read after. A
@@ -80,7 +108,8 @@ func (s *Session) syncState(conn *backend.Conn) error {
 		ap = &appliedState{}
 		conn.State = ap
 	}
-	if ap.varsKey == s.state.varsKey && ap.db == s.state.db && ap.tracking {
+	readOnly := !conn.OnPrimary
+	if ap.varsKey == s.state.varsKey && ap.db == s.state.db && ap.tracking && ap.readOnly == readOnly {
 		return nil
 	}
 	n := 0
@@ -89,18 +118,20 @@ func (s *Session) syncState(conn *backend.Conn) error {
 		_, err := conn.Write(payload, 0)
 		return err
 	}
+	query := func(sql string) error { return seqWrite(append([]byte{mysql.COM_QUERY}, sql...)) }
 	var err error
-	if ap.varsKey != s.state.varsKey && ap.varsKey != 0 {
+	varsChange := ap.varsKey != s.state.varsKey
+	if varsChange && ap.varsKey != 0 {
 		err = seqWrite([]byte{mysql.COM_RESET_CONNECTION})
-		ap.tracking, ap.varsKey = false, 0
+		ap.tracking, ap.varsKey, ap.readOnly = false, 0, false
 		clear(conn.Stmts)
 	}
 	if err == nil && !ap.tracking {
-		err = seqWrite(append([]byte{mysql.COM_QUERY}, trackGTID...))
+		err = query(trackSession)
 	}
 	if err == nil && ap.varsKey != s.state.varsKey {
 		for _, set := range s.state.sets {
-			if err = seqWrite(append([]byte{mysql.COM_QUERY}, set.text...)); err != nil {
+			if err = query(set.text); err != nil {
 				break
 			}
 		}
@@ -110,6 +141,18 @@ func (s *Session) syncState(conn *backend.Conn) error {
 	}
 	if err == nil && ap.db != s.state.db && s.state.db != "" {
 		err = seqWrite(append([]byte{mysql.COM_INIT_DB}, s.state.db...))
+	}
+	switch {
+	case err != nil:
+	case readOnly && (varsChange || !ap.readOnly):
+		err = query(guardReadOnly)
+	case !readOnly && ap.readOnly:
+		// A replica that became the primary: its pooled connections
+		// become writable again (a replayed transaction_read_only of the
+		// client's own, if any, was replayed above and is kept).
+		if !s.state.setsName("transaction_read_only", "tx_read_only") {
+			err = query(guardReadWrite)
+		}
 	}
 	if err == nil {
 		err = conn.Flush()
@@ -133,7 +176,7 @@ func (s *Session) syncState(conn *backend.Conn) error {
 		conn.Broken = true // its state is now unknown
 		return &backend.Error{Name: conn.Name, Address: conn.Address, Server: first, Err: first}
 	}
-	ap.tracking, ap.varsKey = true, s.state.varsKey
+	ap.tracking, ap.varsKey, ap.readOnly = true, s.state.varsKey, readOnly
 	if s.state.db != "" {
 		ap.db = s.state.db
 	}

@@ -27,6 +27,22 @@ const maxInlineQuery = 1 << 20
 // on that id names its backend thread, so KILL of it reaches the right one.
 const pinConnectionID uint16 = 1 << 15
 
+// pinServerState pins a session whose backend reported a session state
+// change that nothing the proxy can replay accounts for: a user variable
+// set in a CALL or a multi-statement, a temporary table made by a
+// statement too large to classify, the client's own change of the session
+// tracking settings.
+const pinServerState uint16 = 1 << 14
+
+// pinSessionStatus pins a session that ran FLUSH STATUS: its session
+// status counters then count only on that connection.
+const pinSessionStatus uint16 = 1 << 13
+
+// describesState tells whether the statement's class accounts for the
+// session state it changes, so that the server's bare "state changed"
+// needs no pin of its own.
+func (e *effect) describesState() bool { return e.stateKnown }
+
 // target is what a command needs from the backend it runs on.
 type target struct {
 	class        router.Class
@@ -35,18 +51,21 @@ type target struct {
 	consistency  string
 	maxStaleness time.Duration
 	needsLast    bool // needs the previous statement's connection (LAST_INSERT_ID()…)
+	read         bool // the statement only reads: a held replica connection may run it
 }
 
 // effect is what a statement does to the session when it succeeds.
 type effect struct {
-	text     string
-	setsVars bool
-	varNames []string
-	useDB    string
-	pin      uint16
-	unpin    uint16
-	tx       classify.TxOp
-	write    bool
+	stateKnown bool // the class accounts for the session state it changes
+	text       string
+	setsVars   bool
+	varNames   []string
+	useDB      string
+	pin        uint16
+	unpin      uint16
+	tx         classify.TxOp
+	write      bool
+	readsLast  bool // reads the previous statement's diagnostics (SHOW WARNINGS, LAST_INSERT_ID()…)
 }
 
 // targetFor maps a classified statement to its routing needs.
@@ -63,7 +82,7 @@ func (s *Session) targetFor(st classify.Statement) target {
 	}
 	switch st.Kind {
 	case classify.Read:
-		t.class = router.ClassRead
+		t.class, t.read = router.ClassRead, true
 		if st.UsesSessionFunc {
 			t.class = router.ClassWrite // the previous statement's connection, or the primary
 		}
@@ -89,21 +108,44 @@ func (s *Session) plan(text string) (classify.Statement, target, effect) {
 	t := s.targetFor(st)
 	e := effectOf(st, text)
 	if containsFold(text, "CONNECTION_ID") {
-		t.class = router.ClassWrite
 		e.pin |= pinConnectionID
+	}
+	if bytes.EqualFold(firstWord([]byte(text)), []byte("FLUSH")) && containsFold(text, "STATUS") {
+		e.pin |= pinSessionStatus
+	}
+	if e.pin != 0 || setsReadOnly(st) {
+		t.read = false
+		// State that pins lives on the primary, where the session's writes
+		// can follow it; and the client's own transaction_read_only must
+		// never reach a replica connection, whose READ ONLY guards it.
+		t.class = router.ClassWrite
 	}
 	return st, t, e
 }
 
+// setsReadOnly tells whether a statement sets the session's
+// transaction_read_only (SET SESSION TRANSACTION READ ONLY / READ WRITE,
+// SET tx_read_only = …).
+func setsReadOnly(st classify.Statement) bool {
+	for _, n := range st.SessionVarNames {
+		if n == "transaction_read_only" || n == "tx_read_only" {
+			return true
+		}
+	}
+	return false
+}
+
 func effectOf(st classify.Statement, text string) effect {
 	e := effect{
-		setsVars: st.SetsSessionVars,
-		varNames: st.SessionVarNames,
-		useDB:    st.UseDB,
-		pin:      uint16(st.Pin),
-		unpin:    uint16(st.Unpin),
-		tx:       st.Tx,
-		write:    st.Kind == classify.Write,
+		stateKnown: !st.Unknown && st.Pin|st.Unpin|st.Drop != 0 || st.SetsSessionVars || len(st.SessionVarNames) > 0 || st.UseDB != "" || st.Tx != classify.TxNone,
+		setsVars:   st.SetsSessionVars,
+		varNames:   st.SessionVarNames,
+		useDB:      st.UseDB,
+		pin:        uint16(st.Pin),
+		unpin:      uint16(st.Unpin),
+		tx:         st.Tx,
+		write:      st.Kind == classify.Write,
+		readsLast:  st.UsesSessionFunc,
 	}
 	if st.SetsSessionVars {
 		e.text = text
@@ -326,7 +368,8 @@ func (s *Session) lostBeforeRun(seq byte) error {
 // session's state.
 func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) {
 	if s.held != nil {
-		if s.holds != holdSticky || t.needsLast {
+		switch useOfHeld(s.holds, s.held.OnPrimary, t) {
+		case heldRun:
 			if err := s.checkHeldEpoch(); err != nil {
 				return nil, err
 			}
@@ -336,8 +379,13 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 			}
 			s.setCur(s.held)
 			return s.held, nil
+		case heldRelease:
+			s.releaseHeld()
+		case heldRefuse:
+			return nil, errWriteOnReplica(s.holds)
+		case heldBeside:
+			t.class, t.hintReplica = router.ClassWrite, false
 		}
-		s.releaseHeld()
 	}
 	holding := false
 	defer func() {
@@ -434,7 +482,13 @@ func (s *Session) checkHeldEpoch() error {
 // borrow takes a pooled connection to server, chosen in the topology of
 // epoch, and gives it the session's state.
 func (s *Session) borrow(ctx context.Context, server health.Server, epoch uint64) (*backend.Conn, error) {
-	conn, err := s.srv.pools.get(ctx, server, s.user, s.caps, s.collation)
+	var accept func(*backend.Conn) bool
+	if s.state.db == "" {
+		// No statement takes a connection's default database away: a
+		// session without one never reuses a connection that has one.
+		accept = withoutDB
+	}
+	conn, err := s.srv.pools.get(ctx, server, s.user, s.caps, s.collation, accept)
 	if err != nil {
 		return nil, err
 	}
@@ -549,70 +603,116 @@ func (s *Session) releaseHeld() {
 
 // finish records what a statement did to the session, from the effect of
 // its class and from what the server reported, and keeps the connection or
-// gives it back.
+// gives it back (heldAfter).
 func (s *Session) finish(conn *backend.Conn, e *effect) {
 	s.setCur(nil)
 	if conn.Broken { // dropped by a failed relay: afterLoss has run
 		return
 	}
 	r := &s.resp
-	ap, _ := conn.State.(*appliedState)
-	if e != nil && !r.err {
-		if e.setsVars {
-			s.state.addSet(e.text, e.varNames)
-			if ap != nil {
-				ap.varsKey = s.state.varsKey
-			}
-		}
-		if e.useDB != "" {
-			s.state.db = e.useDB
-		}
-		if added := e.pin &^ s.pins; added != 0 {
-			s.srv.metrics.countPins(added)
-		}
-		s.pins = s.pins&^e.unpin | e.pin
+	s.recordState(conn, e)
+	f := finished{
+		before:   s.holds,
+		status:   r.status,
+		failed:   r.err,
+		warnings: r.track.warnings,
+		pinned:   s.pins != 0,
+		known:    e != nil,
 	}
-	if r.schema != "" {
-		s.state.db = r.schema
+	if e != nil {
+		f.tx, f.write, f.readsLast = e.tx, e.write, e.readsLast
 	}
-	if ap != nil && s.state.db != "" {
-		ap.db = s.state.db
+	if conn != s.held && s.held != nil {
+		s.finishBeside(conn, f)
+		return
 	}
-	if r.gtid != "" {
-		pos := router.ParseGTIDPos(r.gtid)
-		s.lastWrite = s.lastWrite.Merge(pos)
-		s.srv.acknowledged(r.gtid, pos)
-	}
-	h := s.holds & (holdCursor | holdLongData | holdNextTx)
-	if r.status&mysql.SERVER_STATUS_IN_TRANS != 0 {
-		h |= holdTx
-	}
-	if r.status&mysql.SERVER_STATUS_AUTOCOMMIT == 0 {
-		h |= holdNoAutocommit
-	}
-	if s.pins != 0 {
-		h |= holdPin
-	}
-	if e != nil && !r.err {
-		switch e.tx {
-		case classify.TxOther:
-			if h&holdTx == 0 {
-				h |= holdNextTx // SET TRANSACTION: the next transaction runs there
-			}
-		case classify.TxCommit, classify.TxRollback:
-			h &^= holdNextTx
-		}
-		if e.write {
-			h |= holdSticky
-		}
-	}
-	s.holds = h
-	if h != 0 {
+	s.holds = heldAfter(f)
+	if s.holds != 0 {
 		s.held = conn
 		return
 	}
 	s.held = nil
 	conn.Release()
+}
+
+// finishBeside ends a command that ran on a primary connection beside the
+// replica connection the session holds for a cursor (useOfHeld): if the
+// command left state on its connection, that one is kept and the replica's
+// is let go (its cursor with it); otherwise the session goes on holding
+// the replica's.
+func (s *Session) finishBeside(conn *backend.Conn, f finished) {
+	f.before = 0
+	h := heldAfter(f)
+	if h&stateHolds == 0 && s.holds&^softHolds != 0 {
+		s.holds &^= softHolds
+		conn.Release()
+		return
+	}
+	old := s.held
+	old.Broken = true // an open cursor or long data: not for another client
+	old.Release()
+	for _, cs := range s.stmts {
+		cs.cursor, cs.longData = false, false
+	}
+	s.held, s.holds = nil, h
+	if h != 0 {
+		s.held = conn
+		return
+	}
+	conn.Release()
+}
+
+// recordState records what the statement did to the session's state: what
+// the server's session tracking reported (the source of truth), and the
+// pins its class implies for the state tracking does not report (GET_LOCK,
+// SELECT ... INTO @v, a SET NAMES ... COLLATE the server reports only in
+// part).
+func (s *Session) recordState(conn *backend.Conn, e *effect) {
+	r := &s.resp
+	t := &r.track
+	ap, _ := conn.State.(*appliedState)
+	pin := uint16(0)
+	if e != nil && !r.err {
+		if e.setsVars {
+			// The text replays exactly what the client wrote (tracking
+			// leaves collation_connection out of SET NAMES ... COLLATE).
+			s.state.addSet(e.text, e.varNames)
+		}
+		pin = e.pin
+		s.pins &^= e.unpin
+	}
+	if e == nil || !e.setsVars || r.err {
+		// Variables changed inside a multi-statement, a CALL, a statement
+		// too large to classify, or a statement that failed after it set
+		// some: the server's report is all there is.
+		for _, v := range t.vars {
+			s.state.addSet(v.text, v.names)
+		}
+	}
+	if t.changed && (e == nil || !e.describesState()) || t.untracked {
+		pin |= pinServerState
+	}
+	if ap != nil {
+		ap.varsKey = s.state.varsKey
+	}
+	switch {
+	case t.schemaSet:
+		s.state.db = t.schema
+	case e != nil && !r.err && e.useDB != "":
+		s.state.db = e.useDB
+	}
+	if ap != nil {
+		ap.db = s.state.db
+	}
+	if added := pin &^ s.pins; added != 0 {
+		s.srv.metrics.countPins(added)
+	}
+	s.pins |= pin
+	if t.gtid != "" {
+		pos := router.ParseGTIDPos(t.gtid)
+		s.lastWrite = s.lastWrite.Merge(pos)
+		s.srv.acknowledged(t.gtid, pos)
+	}
 }
 
 // afterLoss updates the session after its connection was dropped. A

@@ -82,6 +82,14 @@ func (p *Pool) SetCredential(cred Credential) {
 // Get returns a live connection, reusing an idle one when it can. It waits
 // at most cfg.WaitTimeout for a free slot.
 func (p *Pool) Get(ctx context.Context) (*Conn, error) {
+	return p.GetWhere(ctx, nil)
+}
+
+// GetWhere is Get that reuses only an idle connection accept takes (nil
+// takes any), and opens a new one when none is: state a session cannot
+// undo on a connection (a default database, for a session without one)
+// is avoided rather than reset.
+func (p *Pool) GetWhere(ctx context.Context, accept func(*Conn) bool) (*Conn, error) {
 	if p.closing.Load() {
 		return nil, ErrPoolClosed
 	}
@@ -106,7 +114,7 @@ func (p *Pool) Get(ctx context.Context) (*Conn, error) {
 	}
 	p.addInUse(1)
 	for {
-		c := p.popIdle()
+		c := p.popIdle(accept)
 		if c == nil {
 			break
 		}
@@ -130,17 +138,21 @@ func (p *Pool) Get(ctx context.Context) (*Conn, error) {
 	return c, nil
 }
 
-func (p *Pool) popIdle() *Conn {
+func (p *Pool) popIdle(accept func(*Conn) bool) *Conn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n := len(p.idle)
-	if n == 0 {
-		return nil
+	for i := len(p.idle) - 1; i >= 0; i-- {
+		c := p.idle[i]
+		if accept != nil && !accept(c) {
+			continue
+		}
+		n := len(p.idle)
+		copy(p.idle[i:], p.idle[i+1:])
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		return c
 	}
-	c := p.idle[n-1]
-	p.idle[n-1] = nil
-	p.idle = p.idle[:n-1]
-	return c
+	return nil
 }
 
 // Put returns a connection. A connection that saw an error or an
