@@ -28,7 +28,7 @@ func (s *Session) maybeExplain(ctx context.Context, sql []byte, seq byte) (bool,
 		"class": st.Kind.String(), "tx": st.Tx.String(), "pins": st.Pin.String(),
 		"session_holds": s.holds.String(), "consistency": t.consistency,
 	}
-	if s.held != nil && (s.holds != holdSticky || t.needsLast) {
+	if s.held != nil && useOfHeld(s.holds, s.held.OnPrimary, t) == heldRun {
 		row["backend"], row["address"] = s.held.Name, s.held.Address
 		row["role"], row["reason"] = "held", string(router.ReasonPinned)
 		if s.holds&(holdTx|holdNoAutocommit) != 0 {

@@ -54,11 +54,11 @@ func FuzzSessionCommands(f *testing.F) {
 	f.Add(packet(0))
 	cfg := config.Default()
 	cfg.Users = []config.User{{Name: "app", Password: "app"}}
+	cfg.Failover.HoldWritesMax = 0 // no primary: fail at once instead of holding
 	srv, err := NewServer(cfg, staticTopology{&health.Topology{}}, "10.11.0-MariaDB", slog.New(slog.DiscardHandler))
 	if err != nil {
 		f.Fatal(err)
 	}
-	srv.holdMax = 0 // no primary: fail at once instead of holding
 	f.Fuzz(func(t *testing.T, in []byte) {
 		s := &Session{
 			srv:         srv,

@@ -56,10 +56,9 @@ type Server struct {
 	classifier *classify.Classifier
 	load       router.Load
 
-	// Statements held while no primary is known, bounded in time and count.
-	holdTimeout time.Duration
-	holdMax     int64
-	holding     atomic.Int64
+	// Statements held while no primary is known (failoverWait), bounded
+	// in time and count by the failover settings.
+	holding atomic.Int64
 
 	mu       sync.Mutex
 	sessions map[uint32]*Session // by the connection id the client sees
@@ -88,15 +87,13 @@ func NewServer(cfg config.Config, topo Topology, version string, log *slog.Logge
 	auth := &hashAuth{}
 	ms := server.NewServerWithAuth(version, mysql.DEFAULT_COLLATION_ID, mysql.AUTH_NATIVE_PASSWORD, key, tlsConf, auth)
 	s := &Server{
-		topo:        topo,
-		log:         log,
-		mysql:       ms,
-		caps:        ms.Capability() | advertised,
-		sessions:    make(map[uint32]*Session),
-		metrics:     newMetrics(),
-		classifier:  classify.New(10000),
-		holdTimeout: cfg.Failover.HoldWritesTimeout,
-		holdMax:     int64(cfg.Failover.HoldWritesMax),
+		topo:       topo,
+		log:        log,
+		mysql:      ms,
+		caps:       ms.Capability() | advertised,
+		sessions:   make(map[uint32]*Session),
+		metrics:    newMetrics(),
+		classifier: classify.New(10000),
 	}
 	auth.srv = s
 	set, err := newSettings(cfg)
@@ -121,18 +118,6 @@ func HandshakeVersion(v string) string {
 	}
 	return v
 }
-
-// holdStart admits one more held statement, or refuses past the bound.
-func (s *Server) holdStart() bool {
-	if s.holding.Add(1) > s.holdMax {
-		s.holding.Add(-1)
-		return false
-	}
-	s.metrics.heldTotal.Inc()
-	return true
-}
-
-func (s *Server) holdEnd() { s.holding.Add(-1) }
 
 // waitTopology waits for the next topology snapshot, until deadline. It
 // returns false when the deadline passed or ctx ended.

@@ -387,22 +387,17 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 			t.class, t.hintReplica = router.ClassWrite, false
 		}
 	}
-	holding := false
-	defer func() {
-		if holding {
-			s.srv.holdEnd()
-		}
-	}()
-	var deadline time.Time
+	hold := failoverWait{srv: s.srv}
+	defer hold.done()
 	for {
-		d, need, err := s.route(ctx, t)
+		d, need, err := s.route(ctx, t, &hold)
 		if err != nil {
 			return nil, err
 		}
 		s.routed, s.onReplica = d.Reason, d.Backend.Role == health.RoleReplica
 		conn, err := s.borrow(ctx, d.Backend, d.Epoch)
 		if err == nil {
-			return s.afterBorrow(ctx, t, d, need, conn)
+			return s.afterBorrow(ctx, t, d, need, conn, &hold)
 		}
 		var be *backend.Error
 		if !errors.As(err, &be) || be.Server != nil || errors.Is(err, backend.ErrPoolTimeout) || errors.Is(err, backend.ErrMisconfigured) {
@@ -420,14 +415,7 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 		// The primary cannot be reached: hold the statement (bounded) until
 		// health confirms it down and a failover gives a new one, or it
 		// comes back.
-		if deadline.IsZero() {
-			if !s.srv.holdStart() {
-				return nil, err
-			}
-			holding = true
-			deadline = time.Now().Add(s.srv.holdTimeout)
-		}
-		if !s.srv.waitTopology(ctx, deadline) {
+		if !hold.wait(ctx) {
 			return nil, err
 		}
 	}
@@ -435,7 +423,7 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 
 // afterBorrow has a replica wait for the GTID a read needs, or moves the
 // read to the primary when it does not get there in time.
-func (s *Session) afterBorrow(ctx context.Context, t target, d router.Decision, need router.GTIDPos, conn *backend.Conn) (*backend.Conn, error) {
+func (s *Session) afterBorrow(ctx context.Context, t target, d router.Decision, need router.GTIDPos, conn *backend.Conn, hold *failoverWait) (*backend.Conn, error) {
 	if d.Wait {
 		if s.waitGTID(conn, need) {
 			s.srv.progress.noteApplied(d.Backend.Name, need)
@@ -443,7 +431,7 @@ func (s *Session) afterBorrow(ctx context.Context, t target, d router.Decision, 
 			s.setCur(nil) // before the release: the connection is no longer this session's
 			conn.Release()
 			t.class, t.hintReplica = router.ClassWrite, false
-			d, _, err := s.route(ctx, t)
+			d, _, err := s.route(ctx, t, hold)
 			if err != nil {
 				return nil, err
 			}
@@ -512,26 +500,18 @@ func (s *Session) borrow(ctx context.Context, server health.Server, epoch uint64
 	return conn, nil
 }
 
-// route asks the router, holding the statement (bounded) while no primary
-// is known: a failover may be about to give one.
-func (s *Session) route(ctx context.Context, t target) (router.Decision, router.GTIDPos, error) {
+// route asks the router, holding the statement (bounded, by hold) while
+// no primary is known: a failover may be about to give one.
+func (s *Session) route(ctx context.Context, t target, hold *failoverWait) (router.Decision, router.GTIDPos, error) {
 	need := s.need(t.consistency)
 	req := s.request(t, need)
-	var deadline time.Time
 	for {
 		topo := s.srv.topo.Snapshot()
 		d, err := router.Route(req, topo, s.srv.settings().policy, s.srv.load)
 		if !errors.Is(err, router.ErrNoPrimary) {
 			return d, need, err
 		}
-		if deadline.IsZero() {
-			if !s.srv.holdStart() {
-				return d, need, noPrimary(topo)
-			}
-			defer s.srv.holdEnd()
-			deadline = time.Now().Add(s.srv.holdTimeout)
-		}
-		if !s.srv.waitTopology(ctx, deadline) {
+		if !hold.wait(ctx) {
 			return d, need, noPrimary(topo)
 		}
 	}

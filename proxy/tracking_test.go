@@ -1,0 +1,76 @@
+package proxy
+
+import (
+	"testing"
+
+	"github.com/switchyard/switchyard/proxy/wire"
+)
+
+// okWithStates builds an OK packet payload with a session-state block.
+func okWithStates(entries ...[]byte) []byte {
+	var states []byte
+	for _, e := range entries {
+		states = append(states, e...)
+	}
+	pkt := []byte{0, 0, 0, 0x02, 0x40, 1, 0, 0} // affected 0, id 0, status AUTOCOMMIT|STATE_CHANGED, 1 warning, info ""
+	pkt = append(pkt, byte(len(states)))
+	return append(pkt, states...)
+}
+
+func lenenc(s string) []byte { return append([]byte{byte(len(s))}, s...) }
+
+func entry(typ byte, data []byte) []byte { return append([]byte{typ}, lenenc(string(data))...) }
+
+func sysvar(name, value string) []byte {
+	return entry(wire.TrackSystemVariables, append(lenenc(name), lenenc(value)...))
+}
+
+func TestTrackedNoteOK(t *testing.T) {
+	var tr tracked
+	tr.noteOK(wire.ParseOK(okWithStates(
+		sysvar("time_zone", "+03:00"),
+		sysvar("sort_buffer_size", "300000"),
+		sysvar("last_gtid", "0-1-7"),
+		sysvar("autocommit", "OFF"),
+		entry(wire.TrackSchema, lenenc("shop")),
+		entry(wire.TrackStateChange, []byte("1")),
+	), true))
+	if tr.gtid != "0-1-7" || !tr.schemaSet || tr.schema != "shop" || !tr.changed || tr.warnings != 1 || tr.untracked {
+		t.Fatalf("tracked %+v", tr)
+	}
+	want := []string{"SET SESSION `time_zone` = '+03:00'", "SET SESSION `sort_buffer_size` = 300000"}
+	if len(tr.vars) != len(want) {
+		t.Fatalf("vars %+v, want %q", tr.vars, want)
+	}
+	for i, v := range tr.vars {
+		if v.text != want[i] {
+			t.Fatalf("var %d replays as %q, want %q", i, v.text, want[i])
+		}
+	}
+
+	tr.reset()
+	tr.noteOK(wire.ParseOK(okWithStates(entry(wire.TrackSchema, lenenc(""))), true))
+	if !tr.schemaSet || tr.schema != "" || tr.changed {
+		t.Fatalf("a dropped default database: %+v", tr)
+	}
+
+	tr.reset()
+	tr.noteOK(wire.ParseOK(okWithStates(sysvar("session_track_system_variables", "autocommit")), true))
+	if !tr.untracked {
+		t.Fatal("a client's change of the tracking settings is not noticed")
+	}
+}
+
+func TestQuoteSurvivesEverySQLMode(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":      "'plain'",
+		"it's":       "'it''s'",
+		`a\b`:        "CONCAT('a', CHAR(92), 'b')",
+		`\'`:         "CONCAT('', CHAR(92), '''')",
+		"ANSI,QUOTE": "'ANSI,QUOTE'",
+	} {
+		if got := quote(in); got != want {
+			t.Errorf("quote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
