@@ -80,6 +80,7 @@ type appliedState struct {
 	// readOnly: SET SESSION TRANSACTION READ ONLY is in force, as on every
 	// connection to a server that is not the primary.
 	readOnly bool
+	mysql    bool // the server is MySQL (its GTIDs are tracked differently)
 }
 
 // withoutDB accepts a pooled connection with no default database.
@@ -127,7 +128,7 @@ func (s *Session) syncState(conn *backend.Conn) error {
 		clear(conn.Stmts)
 	}
 	if err == nil && !ap.tracking {
-		err = query(trackSession)
+		err = query(trackingFor(ap.mysql))
 	}
 	if err == nil && ap.varsKey != s.state.varsKey {
 		for _, set := range s.state.sets {

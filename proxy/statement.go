@@ -485,6 +485,9 @@ func (s *Session) borrow(ctx context.Context, server health.Server, epoch uint64
 	// the down-server watcher can end.
 	conn.Epoch = epoch
 	conn.OnPrimary = server.Role != health.RoleReplica
+	if conn.State == nil {
+		conn.State = &appliedState{mysql: server.Flavor == health.FlavorMySQL}
+	}
 	s.setCur(conn)
 	if topo := s.srv.topo.Snapshot(); topo.Epoch != epoch {
 		// A promotion came after the routing decision, and the watcher
@@ -700,6 +703,11 @@ func (s *Session) recordState(conn *backend.Conn, e *effect) {
 // knew (temporary tables, locks, user variables, cursors) is gone too, and
 // since the client cannot know, the session ends after this command.
 func (s *Session) afterLoss() {
+	if s.held != nil {
+		// The lost connection ran a statement beside the one the session
+		// holds (useOfHeld: a replica's cursor), which keeps its state.
+		return
+	}
 	if s.holds&(holdPin|holdCursor|holdLongData|holdNoAutocommit) != 0 {
 		s.killed.Store(true)
 	}

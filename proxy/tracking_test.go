@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/switchyard/switchyard/proxy/wire"
@@ -71,6 +72,24 @@ func TestQuoteSurvivesEverySQLMode(t *testing.T) {
 	} {
 		if got := quote(in); got != want {
 			t.Errorf("quote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestTrackingPerFlavor: MySQL 8 reports its GTIDs only with
+// session_track_gtids; MariaDB has no such variable and would refuse it.
+func TestTrackingPerFlavor(t *testing.T) {
+	if strings.Contains(trackingFor(false), "session_track_gtids") {
+		t.Fatal("MariaDB's tracking statement sets session_track_gtids, which MariaDB refuses")
+	}
+	if !strings.Contains(trackingFor(true), "session_track_gtids = 'OWN_GTID'") {
+		t.Fatal("MySQL's tracking statement does not track its own GTIDs")
+	}
+	for _, f := range []bool{false, true} {
+		for _, v := range []string{"session_track_state_change = ON", "session_track_schema = ON", "session_track_system_variables = '*'", "session_track_transaction_info = 'CHARACTERISTICS'"} {
+			if !strings.Contains(trackingFor(f), v) {
+				t.Fatalf("tracking statement (mysql=%v) lacks %s", f, v)
+			}
 		}
 	}
 }

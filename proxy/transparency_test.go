@@ -284,10 +284,11 @@ func TestReplicaConnectionsAreReadOnly(t *testing.T) {
 	p := superUser(t)
 	topo := testenv.Topology(t)
 	root := topo.DB(t, topo.Primary, "root", "", "test")
-	mustExec(t, root, "CREATE TABLE IF NOT EXISTS sneaky (a INT)")
 	mustExec(t, root, "DROP FUNCTION IF EXISTS sneaky_write")
 	mustExec(t, root, "CREATE FUNCTION sneaky_write() RETURNS INT DETERMINISTIC MODIFIES SQL DATA BEGIN INSERT INTO sneaky VALUES (1); RETURN 1; END")
-	waitReplicated(t, topo, "test.sneaky")
+	mustExec(t, root, "DROP TABLE IF EXISTS sneaky")
+	mustExec(t, root, "CREATE TABLE sneaky (a INT)")
+	waitReplicated(t, topo, "test.sneaky") // and the function, created before it
 	db, err := sql.Open("mysql", fmt.Sprintf("su:su@tcp(%s)/test", p.Addr))
 	if err != nil {
 		t.Fatal(err)
