@@ -155,8 +155,20 @@ func (s *Session) relayOK(size int, seq byte, next *byte) (wire.Packet, error) {
 // COM_PROCESS_INFO: OK, ERR, LOCAL INFILE requests, or result sets, repeated
 // while the server says more results exist.
 func (s *Session) relayResults() error {
-	s.resp.gtid, s.resp.schema = "", ""
+	s.resp.gtid, s.resp.schema, s.resp.cursor = "", "", false
 	return s.done(s.resultsLoop())
+}
+
+// opensCursor tells whether the EOF after a result's column definitions,
+// with status st, ends the response because the server opened a cursor
+// (its rows come by COM_STMT_FETCH). SERVER_STATUS_CURSOR_EXISTS alone does
+// not say so: it is the thread's flag, and a stored procedure that holds a
+// cursor of its own (a FOR loop over a SELECT) sends it with every result
+// set it returns, rows following, to COM_QUERY as to COM_STMT_EXECUTE.
+// Only an execute that asked for a cursor gets one, for a single result:
+// with more results to come (a CALL) the rows are sent at once.
+func (s *Session) opensCursor(st uint16) bool {
+	return s.cursorAsked && st&wire.StatusCursor != 0 && st&wire.StatusMoreResults == 0
 }
 
 func (s *Session) resultsLoop() error {
@@ -193,8 +205,8 @@ func (s *Session) resultsLoop() error {
 		if err != nil {
 			return err
 		}
-		if st := eof.Status(); st&wire.StatusCursor != 0 {
-			s.resp.status = st
+		if st := eof.Status(); s.opensCursor(st) {
+			s.resp.status, s.resp.cursor = st, true
 			return nil // rows come later, by COM_STMT_FETCH
 		}
 		status, err := s.rowsUntilEnd(&next)

@@ -68,6 +68,9 @@ type Session struct {
 	retryRead  bool
 	avoid      string
 	retrySince time.Time
+	// cursorAsked: during stmtExecute's exchange, the execute asked the
+	// server for a cursor (see opensCursor).
+	cursorAsked bool
 
 	stmts     map[uint32]*clientStmt
 	nextStmt  uint32
@@ -94,6 +97,7 @@ type response struct {
 	insertID uint64 // from the last OK packet
 	gtid     string // last_gtid reported by session tracking
 	schema   string // the default database reported by session tracking
+	cursor   bool   // the response opened a cursor (see opensCursor)
 }
 
 // run is the command loop. It returns when the client quits or fails, or

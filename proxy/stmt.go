@@ -33,6 +33,10 @@ const maxStmtsPerConn = 1024
 // cursorLastRowSent is SERVER_STATUS_LAST_ROW_SENT.
 const cursorLastRowSent = 0x0080
 
+// cursorTypeMask selects the cursor type bits of COM_STMT_EXECUTE's flags
+// (CURSOR_TYPE_READ_ONLY, FOR_UPDATE, SCROLLABLE); 0 is no cursor.
+const cursorTypeMask = 0x07
+
 // clientStmt is a statement the client prepared.
 type clientStmt struct {
 	sql      string
@@ -237,7 +241,10 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 			payload = append(payload, body[boundAt+1:]...)
 		}
 		bs.TypesBound = bs.TypesBound || cs.params == 0 || bound || cs.types != nil
-		if err = s.exchange(conn, payload, seq, !retried && s.mayRunAgain(conn)); !errors.Is(err, errRetryRead) {
+		s.cursorAsked = body[5]&cursorTypeMask != 0
+		err = s.exchange(conn, payload, seq, !retried && s.mayRunAgain(conn))
+		s.cursorAsked = false
+		if !errors.Is(err, errRetryRead) {
 			break
 		}
 		if conn, err = s.acquireForRetry(ctx, cs.target); err != nil {
@@ -248,7 +255,7 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 		cs.longData = false
 		s.holds &^= holdLongData
 	}
-	if !conn.Broken && s.resp.status&wire.StatusCursor != 0 {
+	if !conn.Broken && s.resp.cursor {
 		cs.cursor = true
 		s.holds |= holdCursor
 	}
