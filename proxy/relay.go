@@ -92,6 +92,9 @@ func (s *Session) done(err error) error {
 	if err != nil {
 		return err
 	}
+	if s.resp.connKilled {
+		return s.serverKilled()
+	}
 	return s.client.Flush()
 }
 
@@ -116,7 +119,7 @@ func (s *Session) relayHead(next *byte) (wire.Packet, error) {
 	p, err := s.cur.RelayBody(s.client, size, seq)
 	s.relayed += p.Size
 	if err == nil && p.IsERR() {
-		s.resp.err = true
+		s.noteERR(p)
 	}
 	return p, s.relayErr(err, p, next)
 }
@@ -233,7 +236,7 @@ func (s *Session) rowsUntilEnd(next *byte) (uint16, error) {
 			return 0, err
 		}
 		if p.IsERR() {
-			s.resp.err = true
+			s.noteERR(p)
 			return 0, nil
 		}
 		if p.IsEOF() {

@@ -98,6 +98,9 @@ type response struct {
 	gtid     string // last_gtid reported by session tracking
 	schema   string // the default database reported by session tracking
 	cursor   bool   // the response opened a cursor (see opensCursor)
+	// connKilled: the response ended with ER_CONNECTION_KILLED, after
+	// which the server closes the connection (see serverKilled).
+	connKilled bool
 }
 
 // run is the command loop. It returns when the client quits or fails, or
