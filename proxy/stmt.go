@@ -143,14 +143,27 @@ func rememberStmt(conn *backend.Conn, sql string, id uint32, params int) *backen
 		conn.Stmts = make(map[string]*backend.Stmt)
 	}
 	bs := &backend.Stmt{ID: id, Params: params}
-	conn.Stmts[sql] = bs
+	conn.Stmts[stmtKey(conn, sql)] = bs
 	return bs
+}
+
+// stmtKey is what a statement prepared on conn is known by there: its text
+// and the default database it was prepared in. The server binds a prepared
+// statement's unqualified tables to the database current at PREPARE, so
+// two sessions that share the connection share a statement only when they
+// use the same database; else one would read and write the other's tables.
+func stmtKey(conn *backend.Conn, sql string) string {
+	db := ""
+	if ap, _ := conn.State.(*appliedState); ap != nil {
+		db = ap.db
+	}
+	return db + "\x00" + sql
 }
 
 // ensurePrepared returns the statement's id on conn, preparing it there
 // first if needed. A server error is returned as is, for the client.
 func (s *Session) ensurePrepared(conn *backend.Conn, cs *clientStmt) (*backend.Stmt, error) {
-	if bs := conn.Stmts[cs.sql]; bs != nil {
+	if bs := conn.Stmts[stmtKey(conn, cs.sql)]; bs != nil {
 		return bs, nil
 	}
 	if len(conn.Stmts) >= maxStmtsPerConn {
@@ -350,7 +363,7 @@ func (s *Session) stmtFetch(ctx context.Context, size int, seq byte) error {
 	if err != nil { // the held connection's primary was replaced: it is gone
 		return s.replyErr(seq+1, err)
 	}
-	bs := conn.Stmts[cs.sql]
+	bs := conn.Stmts[stmtKey(conn, cs.sql)]
 	if bs == nil {
 		s.finish(conn, nil)
 		return s.reply(seq+1, wire.ErrPacket(1421, "HY000", fmt.Sprintf("The statement (%d) has no open cursor.", id)))
@@ -401,7 +414,7 @@ func (s *Session) stmtReset(ctx context.Context, size int, seq byte) error {
 	if err != nil { // the held connection's primary was replaced: it is gone
 		return s.replyErr(seq+1, err)
 	}
-	bs := conn.Stmts[cs.sql]
+	bs := conn.Stmts[stmtKey(conn, cs.sql)]
 	if bs == nil {
 		s.finish(conn, nil)
 		return s.reply(seq+1, wire.OKPacket(s.txStatus()))
@@ -436,7 +449,7 @@ func (s *Session) stmtClose(_ context.Context, size int, seq byte) error {
 	}
 	delete(s.stmts, id)
 	if (cs.cursor || cs.longData) && s.held != nil {
-		if bs := s.held.Stmts[cs.sql]; bs != nil {
+		if bs := s.held.Stmts[stmtKey(s.held, cs.sql)]; bs != nil {
 			var reset [5]byte
 			reset[0] = mysql.COM_STMT_RESET
 			binary.LittleEndian.PutUint32(reset[1:], bs.ID)
