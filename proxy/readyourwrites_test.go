@@ -83,3 +83,65 @@ func holdReplicas(ctx context.Context, t *testing.T, topo *testenv.Topo) (unlock
 	t.Cleanup(unlock)
 	return unlock
 }
+
+// TestReadYourWritesAfterSettingSessionTracking: the writes of a session
+// that sets session_track_system_variables itself (to track something
+// else) are still seen by the reads that follow (consistency global). The
+// proxy learns a write's GTID from last_gtid in that list; the client's SET
+// replaced it, so a SELECT right after CREATE TABLE and INSERT went to a
+// replica that had not applied them (held back here by a global read
+// lock): 1146. Once where the proxy replays the SET on the other
+// connections the session borrows (its own read), once on the connection
+// the SET ran on, which the session holds (pinned by a user variable, so
+// never synced again) and reads on: another session's read.
+func TestReadYourWritesAfterSettingSessionTracking(t *testing.T) {
+	topo := testenv.Topology(t)
+	p := topo.Proxy(t, "routing: {gtid_wait: 20s, max_replica_lag: 1h}\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, tc := range []struct {
+		name, setup string
+		otherReads  bool
+	}{
+		{"replayed on other connections", "", false},
+		{"held connection", "SET @pin = 1", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := open(t, p.Addr, "")
+			conn, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			table := fmt.Sprintf("ryw_track_%d", time.Now().UnixNano())
+			t.Cleanup(func() { _, _ = db.Exec("DROP TABLE IF EXISTS " + table) })
+			for _, q := range []string{tc.setup, "SET SESSION session_track_system_variables = 'autocommit'"} {
+				if _, err := conn.ExecContext(ctx, q); q != "" && err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			unlock := holdReplicas(ctx, t, topo)
+			for _, q := range []string{"CREATE TABLE " + table + " (a INT)", "INSERT INTO " + table + " VALUES (1), (2)"} {
+				if _, err := conn.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			released := make(chan struct{})
+			go func() {
+				defer close(released)
+				time.Sleep(300 * time.Millisecond)
+				unlock()
+			}()
+			reader := conn.QueryRowContext
+			if tc.otherReads {
+				reader = db.QueryRowContext // another connection: conn is held
+			}
+			var n int
+			err = reader(ctx, "SELECT COUNT(*) FROM "+table).Scan(&n)
+			<-released
+			if err != nil || n != 2 {
+				t.Fatalf("SELECT COUNT(*) right after CREATE TABLE and INSERT: %d, %v; want 2", n, err)
+			}
+		})
+	}
+}

@@ -95,18 +95,22 @@ func (s *Session) syncState(conn *backend.Conn) error {
 		ap.tracking, ap.varsKey = false, 0
 		clear(conn.Stmts)
 	}
-	if err == nil && !ap.tracking {
-		err = seqWrite(append([]byte{mysql.COM_QUERY}, trackGTID...))
-	}
 	if err == nil && ap.varsKey != s.state.varsKey {
 		for _, set := range s.state.sets {
 			if err = seqWrite(append([]byte{mysql.COM_QUERY}, set.text...)); err != nil {
 				break
 			}
+			if replacesTracking(set.text) {
+				ap.tracking = false
+			}
 		}
 		if err == nil && s.state.multiStmtOff {
 			err = seqWrite([]byte{mysql.COM_SET_OPTION, 1, 0}) // MYSQL_OPTION_MULTI_STATEMENTS_OFF
 		}
+	}
+	// After the replayed SETs, which may set session_track_system_variables.
+	if err == nil && !ap.tracking {
+		err = seqWrite(append([]byte{mysql.COM_QUERY}, trackGTID...))
 	}
 	if err == nil && ap.db != s.state.db && s.state.db != "" {
 		err = seqWrite(append([]byte{mysql.COM_INIT_DB}, s.state.db...))
