@@ -102,7 +102,7 @@ func (s *Session) done(err error) error {
 // OK packet may come. An OK packet is read whole and noted; the others
 // stream.
 func (s *Session) relayHead(next *byte) (wire.Packet, error) {
-	s.resp.err = false
+	s.resp.err, s.resp.rowsLast = false, false
 	size, seq, err := s.cur.ReadHeader()
 	if err != nil {
 		return wire.Packet{}, s.backendLost(err, *next)
@@ -219,7 +219,7 @@ func (s *Session) resultsLoop() error {
 		if s.resp.err {
 			return nil
 		}
-		s.resp.status = status
+		s.resp.status, s.resp.rowsLast = status, true
 		if status&wire.StatusMoreResults == 0 {
 			return nil
 		}

@@ -98,6 +98,7 @@ type response struct {
 	gtid     string // last_gtid reported by session tracking
 	schema   string // the default database reported by session tracking
 	cursor   bool   // the response opened a cursor (see opensCursor)
+	rowsLast bool   // the response's last result was rows, not an OK (see learnGTIDAfterRows)
 	// connKilled: the response ended with ER_CONNECTION_KILLED, after
 	// which the server closes the connection (see serverKilled).
 	connKilled bool

@@ -185,7 +185,7 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 			return s.replyErr(seq+1, err)
 		}
 	}
-	s.keepGTIDTracking(conn, &e)
+	s.trackWrites(conn, &e)
 	s.finish(conn, &e)
 	s.count(st.Digest, text)
 	return err

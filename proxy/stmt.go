@@ -272,7 +272,7 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 		cs.cursor = true
 		s.holds |= holdCursor
 	}
-	s.keepGTIDTracking(conn, &cs.effect)
+	s.trackWrites(conn, &cs.effect)
 	s.finish(conn, &cs.effect)
 	s.count(cs.digest, cs.sql)
 	return err
