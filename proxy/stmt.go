@@ -47,6 +47,8 @@ type clientStmt struct {
 	types    []byte // 2 bytes per parameter, from the last execute that bound them
 	cursor   bool   // a cursor is open on the held connection
 	longData bool   // long data was sent to the held connection
+	key      string // stmtKey on a connection in database keyDB (see keyOn)
+	keyDB    string
 }
 
 func errUnknownStmt(id uint32, cmd string) []byte {
@@ -153,17 +155,30 @@ func rememberStmt(conn *backend.Conn, sql string, id uint32, params int) *backen
 // two sessions that share the connection share a statement only when they
 // use the same database; else one would read and write the other's tables.
 func stmtKey(conn *backend.Conn, sql string) string {
-	db := ""
+	return connDB(conn) + "\x00" + sql
+}
+
+// connDB is the default database applied to conn, as the proxy knows it.
+func connDB(conn *backend.Conn) string {
 	if ap, _ := conn.State.(*appliedState); ap != nil {
-		db = ap.db
+		return ap.db
 	}
-	return db + "\x00" + sql
+	return ""
+}
+
+// keyOn is stmtKey for the client's statement, kept between executes so
+// that the hot path does not build it again while the database is the same.
+func (cs *clientStmt) keyOn(conn *backend.Conn) string {
+	if db := connDB(conn); cs.key == "" || db != cs.keyDB {
+		cs.key, cs.keyDB = stmtKey(conn, cs.sql), db
+	}
+	return cs.key
 }
 
 // ensurePrepared returns the statement's id on conn, preparing it there
 // first if needed. A server error is returned as is, for the client.
 func (s *Session) ensurePrepared(conn *backend.Conn, cs *clientStmt) (*backend.Stmt, error) {
-	if bs := conn.Stmts[stmtKey(conn, cs.sql)]; bs != nil {
+	if bs := conn.Stmts[cs.keyOn(conn)]; bs != nil {
 		return bs, nil
 	}
 	if len(conn.Stmts) >= maxStmtsPerConn {
@@ -364,7 +379,7 @@ func (s *Session) stmtFetch(ctx context.Context, size int, seq byte) error {
 	if err != nil { // the held connection's primary was replaced: it is gone
 		return s.replyErr(seq+1, err)
 	}
-	bs := conn.Stmts[stmtKey(conn, cs.sql)]
+	bs := conn.Stmts[cs.keyOn(conn)]
 	if bs == nil {
 		s.finish(conn, nil)
 		return s.reply(seq+1, wire.ErrPacket(1421, "HY000", fmt.Sprintf("The statement (%d) has no open cursor.", id)))
@@ -415,7 +430,7 @@ func (s *Session) stmtReset(ctx context.Context, size int, seq byte) error {
 	if err != nil { // the held connection's primary was replaced: it is gone
 		return s.replyErr(seq+1, err)
 	}
-	bs := conn.Stmts[stmtKey(conn, cs.sql)]
+	bs := conn.Stmts[cs.keyOn(conn)]
 	if bs == nil {
 		s.finish(conn, nil)
 		return s.reply(seq+1, wire.OKPacket(s.txStatus()))
@@ -450,7 +465,7 @@ func (s *Session) stmtClose(_ context.Context, size int, seq byte) error {
 	}
 	delete(s.stmts, id)
 	if (cs.cursor || cs.longData) && s.held != nil {
-		if bs := s.held.Stmts[stmtKey(s.held, cs.sql)]; bs != nil {
+		if bs := s.held.Stmts[cs.keyOn(s.held)]; bs != nil {
 			var reset [5]byte
 			reset[0] = mysql.COM_STMT_RESET
 			binary.LittleEndian.PutUint32(reset[1:], bs.ID)
