@@ -390,7 +390,10 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 // catch up (d.Wait) gets the session's state only once it has (see
 // afterBorrow): until it applied what the read needs, the session's default
 // database may not exist there yet (a database just dropped and created
-// again), and syncing it would fail the read with 1049.
+// again), and syncing it would fail the read with 1049. MASTER_GTID_WAIT
+// needs none of the session's state; it runs with the variables the pooled
+// connection carries, and one that cuts it short (max_statement_time) only
+// sends the read to the primary.
 func (s *Session) borrowFor(ctx context.Context, d router.Decision) (*backend.Conn, error) {
 	if d.Wait {
 		return s.take(ctx, d.Backend, d.Epoch)
