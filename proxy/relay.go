@@ -92,6 +92,9 @@ func (s *Session) done(err error) error {
 	if err != nil {
 		return err
 	}
+	if s.resp.connKilled {
+		return s.serverKilled()
+	}
 	return s.client.Flush()
 }
 
@@ -99,7 +102,7 @@ func (s *Session) done(err error) error {
 // OK packet may come. An OK packet is read whole and noted; the others
 // stream.
 func (s *Session) relayHead(next *byte) (wire.Packet, error) {
-	s.resp.err = false
+	s.resp.err, s.resp.rowsLast = false, false
 	size, seq, err := s.cur.ReadHeader()
 	if err != nil {
 		return wire.Packet{}, s.backendLost(err, *next)
@@ -116,7 +119,7 @@ func (s *Session) relayHead(next *byte) (wire.Packet, error) {
 	p, err := s.cur.RelayBody(s.client, size, seq)
 	s.relayed += p.Size
 	if err == nil && p.IsERR() {
-		s.resp.err = true
+		s.noteERR(p)
 		s.noteReplicaRefusal(p)
 	}
 	return p, s.relayErr(err, p, next)
@@ -166,7 +169,20 @@ func (s *Session) relayOK(size int, seq byte, next *byte) (wire.Packet, error) {
 // while the server says more results exist.
 func (s *Session) relayResults() error {
 	s.resp.track.reset()
+	s.resp.cursor = false
 	return s.done(s.resultsLoop())
+}
+
+// opensCursor tells whether the EOF after a result's column definitions,
+// with status st, ends the response because the server opened a cursor
+// (its rows come by COM_STMT_FETCH). SERVER_STATUS_CURSOR_EXISTS alone does
+// not say so: it is the thread's flag, and a stored procedure that holds a
+// cursor of its own (a FOR loop over a SELECT) sends it with every result
+// set it returns, rows following, to COM_QUERY as to COM_STMT_EXECUTE.
+// Only an execute that asked for a cursor gets one, for a single result:
+// with more results to come (a CALL) the rows are sent at once.
+func (s *Session) opensCursor(st uint16) bool {
+	return s.cursorAsked && st&wire.StatusCursor != 0 && st&wire.StatusMoreResults == 0
 }
 
 func (s *Session) resultsLoop() error {
@@ -203,8 +219,8 @@ func (s *Session) resultsLoop() error {
 		if err != nil {
 			return err
 		}
-		if st := eof.Status(); st&wire.StatusCursor != 0 {
-			s.resp.status = st
+		if st := eof.Status(); s.opensCursor(st) {
+			s.resp.status, s.resp.cursor = st, true
 			return nil // rows come later, by COM_STMT_FETCH
 		}
 		status, err := s.rowsUntilEnd(&next)
@@ -214,7 +230,7 @@ func (s *Session) resultsLoop() error {
 		if s.resp.err {
 			return nil
 		}
-		s.resp.status = status
+		s.resp.status, s.resp.rowsLast = status, true
 		if status&wire.StatusMoreResults == 0 {
 			return nil
 		}
@@ -231,7 +247,7 @@ func (s *Session) rowsUntilEnd(next *byte) (uint16, error) {
 			return 0, err
 		}
 		if p.IsERR() {
-			s.resp.err = true
+			s.noteERR(p)
 			return 0, nil
 		}
 		if p.IsEOF() {

@@ -54,6 +54,9 @@ type Session struct {
 	retryRead  bool
 	avoid      string
 	retrySince time.Time
+	// cursorAsked: during stmtExecute's exchange, the execute asked the
+	// server for a cursor (see opensCursor).
+	cursorAsked bool
 
 	stmts     map[uint32]*clientStmt
 	nextStmt  uint32
@@ -79,6 +82,11 @@ type response struct {
 	err      bool    // the response ended with an ERR packet
 	insertID uint64  // from the last OK packet
 	track    tracked // what session tracking reported
+	cursor   bool    // the response opened a cursor (see opensCursor)
+	rowsLast bool    // the response's last result was rows, not an OK (see learnGTIDAfterRows)
+	// connKilled: the response ended with ER_CONNECTION_KILLED, after
+	// which the server closes the connection (see serverKilled).
+	connKilled bool
 }
 
 // run is the command loop. It returns when the client quits or fails, or

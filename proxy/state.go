@@ -127,18 +127,22 @@ func (s *Session) syncState(conn *backend.Conn) error {
 		ap.tracking, ap.varsKey, ap.readOnly = false, 0, false
 		clear(conn.Stmts)
 	}
-	if err == nil && !ap.tracking {
-		err = query(trackingFor(ap.mysql))
-	}
 	if err == nil && ap.varsKey != s.state.varsKey {
 		for _, set := range s.state.sets {
 			if err = query(set.text); err != nil {
 				break
 			}
+			if replacesTracking(set.text) {
+				ap.tracking = false
+			}
 		}
 		if err == nil && s.state.multiStmtOff {
 			err = seqWrite([]byte{mysql.COM_SET_OPTION, 1, 0}) // MYSQL_OPTION_MULTI_STATEMENTS_OFF
 		}
+	}
+	// After the replayed SETs, which may set session_track_system_variables.
+	if err == nil && !ap.tracking {
+		err = query(trackingFor(ap.mysql))
 	}
 	if err == nil && ap.db != s.state.db && s.state.db != "" {
 		err = seqWrite(append([]byte{mysql.COM_INIT_DB}, s.state.db...))

@@ -227,6 +227,7 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 			return s.replyErr(seq+1, err)
 		}
 	}
+	s.trackWrites(conn, &e)
 	s.finish(conn, &e)
 	s.count(st.Digest, text)
 	return err
@@ -395,7 +396,7 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 			return nil, err
 		}
 		s.routed, s.onReplica = d.Reason, d.Backend.Role == health.RoleReplica
-		conn, err := s.borrow(ctx, d.Backend, d.Epoch)
+		conn, err := s.borrowFor(ctx, d)
 		if err == nil {
 			return s.afterBorrow(ctx, t, d, need, conn, &hold)
 		}
@@ -421,27 +422,60 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 	}
 }
 
-// afterBorrow has a replica wait for the GTID a read needs, or moves the
-// read to the primary when it does not get there in time.
-func (s *Session) afterBorrow(ctx context.Context, t target, d router.Decision, need router.GTIDPos, conn *backend.Conn, hold *failoverWait) (*backend.Conn, error) {
+// borrowFor borrows a connection for decision d. A replica that must first
+// catch up (d.Wait) gets the session's state only once it has (see
+// afterBorrow): until it applied what the read needs, the session's default
+// database may not exist there yet (a database just dropped and created
+// again), and syncing it would fail the read with 1049. MASTER_GTID_WAIT
+// needs none of the session's state; it runs with the variables the pooled
+// connection carries, and one that cuts it short (max_statement_time) only
+// sends the read to the primary.
+func (s *Session) borrowFor(ctx context.Context, d router.Decision) (*backend.Conn, error) {
 	if d.Wait {
-		if s.waitGTID(conn, need) {
-			s.srv.progress.noteApplied(d.Backend.Name, need)
-		} else {
-			s.setCur(nil) // before the release: the connection is no longer this session's
-			conn.Release()
-			t.class, t.hintReplica = router.ClassWrite, false
-			d, _, err := s.route(ctx, t, hold)
-			if err != nil {
-				return nil, err
-			}
-			if conn, err = s.borrow(ctx, d.Backend, d.Epoch); err != nil {
-				return nil, err
-			}
-			s.routed, s.onReplica = router.ReasonNoReplica, false
-		}
+		return s.take(ctx, d.Backend, d.Epoch)
 	}
-	return conn, nil // borrow stamped it and made it the current command
+	return s.borrow(ctx, d.Backend, d.Epoch)
+}
+
+// afterBorrow has a replica wait for the GTID a read needs, then gives the
+// connection the session's state, or moves the read to the primary when
+// the replica does not get there in time or cannot take the state.
+func (s *Session) afterBorrow(ctx context.Context, t target, d router.Decision, need router.GTIDPos, conn *backend.Conn, hold *failoverWait) (*backend.Conn, error) {
+	if !d.Wait {
+		return conn, nil // borrow stamped it and made it the current command
+	}
+	if s.waitGTID(conn, need) {
+		s.srv.progress.noteApplied(d.Backend.Name, need)
+		if s.syncAfterWait(conn) {
+			return conn, nil
+		}
+	} else {
+		s.setCur(nil) // before the release: the connection is no longer this session's
+		conn.Release()
+	}
+	t.class, t.hintReplica = router.ClassWrite, false
+	d, _, err := s.route(ctx, t, hold)
+	if err != nil {
+		return nil, err
+	}
+	if conn, err = s.borrow(ctx, d.Backend, d.Epoch); err != nil {
+		return nil, err
+	}
+	s.routed, s.onReplica = router.ReasonNoReplica, false
+	return conn, nil
+}
+
+// syncAfterWait gives a replica connection that caught up the session's
+// state. A failure (the connection broke, or the server refused the state)
+// is not the read's: it goes to the primary instead.
+func (s *Session) syncAfterWait(conn *backend.Conn) bool {
+	err := s.syncState(conn)
+	if err != nil {
+		s.log.Debug("a replica that caught up could not take the session state; the read goes to the primary", "backend", conn.Name, "err", err)
+		s.setCur(nil)
+		conn.Release() // syncState marked it broken: its state is unknown
+	}
+	return err == nil
 }
 
 // checkHeldEpoch refuses to go on with a connection to a primary that is no
@@ -470,6 +504,21 @@ func (s *Session) checkHeldEpoch() error {
 // borrow takes a pooled connection to server, chosen in the topology of
 // epoch, and gives it the session's state.
 func (s *Session) borrow(ctx context.Context, server health.Server, epoch uint64) (*backend.Conn, error) {
+	conn, err := s.take(ctx, server, epoch)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.syncState(conn); err != nil {
+		s.setCur(nil)
+		conn.Release()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// take takes a pooled connection to server, chosen in the topology of
+// epoch, as the session's current command, without syncing its state.
+func (s *Session) take(ctx context.Context, server health.Server, epoch uint64) (*backend.Conn, error) {
 	var accept func(*backend.Conn) bool
 	if s.state.db == "" {
 		// No statement takes a connection's default database away: a
@@ -494,11 +543,6 @@ func (s *Session) borrow(ctx context.Context, server health.Server, epoch uint64
 		// may have handled it already: if this is the former primary,
 		// end it now (the sync or the send then fails: nothing ran).
 		s.abortIfOnFormerPrimary(topo)
-	}
-	if err := s.syncState(conn); err != nil {
-		s.setCur(nil)
-		conn.Release()
-		return nil, err
 	}
 	return conn, nil
 }

@@ -33,6 +33,10 @@ const maxStmtsPerConn = 1024
 // cursorLastRowSent is SERVER_STATUS_LAST_ROW_SENT.
 const cursorLastRowSent = 0x0080
 
+// cursorTypeMask selects the cursor type bits of COM_STMT_EXECUTE's flags
+// (CURSOR_TYPE_READ_ONLY, FOR_UPDATE, SCROLLABLE); 0 is no cursor.
+const cursorTypeMask = 0x07
+
 // clientStmt is a statement the client prepared.
 type clientStmt struct {
 	sql      string
@@ -43,6 +47,8 @@ type clientStmt struct {
 	types    []byte // 2 bytes per parameter, from the last execute that bound them
 	cursor   bool   // a cursor is open on the held connection
 	longData bool   // long data was sent to the held connection
+	key      string // stmtKey on a connection in database keyDB (see keyOn)
+	keyDB    string
 }
 
 func errUnknownStmt(id uint32, cmd string) []byte {
@@ -139,14 +145,40 @@ func rememberStmt(conn *backend.Conn, sql string, id uint32, params int) *backen
 		conn.Stmts = make(map[string]*backend.Stmt)
 	}
 	bs := &backend.Stmt{ID: id, Params: params}
-	conn.Stmts[sql] = bs
+	conn.Stmts[stmtKey(conn, sql)] = bs
 	return bs
+}
+
+// stmtKey is what a statement prepared on conn is known by there: its text
+// and the default database it was prepared in. The server binds a prepared
+// statement's unqualified tables to the database current at PREPARE, so
+// two sessions that share the connection share a statement only when they
+// use the same database; else one would read and write the other's tables.
+func stmtKey(conn *backend.Conn, sql string) string {
+	return connDB(conn) + "\x00" + sql
+}
+
+// connDB is the default database applied to conn, as the proxy knows it.
+func connDB(conn *backend.Conn) string {
+	if ap, _ := conn.State.(*appliedState); ap != nil {
+		return ap.db
+	}
+	return ""
+}
+
+// keyOn is stmtKey for the client's statement, kept between executes so
+// that the hot path does not build it again while the database is the same.
+func (cs *clientStmt) keyOn(conn *backend.Conn) string {
+	if db := connDB(conn); cs.key == "" || db != cs.keyDB {
+		cs.key, cs.keyDB = stmtKey(conn, cs.sql), db
+	}
+	return cs.key
 }
 
 // ensurePrepared returns the statement's id on conn, preparing it there
 // first if needed. A server error is returned as is, for the client.
 func (s *Session) ensurePrepared(conn *backend.Conn, cs *clientStmt) (*backend.Stmt, error) {
-	if bs := conn.Stmts[cs.sql]; bs != nil {
+	if bs := conn.Stmts[cs.keyOn(conn)]; bs != nil {
 		return bs, nil
 	}
 	if len(conn.Stmts) >= maxStmtsPerConn {
@@ -237,7 +269,10 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 			payload = append(payload, body[boundAt+1:]...)
 		}
 		bs.TypesBound = bs.TypesBound || cs.params == 0 || bound || cs.types != nil
-		if err = s.exchange(conn, payload, seq, !retried && s.mayRunAgain(conn)); !errors.Is(err, errRetryRead) {
+		s.cursorAsked = body[5]&cursorTypeMask != 0
+		err = s.exchange(conn, payload, seq, !retried && s.mayRunAgain(conn))
+		s.cursorAsked = false
+		if !errors.Is(err, errRetryRead) {
 			break
 		}
 		if conn, err = s.acquireForRetry(ctx, cs.target); err != nil {
@@ -248,10 +283,11 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 		cs.longData = false
 		s.holds &^= holdLongData
 	}
-	if !conn.Broken && s.resp.status&wire.StatusCursor != 0 {
+	if !conn.Broken && s.resp.cursor {
 		cs.cursor = true
 		s.holds |= holdCursor
 	}
+	s.trackWrites(conn, &cs.effect)
 	s.finish(conn, &cs.effect)
 	s.count(cs.digest, cs.sql)
 	return err
@@ -343,7 +379,7 @@ func (s *Session) stmtFetch(ctx context.Context, size int, seq byte) error {
 	if err != nil { // the held connection's primary was replaced: it is gone
 		return s.replyErr(seq+1, err)
 	}
-	bs := conn.Stmts[cs.sql]
+	bs := conn.Stmts[cs.keyOn(conn)]
 	if bs == nil {
 		s.finish(conn, nil)
 		return s.reply(seq+1, wire.ErrPacket(1421, "HY000", fmt.Sprintf("The statement (%d) has no open cursor.", id)))
@@ -394,7 +430,7 @@ func (s *Session) stmtReset(ctx context.Context, size int, seq byte) error {
 	if err != nil { // the held connection's primary was replaced: it is gone
 		return s.replyErr(seq+1, err)
 	}
-	bs := conn.Stmts[cs.sql]
+	bs := conn.Stmts[cs.keyOn(conn)]
 	if bs == nil {
 		s.finish(conn, nil)
 		return s.reply(seq+1, wire.OKPacket(s.txStatus()))
@@ -429,7 +465,7 @@ func (s *Session) stmtClose(_ context.Context, size int, seq byte) error {
 	}
 	delete(s.stmts, id)
 	if (cs.cursor || cs.longData) && s.held != nil {
-		if bs := s.held.Stmts[cs.sql]; bs != nil {
+		if bs := s.held.Stmts[cs.keyOn(s.held)]; bs != nil {
 			var reset [5]byte
 			reset[0] = mysql.COM_STMT_RESET
 			binary.LittleEndian.PutUint32(reset[1:], bs.ID)

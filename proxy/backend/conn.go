@@ -64,8 +64,10 @@ type Conn struct {
 	// State is the session state applied to this connection, as the
 	// proxy's session layer describes it; compared on every borrow.
 	State any
-	// Stmts maps a prepared statement's SQL text to its id on this
-	// connection, so that sessions sharing the connection share statements.
+	// Stmts maps a prepared statement's key (its SQL text and the default
+	// database it was prepared in, as the session layer forms it) to its
+	// id on this connection, so that sessions sharing the connection share
+	// statements.
 	Stmts map[string]*Stmt
 
 	pool      *Pool

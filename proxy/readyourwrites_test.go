@@ -1,0 +1,205 @@
+package proxy_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchyard/switchyard/internal/testenv"
+)
+
+// TestReadAfterCreateDatabaseWaitsBeforeSync is the regression-suite
+// pattern of issue 13: one connection drops and creates a database, another
+// (whose default database it is) creates a table in it, inserts and reads.
+// The read goes to a replica that must first catch up (the replicas are
+// held back by a global read lock for a moment), and the session's default
+// database does not exist there yet: the replica must wait for the read's
+// GTID before it is given the database, not fail the read with 1049
+// (Unknown database) or 1146 (Table doesn't exist).
+func TestReadAfterCreateDatabaseWaitsBeforeSync(t *testing.T) {
+	topo := testenv.Topology(t)
+	p := topo.Proxy(t, "routing: {gtid_wait: 20s, max_replica_lag: 1h}\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin := open(t, p.Addr, "")
+	for i := range 3 {
+		name := fmt.Sprintf("ryw_%d_%d", time.Now().UnixNano(), i)
+		t.Cleanup(func() { _, _ = admin.Exec("DROP DATABASE IF EXISTS " + name) })
+		unlock := holdReplicas(ctx, t, topo)
+		mustExec(t, admin, "DROP DATABASE IF EXISTS "+name)
+		mustExec(t, admin, "CREATE DATABASE "+name)
+		db, err := sql.Open("mysql", fmt.Sprintf("app:app@tcp(%s)/%s", p.Addr, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustExec(t, db, "CREATE TABLE t1 (a INT)")
+		mustExec(t, db, "INSERT INTO t1 VALUES (1), (2)")
+		// The replicas apply nothing until released, after the read
+		// was routed and waits there.
+		released := make(chan struct{})
+		go func() {
+			defer close(released)
+			time.Sleep(300 * time.Millisecond)
+			unlock()
+		}()
+		var n int
+		err = db.QueryRowContext(ctx, "SELECT COUNT(*) FROM t1").Scan(&n)
+		<-released
+		db.Close()
+		if err != nil || n != 2 {
+			t.Fatalf("iteration %d: SELECT COUNT(*) right after CREATE DATABASE, CREATE TABLE and INSERT: %d, %v; want 2", i, n, err)
+		}
+	}
+}
+
+// holdReplicas takes FLUSH TABLES WITH READ LOCK on both replicas, which
+// stops their SQL threads from applying anything (they still run, so the
+// proxy keeps routing reads there); unlock releases them.
+func holdReplicas(ctx context.Context, t *testing.T, topo *testenv.Topo) (unlock func()) {
+	t.Helper()
+	var conns []*sql.Conn
+	for _, addr := range []string{topo.Replica1, topo.Replica2} {
+		c, err := topo.DB(t, addr, "root", "", "").Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ExecContext(ctx, "FLUSH TABLES WITH READ LOCK"); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	var once sync.Once
+	unlock = func() {
+		once.Do(func() {
+			for _, c := range conns {
+				_, _ = c.ExecContext(context.Background(), "UNLOCK TABLES")
+				c.Close()
+			}
+		})
+	}
+	t.Cleanup(unlock)
+	return unlock
+}
+
+// TestReadYourWritesAfterSettingSessionTracking: the writes of a session
+// that sets session_track_system_variables itself (to track something
+// else) are still seen by the reads that follow (consistency global). The
+// proxy learns a write's GTID from last_gtid in that list; the client's SET
+// replaced it, so a SELECT right after CREATE TABLE and INSERT went to a
+// replica that had not applied them (held back here by a global read
+// lock): 1146. Once where the proxy replays the SET on the other
+// connections the session borrows (its own read), once on the connection
+// the SET ran on, which the session holds (pinned by a user variable, so
+// never synced again) and reads on: another session's read.
+func TestReadYourWritesAfterSettingSessionTracking(t *testing.T) {
+	topo := testenv.Topology(t)
+	p := topo.Proxy(t, "routing: {gtid_wait: 20s, max_replica_lag: 1h}\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, tc := range []struct {
+		name, setup string
+		otherReads  bool
+	}{
+		{"replayed on other connections", "", false},
+		{"held connection", "SET @pin = 1", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := open(t, p.Addr, "")
+			conn, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			table := fmt.Sprintf("ryw_track_%d", time.Now().UnixNano())
+			t.Cleanup(func() { _, _ = db.Exec("DROP TABLE IF EXISTS " + table) })
+			for _, q := range []string{tc.setup, "SET SESSION session_track_system_variables = 'autocommit'"} {
+				if _, err := conn.ExecContext(ctx, q); q != "" && err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			unlock := holdReplicas(ctx, t, topo)
+			for _, q := range []string{"CREATE TABLE " + table + " (a INT)", "INSERT INTO " + table + " VALUES (1), (2)"} {
+				if _, err := conn.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			released := make(chan struct{})
+			go func() {
+				defer close(released)
+				time.Sleep(300 * time.Millisecond)
+				unlock()
+			}()
+			reader := conn.QueryRowContext
+			if tc.otherReads {
+				reader = db.QueryRowContext // another connection: conn is held
+			}
+			var n int
+			err = reader(ctx, "SELECT COUNT(*) FROM "+table).Scan(&n)
+			<-released
+			if err != nil || n != 2 {
+				t.Fatalf("SELECT COUNT(*) right after CREATE TABLE and INSERT: %d, %v; want 2", n, err)
+			}
+		})
+	}
+}
+
+// TestReadYourWritesAfterReturning: a write that answers with rows
+// (INSERT … RETURNING) ends with an EOF packet, which carries no GTID; the
+// proxy must still learn it, or a read after the acknowledged write (here
+// another session's, consistency global) runs on a replica that has not
+// applied it (held back by a global read lock) and misses the row.
+func TestReadYourWritesAfterReturning(t *testing.T) {
+	topo := testenv.Topology(t)
+	p := topo.Proxy(t, "routing: {gtid_wait: 20s, max_replica_lag: 1h}\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	table := fmt.Sprintf("ryw_returning_%d", time.Now().UnixNano())
+	direct := topo.DB(t, topo.Primary, "root", "", "test")
+	mustExec(t, direct, "CREATE TABLE "+table+" (a INT)")
+	t.Cleanup(func() { _, _ = direct.Exec("DROP TABLE IF EXISTS " + table) })
+	syncReplicas(ctx, t, topo, direct)
+	for i, tc := range []struct{ name, params string }{
+		{"text", "interpolateParams=true"},
+		{"prepared", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			writer, reader := open(t, p.Addr, tc.params), open(t, p.Addr, "")
+			unlock := holdReplicas(ctx, t, topo)
+			var a int
+			if err := writer.QueryRowContext(ctx, "INSERT INTO "+table+" VALUES (?) RETURNING a", i+1).Scan(&a); err != nil || a != i+1 {
+				t.Fatalf("INSERT … RETURNING: %d, %v", a, err)
+			}
+			released := make(chan struct{})
+			go func() {
+				defer close(released)
+				time.Sleep(300 * time.Millisecond)
+				unlock()
+			}()
+			var n int
+			err := reader.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table).Scan(&n)
+			<-released
+			if err != nil || n != i+1 {
+				t.Fatalf("another session's SELECT COUNT(*) after INSERT … RETURNING: %d, %v; want %d", n, err, i+1)
+			}
+		})
+	}
+}
+
+// syncReplicas waits until both replicas applied everything the primary
+// (direct) has written.
+func syncReplicas(ctx context.Context, t *testing.T, topo *testenv.Topo, direct *sql.DB) {
+	t.Helper()
+	var pos string
+	if err := direct.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{topo.Replica1, topo.Replica2} {
+		var r int
+		if err := topo.DB(t, addr, "root", "", "").QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, 30)", pos).Scan(&r); err != nil || r != 0 {
+			t.Fatalf("replica %s did not reach %s: %d, %v", addr, pos, r, err)
+		}
+	}
+}
