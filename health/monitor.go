@@ -193,7 +193,10 @@ func initialServer(b config.Backend) Server {
 func (m *Monitor) config() *config.Config { return m.cfg.Load() }
 
 // dialer opens monitor-account sessions for promotions, fences, rejoins
-// and repoints, with the running config's account and TLS policies.
+// and repoints, with the running config's account and TLS policies. These
+// are health's own decisions (or an operator's switchover through the
+// admin API, behind its token): never a statement a MySQL client chose,
+// which runs as the client's own user (proxy/kill.go).
 func (m *Monitor) dialer() failover.Dialer {
 	cfg := m.config()
 	return failover.NewDialer(cfg.Monitor.User, cfg.Monitor.Password, *m.tls.Load())

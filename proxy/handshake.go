@@ -22,8 +22,9 @@ import (
 // backend connection in the client's dialect, and returns the session.
 func (s *Server) handshake(ctx context.Context, nc net.Conn, log *slog.Logger) (*Session, error) {
 	_ = nc.SetDeadline(time.Now().Add(s.settings().cfg.Limits.HandshakeTimeout))
-	hc := &packetBounded{capsRewriter: &capsRewriter{Conn: nc, caps: s.caps}}
-	ah := &authHandler{srv: s, ctx: ctx}
+	id := s.ids.next(func(id uint32) bool { _, ok := s.session(id); return ok })
+	hc := &packetBounded{capsRewriter: &capsRewriter{Conn: nc, caps: s.caps, id: id}}
+	ah := &authHandler{srv: s, ctx: ctx, id: id}
 	sc, err := s.serverHandshake(hc, ah)
 	if err != nil {
 		if ah.sess != nil { // admitted, then the final OK could not be sent
@@ -69,6 +70,7 @@ func (s *Server) serverHandshake(hc net.Conn, ah *authHandler) (sc *server.Conn,
 type authHandler struct {
 	srv *Server
 	ctx context.Context
+	id  uint32 // the connection id in the greeting (proxyIDs, not go-mysql's)
 
 	db   string
 	sess *Session
@@ -108,7 +110,7 @@ func (h *authHandler) OnAuthSuccess(c *server.Conn) error {
 	srv.guard.succeeded(c.RemoteAddr().String())
 	sess := &Session{
 		srv:         srv,
-		id:          c.ConnectionID(),
+		id:          h.id,
 		user:        u,
 		caps:        c.Capability() & srv.caps,
 		collation:   c.Charset(),
@@ -202,10 +204,13 @@ var unguessable = string(mysql.RandomBuf(32))
 
 // capsRewriter adds the proxy's extra capability flags to go-mysql's
 // initial handshake packet (the first write on the connection): go-mysql
-// lets a caller add only a few flags, and the proxy relays more.
+// lets a caller add only a few flags, and the proxy relays more. It also
+// puts the proxy's connection id there: go-mysql counts from 10001, where
+// backend thread ids soon are (see proxyIDs).
 type capsRewriter struct {
 	net.Conn
 	caps    uint32
+	id      uint32
 	written bool
 }
 
@@ -281,19 +286,22 @@ func (c *packetBounded) endIfRead() {
 func (c *capsRewriter) Write(p []byte) (int, error) {
 	if !c.written {
 		c.written = true
-		if err := patchHandshakeCaps(p, c.caps); err != nil {
+		if err := patchHandshake(p, c.caps, c.id); err != nil {
 			return 0, err
 		}
 	}
 	return c.Conn.Write(p)
 }
 
-// patchHandshakeCaps overwrites the capability flags of a HandshakeV10
-// packet (header included) in place.
-func patchHandshakeCaps(p []byte, caps uint32) error {
+// patchHandshake overwrites the connection id and the capability flags of
+// a HandshakeV10 packet (header included) in place.
+func patchHandshake(p []byte, caps, id uint32) error {
 	pos := 5 // header(4) + protocol version(1)
 	for pos < len(p) && p[pos] != 0 {
 		pos++
+	}
+	if pos+5 <= len(p) {
+		binary.LittleEndian.PutUint32(p[pos+1:], id)
 	}
 	pos += 1 + 4 + 8 + 1 // NUL, connection id, auth data part 1, filler
 	if pos+7 > len(p) {

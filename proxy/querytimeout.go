@@ -24,7 +24,7 @@ import (
 // would cost every statement a timer update.
 
 // killGrace is how long a killed statement may take to end before its
-// backend connection is closed. It covers execMonitor's own bound (connect
+// backend connection is closed. It covers withMonitor's own bound (connect
 // timeout plus 5 s) with the default connect timeout.
 const killGrace = 10 * time.Second
 

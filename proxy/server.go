@@ -50,6 +50,7 @@ type Server struct {
 	pools      *pools
 	drained    sync.Map // backend name → true: no new reads go there
 	guard      guard
+	ids        proxyIDs // client connection ids (kill.go)
 	progress   progress
 	metrics    *metrics
 	digests    digestTable
