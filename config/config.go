@@ -81,7 +81,11 @@ type Cluster struct {
 	Bind         string   `yaml:"bind"`
 	Join         []string `yaml:"join"`
 	ExpectedSize int      `yaml:"expected_size"`
-	Key          string   `yaml:"key"` // optional gossip encryption key (16, 24 or 32 bytes, base64)
+	Key          string   `yaml:"key"` // gossip encryption key (16, 24 or 32 bytes, base64)
+	// Insecure allows a bind address other hosts can reach without a key
+	// (a warning is logged at every start): without one, anyone who can
+	// reach the port can join and vote in the failover quorum.
+	Insecure bool `yaml:"insecure"`
 }
 
 // TLS for the client side: when Cert and Key are set, TLS is offered.
@@ -107,8 +111,10 @@ type Limits struct {
 	// the server does not answer. 0 lets statements run as long as the
 	// server allows (its max_statement_time).
 	QueryTimeout time.Duration `yaml:"query_timeout"`
-	// MaxAuthFailures from one host within AuthBlockTime blocks that host
-	// for AuthBlockTime (1129); failures are slowed down before that.
+	// MaxAuthFailures wrong credentials (1045, at login or COM_CHANGE_USER;
+	// never a connection that closed before sending one) from one host
+	// within AuthBlockTime block that host for AuthBlockTime (1129); the
+	// host's new connections are slowed down before that.
 	MaxAuthFailures int           `yaml:"max_auth_failures"`
 	AuthBlockTime   time.Duration `yaml:"auth_block_time"`
 }

@@ -21,10 +21,11 @@ import (
 // handshake authenticates the client with go-mysql's server, opens its first
 // backend connection in the client's dialect, and returns the session.
 func (s *Server) handshake(ctx context.Context, nc net.Conn, log *slog.Logger) (*Session, error) {
-	_ = nc.SetDeadline(time.Now().Add(s.settings().cfg.Limits.HandshakeTimeout))
+	deadline := time.Now().Add(s.settings().cfg.Limits.HandshakeTimeout)
+	_ = nc.SetDeadline(deadline)
 	id := s.ids.next(func(id uint32) bool { _, ok := s.session(id); return ok })
 	hc := &packetBounded{capsRewriter: &capsRewriter{Conn: nc, caps: s.caps, id: id}}
-	ah := &authHandler{srv: s, ctx: ctx, id: id}
+	ah := &authHandler{srv: s, ctx: ctx, id: id, deadline: deadline}
 	sc, err := s.serverHandshake(hc, ah)
 	if err != nil {
 		if ah.sess != nil { // admitted, then the final OK could not be sent
@@ -52,6 +53,7 @@ func (s *Server) serverHandshake(hc net.Conn, ah *authHandler) (sc *server.Conn,
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("malformed handshake response: %v", r)
+			s.guard.m.abandoned.WithLabelValues("malformed").Inc()
 			s.log.Warn("client sent a handshake response go-mysql could not parse", "client", hc.RemoteAddr().String(), "err", fmt.Sprint(r))
 			if s.settings().cfg.TLS.Cert == "" {
 				c := wire.NewConn(hc, 16, 256)
@@ -71,6 +73,8 @@ type authHandler struct {
 	srv *Server
 	ctx context.Context
 	id  uint32 // the connection id in the greeting (proxyIDs, not go-mysql's)
+
+	deadline time.Time // limits.handshake_timeout from the connection's start
 
 	db   string
 	sess *Session
@@ -107,7 +111,7 @@ func (h *authHandler) OnAuthSuccess(c *server.Conn) error {
 	if !srv.guard.admitUser(u.Name, u.MaxConnections) {
 		return errTooManyUserConns(u.Name)
 	}
-	srv.guard.succeeded(c.RemoteAddr().String())
+	srv.guard.succeeded(c.RemoteAddr().String(), u.Name)
 	sess := &Session{
 		srv:         srv,
 		id:          h.id,
@@ -168,18 +172,19 @@ func validConsistency(v string) bool {
 	return false
 }
 
+// OnAuthFailure is called by go-mysql for every handshake that ends
+// before success, with or without a credential: only a wrong one (1045)
+// counts toward limits.max_auth_failures (limits.go).
 func (h *authHandler) OnAuthFailure(c *server.Conn, err error) {
-	h.srv.log.Info("client authentication failed", "client", c.RemoteAddr().String(), "user", c.GetUser())
-	lim := h.srv.settings().cfg.Limits
-	delay := h.srv.guard.failed(c.RemoteAddr().String(), time.Now(), lim.MaxAuthFailures, lim.AuthBlockTime)
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-h.ctx.Done():
-		}
+	host := c.RemoteAddr().String()
+	if !isWrongCredential(err) {
+		reason := abandonedReason(err, h.deadline, c.Capability()&mysql.CLIENT_SSL != 0)
+		h.srv.guard.m.abandoned.WithLabelValues(reason).Inc()
+		h.srv.log.Debug("client handshake ended before a credential", "client", host, "reason", reason, "err", err)
+		return
 	}
+	h.srv.log.Info("client authentication failed", "client", host, "user", c.GetUser())
+	h.srv.loginFailed(host, c.GetUser(), "handshake")
 }
 
 // UseDB records the database named in the handshake.

@@ -8,7 +8,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -257,4 +259,332 @@ func threadNear(t *testing.T, db *sql.DB, want uint32) *sql.Conn {
 	}
 	t.Fatalf("the server's thread ids did not reach %d", want)
 	return nil
+}
+
+// authMetric reads one of the proxy's login metrics.
+func authMetric(t *testing.T, s *testenv.Switchyard, name string, labels ...string) float64 {
+	t.Helper()
+	m, err := testenv.ScrapeMetrics(context.Background(), s.AdminAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Value(name, labels...)
+}
+
+// sslRequest is an SSLRequest packet: a client asking for TLS.
+func sslRequest() []byte {
+	caps := uint32(gomysql.CLIENT_PROTOCOL_41 | gomysql.CLIENT_SECURE_CONNECTION | gomysql.CLIENT_SSL | gomysql.CLIENT_PLUGIN_AUTH)
+	p := binary.LittleEndian.AppendUint32(nil, caps)
+	p = binary.LittleEndian.AppendUint32(p, 1<<24)
+	p = append(p, gomysql.DEFAULT_COLLATION_ID)
+	return packet(1, append(p, make([]byte, 23)...))
+}
+
+// TestProbesAreNotFailedLogins: a load balancer's TCP health check (bare
+// connect and close every 100 ms, far past max_auth_failures), greetings
+// read and dropped, TLS handshakes never finished and silent clients past
+// the handshake timeout, all from the address a good client logs in from:
+// none of them is a failed login, so the good client is never blocked.
+// They are counted as abandoned handshakes; wrong passwords still block.
+func TestProbesAreNotFailedLogins(t *testing.T) {
+	certFile, keyFile := writeSelfSigned(t, t.TempDir())
+	topo := testenv.Topology(t)
+	yaml, addr, admin := testenv.ProxyConfig(t, topo.Addrs(), fmt.Sprintf(
+		"limits: {max_auth_failures: 5, auth_block_time: 1m, handshake_timeout: 1s}\ntls: {cert: %q, key: %q}\n", certFile, keyFile))
+	s := testenv.StartSwitchyard(t, yaml, addr, admin, true)
+
+	probes := map[string]func(c *rawClient){
+		"bare connect and close": nil,
+		"greeting read, closed":  func(*rawClient) {},
+		"TLS requested, closed": func(c *rawClient) {
+			_, _ = c.nc.Write(sslRequest())
+		},
+		"TLS handshake cut short": func(c *rawClient) {
+			_, _ = c.nc.Write(append(sslRequest(), 0x16, 0x03, 0x01, 0x00, 0x80, 0x01))
+		},
+	}
+	dialer := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.1")}}
+	done := make(chan struct{})
+	silent := make(chan struct{})
+	go func() { // two clients that say nothing until the handshake timeout
+		defer close(silent)
+		for range 2 {
+			c, _ := dialFrom(t, s.Addr, "127.0.0.1")
+			_ = c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, _ = c.r.ReadByte() // the proxy closes after limits.handshake_timeout
+		}
+	}()
+	good := make(chan error, 1)
+	go func() {
+		defer close(good)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if code, c, _ := loginFrom(t, s.Addr, "127.0.0.1", "app", "app"); code != 0 {
+				good <- fmt.Errorf("a good client's login failed with %d", code)
+				return
+			} else {
+				c.nc.Close()
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	sent := 0
+	for range 8 { // 8 rounds of 4 probes, 100 ms apart: 32 > max_auth_failures
+		for name, probe := range probes {
+			if probe == nil {
+				nc, err := dialer.Dial("tcp", s.Addr)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				nc.Close()
+			} else {
+				c, _ := dialFrom(t, s.Addr, "127.0.0.1")
+				probe(c)
+				c.nc.Close()
+			}
+			sent++
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	<-silent
+	close(done)
+	if err := <-good; err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := loginFrom(t, s.Addr, "127.0.0.1", "app", "app"); code != 0 {
+		t.Fatalf("after %d probes, a login from their address fails with %d", sent, code)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := authMetric(t, s, "switchyard_client_handshakes_abandoned_total")
+		if n >= float64(sent+2) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("switchyard_client_handshakes_abandoned_total = %v, want at least %d", n, sent+2)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := authMetric(t, s, "switchyard_client_handshakes_abandoned_total", "reason", "timeout"); n < 2 {
+		t.Errorf("switchyard_client_handshakes_abandoned_total{reason=timeout} = %v, want 2", n)
+	}
+	if n := authMetric(t, s, "switchyard_auth_failures_total"); n != 0 {
+		t.Errorf("switchyard_auth_failures_total = %v after probes only, want 0", n)
+	}
+
+	// A wrong password is still a failed login.
+	for range 5 {
+		if code, _, _ := loginFrom(t, s.Addr, "127.0.0.3", "app", "wrong"); code != gomysql.ER_ACCESS_DENIED_ERROR {
+			t.Fatalf("wrong password: %d, want 1045", code)
+		}
+	}
+	if code, _, _ := loginFrom(t, s.Addr, "127.0.0.3", "app", "app"); code != 1129 {
+		t.Fatalf("after max_auth_failures wrong passwords: %d, want 1129", code)
+	}
+}
+
+// timedLogin logs in from from and returns the answer's code and how long
+// the whole login took.
+func timedLogin(t *testing.T, addr, from, password string) (uint16, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	code, c, _ := loginFrom(t, addr, from, "app", password)
+	if c != nil {
+		c.nc.Close()
+	}
+	return code, time.Since(start)
+}
+
+// TestPasswordStorm: failed logins from one address are slowed after
+// three, then blocked at max_auth_failures; a success resets the count;
+// delayed attempts from one address are bounded (the rest are refused at
+// once, 1040); failed COM_CHANGE_USER counts too; and a 200-attempt storm
+// from one address does not slow a good client on another.
+func TestPasswordStorm(t *testing.T) {
+	topo := testenv.Topology(t)
+	yaml, addr, admin := testenv.ProxyConfig(t, topo.Addrs(), "limits: {max_auth_failures: 10, auth_block_time: 1m}\n")
+	s := testenv.StartSwitchyard(t, yaml, addr, admin, true)
+
+	t.Run("slowed, then blocked; a success resets", func(t *testing.T) {
+		const from = "127.0.0.3"
+		var took []time.Duration
+		for range 6 {
+			code, d := timedLogin(t, s.Addr, from, "wrong")
+			if code != gomysql.ER_ACCESS_DENIED_ERROR {
+				t.Fatalf("wrong password: %d, want 1045", code)
+			}
+			took = append(took, d)
+		}
+		if took[5] < 250*time.Millisecond {
+			t.Errorf("the 6th failed login in a row took %v, want it slowed by at least 250ms (attempt times %v)", took[5], took)
+		}
+		if code, _ := timedLogin(t, s.Addr, from, "app"); code != 0 {
+			t.Fatalf("the right password after 6 failures: %d", code)
+		}
+		for i := range 9 { // 6+9 > 10 blocks unless the success reset the count
+			if code, _ := timedLogin(t, s.Addr, from, "wrong"); code != gomysql.ER_ACCESS_DENIED_ERROR {
+				t.Fatalf("failure %d after a good login: %d, want 1045 (the success did not reset the count)", i+1, code)
+			}
+		}
+		if code, _ := timedLogin(t, s.Addr, from, "wrong"); code != gomysql.ER_ACCESS_DENIED_ERROR {
+			t.Fatalf("10th failure: %d, want 1045", code)
+		}
+		if code, _ := timedLogin(t, s.Addr, from, "app"); code != 1129 {
+			t.Fatalf("after max_auth_failures: %d, want 1129", code)
+		}
+	})
+
+	t.Run("delayed attempts are bounded", func(t *testing.T) {
+		const from = "127.0.0.4"
+		for range 9 {
+			timedLogin(t, s.Addr, from, "wrong")
+		}
+		// The next attempts wait 700 ms each: only a few may wait at once.
+		codes := make(chan uint16, 40)
+		for range 40 {
+			go func() {
+				d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+				nc, err := d.Dial("tcp", s.Addr)
+				if err != nil {
+					codes <- 1
+					return
+				}
+				defer nc.Close()
+				_ = nc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+				var h [7]byte
+				if _, err := nc.Read(h[:]); err != nil {
+					codes <- 0 // waiting: no greeting yet
+					return
+				}
+				if h[4] == gomysql.ERR_HEADER {
+					codes <- binary.LittleEndian.Uint16(h[5:7])
+					return
+				}
+				codes <- 0
+			}()
+		}
+		waiting, refused := 0, 0
+		for range 40 {
+			switch c := <-codes; c {
+			case 0:
+				waiting++
+			case gomysql.ER_CON_COUNT_ERROR:
+				refused++
+			default:
+				t.Errorf("an attempt got %d, want a wait or 1040", c)
+			}
+		}
+		if waiting > 16 {
+			t.Errorf("%d attempts from one address were held waiting at once (%d refused), want a small bound", waiting, refused)
+		}
+	})
+
+	t.Run("failed COM_CHANGE_USER counts", func(t *testing.T) {
+		const from = "127.0.0.5"
+		for i := range 10 {
+			code, c, _ := loginFrom(t, s.Addr, from, "app", "app")
+			if code != 0 {
+				t.Fatalf("login %d before COM_CHANGE_USER: %d (a failed COM_CHANGE_USER counts, but %d are below the limit)", i+1, code, i)
+			}
+			change := append([]byte{gomysql.COM_CHANGE_USER}, "nobody\x00"...)
+			change = append(change, 0, 0) // no auth data, no database
+			change = binary.LittleEndian.AppendUint16(change, uint16(gomysql.DEFAULT_COLLATION_ID))
+			change = append(change, gomysql.AUTH_NATIVE_PASSWORD+"\x00"...)
+			if _, err := c.nc.Write(packet(0, change)); err != nil {
+				t.Fatal(err)
+			}
+			sw := c.read("the auth switch request")
+			salt := sw[len(gomysql.AUTH_NATIVE_PASSWORD)+2:][:20]
+			if _, err := c.nc.Write(packet(2, gomysql.CalcNativePassword(salt, []byte("guess")))); err != nil {
+				t.Fatal(err)
+			}
+			if code := c.errCode("the change's answer"); code != gomysql.ER_ACCESS_DENIED_ERROR {
+				t.Fatalf("COM_CHANGE_USER with a wrong password: %d, want 1045", code)
+			}
+			c.nc.Close()
+		}
+		if code, _ := timedLogin(t, s.Addr, from, "app"); code != 1129 {
+			t.Fatalf("after max_auth_failures failed COM_CHANGE_USER: %d, want 1129", code)
+		}
+		if n := authMetric(t, s, "switchyard_auth_failures_total", "command", "change_user"); n != 10 {
+			t.Errorf(`switchyard_auth_failures_total{command="change_user"} = %v, want 10`, n)
+		}
+	})
+
+	t.Run("a storm does not slow a good client elsewhere", func(t *testing.T) {
+		login := func() time.Duration {
+			code, d := timedLogin(t, s.Addr, "127.0.0.1", "app")
+			if code != 0 {
+				t.Fatalf("a good client's login: %d", code)
+			}
+			return d
+		}
+		var base []time.Duration
+		for range 20 {
+			base = append(base, login())
+		}
+		stop := make(chan struct{})
+		during := make(chan []time.Duration)
+		go func() {
+			var ds []time.Duration
+			for {
+				select {
+				case <-stop:
+					during <- ds
+					return
+				default:
+				}
+				code, d := timedLogin(t, s.Addr, "127.0.0.1", "app")
+				if code != 0 {
+					d = time.Hour
+				}
+				ds = append(ds, d)
+			}
+		}()
+		// 20 attackers, 10 guesses each, 50 ms apart: 200 attempts over
+		// half a second or more.
+		results := make(chan uint16, 200)
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				for range 10 {
+					code, _ := timedLogin(t, s.Addr, "127.0.0.2", "wrong")
+					results <- code
+					time.Sleep(50 * time.Millisecond)
+				}
+			})
+		}
+		wg.Wait()
+		close(stop)
+		ds := <-during
+		close(results)
+		byCode := map[uint16]int{}
+		for c := range results {
+			byCode[c]++
+		}
+		t.Logf("storm answers by code: %v; good client: %d logins during it", byCode, len(ds))
+		if byCode[gomysql.ER_ACCESS_DENIED_ERROR] > 10+20 || byCode[1129] < 100 ||
+			byCode[gomysql.ER_ACCESS_DENIED_ERROR]+byCode[1129]+byCode[gomysql.ER_CON_COUNT_ERROR] != 200 {
+			t.Errorf("storm answers %v: want at most max_auth_failures plus those in flight 1045, then 1129 (or 1040 when too many wait)", byCode)
+		}
+		if len(ds) < 5 {
+			t.Fatalf("the good client logged in only %d times during the storm", len(ds))
+		}
+		if b, d := median(base), median(ds); d > 3*b+100*time.Millisecond {
+			t.Errorf("a good client's login took %v (median) during the storm, %v before it", d, b)
+		}
+		if code, _ := timedLogin(t, s.Addr, "127.0.0.2", "app"); code != 1129 {
+			t.Errorf("the storm's address with the right password: %d, want 1129", code)
+		}
+	})
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

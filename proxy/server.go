@@ -95,6 +95,7 @@ func NewServer(cfg config.Config, topo Topology, version string, log *slog.Logge
 		caps:        ms.Capability() | advertised,
 		sessions:    make(map[uint32]*Session),
 		metrics:     newMetrics(),
+		guard:       guard{m: newAuthMetrics()},
 		classifier:  classify.New(10000),
 		holdTimeout: cfg.Failover.HoldWritesTimeout,
 		holdMax:     int64(cfg.Failover.HoldWritesMax),
@@ -255,10 +256,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 			s.active.Add(-1)
 		}
 	}()
-	if host := hostOf(nc.RemoteAddr()); s.guard.blocked(host, time.Now()) {
-		s.metrics.refused.WithLabelValues("host_blocked").Inc()
-		e := errHostBlocked(host)
-		s.refuse(nc, e.Code, e.State, e.Message)
+	if !s.admitHost(ctx, nc, hostOf(nc.RemoteAddr())) {
 		return
 	}
 	sess, err := s.handshake(ctx, nc, log)
