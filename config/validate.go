@@ -79,6 +79,10 @@ func (c Config) validate() problems {
 				p.add(fmt.Sprintf("cluster.join[%d]", i), "%s", msg)
 			}
 		}
+		if cl.Key == "" && !cl.Insecure && hostPort(cl.Bind, true) == "" && !IsLoopback(cl.Bind) {
+			p.add("cluster.bind", "%q is reachable from other hosts and cluster.key is empty: anyone who can reach it can vote in the failover quorum; "+
+				"set cluster.key (generate one with: openssl rand -base64 32), bind to 127.0.0.1, or set cluster.insecure: true", cl.Bind)
+		}
 		if cl.Key != "" {
 			key, err := base64.StdEncoding.DecodeString(cl.Key)
 			switch {

@@ -83,6 +83,10 @@ func (m *Monitor) startCluster(cc config.Cluster) (*cluster.Cluster, error) {
 	}
 	m.logger.Info("cluster: listening", "member", cl.Name(), "bind", cl.Addr(),
 		"expected_size", cc.ExpectedSize, "encrypted", len(key) > 0)
+	if len(key) == 0 && !config.IsLoopback(cc.Bind) {
+		m.logger.Warn("cluster: gossip is neither encrypted nor authenticated on an address other hosts can reach (cluster.insecure: true): anyone who reaches it can vote in the failover quorum; set cluster.key",
+			"bind", cc.Bind)
+	}
 	return cl, nil
 }
 
