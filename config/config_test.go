@@ -208,6 +208,7 @@ func TestParseBad(t *testing.T) {
 		{"cluster key not base64", minimal + "cluster: {bind: 127.0.0.1:1, expected_size: 1, key: \"not base64!\"}\n", 7, "cluster.key", "not valid base64"},
 		{"cluster reachable without key", minimal + "cluster:\n  bind: 0.0.0.0:7946\n  expected_size: 3\n", 8, "cluster.bind", "anyone who can reach it can vote in the failover quorum"},
 		{"cluster on all interfaces without key", minimal + "cluster:\n  bind: \":7946\"\n  expected_size: 3\n", 8, "cluster.bind", "set cluster.key"},
+		{"proxy protocol bad CIDR", minimal + "listen_proxy_protocol: {trusted: [10.0.0.0/8, nope]}\n", 7, "listen_proxy_protocol.trusted", `"nope" is neither a CIDR`},
 		{"cluster key wrong size", minimal + "cluster: {bind: 127.0.0.1:1, expected_size: 1, key: AAECAwQ=}\n", 7, "cluster.key", "decodes to 5 bytes, need 16, 24 or 32"},
 		{"tls cert without key", minimal + "tls:\n  cert: /c.pem\n", 7, "tls.key", "set both"},
 		{"tls key without cert", minimal + "tls:\n  key: /k.pem\n", 7, "tls.cert", "set both"},

@@ -25,6 +25,9 @@ func (c Config) validate() problems {
 	c.validateFailover(&p)
 	c.validateBackendTLS(&p)
 	checkAdminToken(&p, c.AdminListen, c.AdminToken)
+	if _, err := c.ListenProxyProtocol.TrustedPrefixes(); err != nil {
+		p.add("listen_proxy_protocol.trusted", "%v; list the load balancers' networks, e.g. [10.0.0.0/8, 192.168.1.10]", err)
+	}
 
 	if len(c.Users) == 0 {
 		p.add("users", "no client users; add at least one, e.g. users: [{name: app, password: secret}]")

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"time"
@@ -25,7 +26,7 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, log *slog.Logger) (
 	_ = nc.SetDeadline(deadline)
 	id := s.ids.next(func(id uint32) bool { _, ok := s.session(id); return ok })
 	hc := &packetBounded{capsRewriter: &capsRewriter{Conn: nc, caps: s.caps, id: id}}
-	ah := &authHandler{srv: s, ctx: ctx, id: id, deadline: deadline}
+	ah := &authHandler{srv: s, ctx: ctx, id: id, deadline: deadline, hc: hc}
 	sc, err := s.serverHandshake(hc, ah)
 	if err != nil {
 		if ah.sess != nil { // admitted, then the final OK could not be sent
@@ -75,6 +76,7 @@ type authHandler struct {
 	id  uint32 // the connection id in the greeting (proxyIDs, not go-mysql's)
 
 	deadline time.Time // limits.handshake_timeout from the connection's start
+	hc       *packetBounded
 
 	db   string
 	sess *Session
@@ -177,6 +179,10 @@ func validConsistency(v string) bool {
 // counts toward limits.max_auth_failures (limits.go).
 func (h *authHandler) OnAuthFailure(c *server.Conn, err error) {
 	host := c.RemoteAddr().String()
+	if h.hc.proxyHeader {
+		h.refuseProxyHeader(host)
+		return
+	}
 	if !isWrongCredential(err) {
 		reason := abandonedReason(err, h.deadline, c.Capability()&mysql.CLIENT_SSL != 0)
 		h.srv.guard.m.abandoned.WithLabelValues(reason).Inc()
@@ -185,6 +191,27 @@ func (h *authHandler) OnAuthFailure(c *server.Conn, err error) {
 	}
 	h.srv.log.Info("client authentication failed", "client", host, "user", c.GetUser())
 	h.srv.loginFailed(host, c.GetUser(), "handshake")
+}
+
+// refuseProxyHeader answers a PROXY protocol header from a peer not in
+// listen_proxy_protocol.trusted with 1130 and closes the connection (so
+// that go-mysql's own answer, about a bad sequence number, is not sent).
+func (h *authHandler) refuseProxyHeader(host string) {
+	h.srv.guard.m.abandoned.WithLabelValues("proxy_header").Inc()
+	h.srv.log.Warn("refused a PROXY protocol header from a peer not in listen_proxy_protocol.trusted; add the load balancer's network there if it is yours",
+		"peer", host)
+	nc := h.hc.capsRewriter.Conn
+	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+	c := wire.NewConn(nc, 16, 256)
+	_, _ = c.Write(wire.ErrPacket(mysql.ER_HOST_NOT_PRIVILEGED, "HY000",
+		fmt.Sprintf("Host '%s' may not send a PROXY protocol header (switchyard listen_proxy_protocol.trusted)", host)), 1)
+	_ = c.Flush()
+	// Read what the client sent on (the rest of the header, its handshake
+	// response) for a moment: closing with unread bytes resets the
+	// connection, and the client would not read why.
+	_ = nc.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
+	_, _ = io.Copy(io.Discard, io.LimitReader(nc, 4096))
+	_ = nc.Close()
 }
 
 // UseDB records the database named in the handshake.
@@ -252,7 +279,14 @@ type packetBounded struct {
 	left    int // payload bytes of the current packet still to read
 	packets int
 	tls     bool
+	// proxyHeader: the client began with a PROXY protocol header, which
+	// only listen_proxy_protocol.trusted peers may send (proxyproto.go).
+	proxyHeader bool
 }
+
+// errUntrustedProxyHeader ends the handshake of a client that sent a PROXY
+// header it was not trusted to send.
+var errUntrustedProxyHeader = errors.New("PROXY protocol header from an untrusted peer")
 
 // sslRequestLen is an SSLRequest's payload length; a HandshakeResponse41
 // is longer (it adds at least the user name's NUL).
@@ -266,6 +300,10 @@ func (c *packetBounded) Read(p []byte) (int, error) {
 		n, err := c.Conn.Read(p[:min(len(p), len(c.header)-c.inHdr)])
 		c.inHdr += copy(c.header[c.inHdr:], p[:n])
 		if c.inHdr == len(c.header) {
+			if c.packets == 0 && looksLikeProxyHeader(c.header[:]) {
+				c.proxyHeader = true
+				return 0, errUntrustedProxyHeader
+			}
 			c.left = int(c.header[0]) | int(c.header[1])<<8 | int(c.header[2])<<16
 			c.endIfRead()
 		}

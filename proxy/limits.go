@@ -245,7 +245,7 @@ func newAuthMetrics() *authMetrics {
 	for _, c := range []string{"handshake", "change_user"} {
 		m.failures.WithLabelValues(c)
 	}
-	for _, r := range []string{"closed", "timeout", "tls", "malformed"} {
+	for _, r := range []string{"closed", "timeout", "tls", "malformed", "proxy_header"} {
 		m.abandoned.WithLabelValues(r)
 	}
 	return m

@@ -29,7 +29,7 @@ import (
 //	switchyard_statements_ended_on_down_replica_total counter statements still running on a replica that stopped answering
 //	switchyard_reads_retried_total                    counter  reads sent again after their server failed before answering
 //	switchyard_auth_failures_total                    counter  {command: handshake, change_user} wrong credentials (toward max_auth_failures)
-//	switchyard_client_handshakes_abandoned_total      counter  {reason: closed, timeout, tls, malformed} ended before a credential; not failures
+//	switchyard_client_handshakes_abandoned_total      counter  {reason: closed, timeout, tls, malformed, proxy_header} ended before a credential; not failures
 //	switchyard_auth_delayed_connections               gauge    connections waiting before their greeting after failed logins
 type metrics struct {
 	clients    prometheus.Gauge

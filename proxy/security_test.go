@@ -7,7 +7,9 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -587,4 +589,121 @@ func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// loginWithHeader connects from from, sends header first (a load
+// balancer's PROXY protocol header, or nothing), logs in and returns the
+// answer: its error code (0 for OK) and message. A connection closed
+// before the greeting gives code 1 (and before the answer, 2).
+func loginWithHeader(t *testing.T, addr, from string, header []byte, user, password string) (uint16, string) {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(20 * time.Second))
+	if len(header) > 0 {
+		if _, err := nc.Write(header); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &rawClient{t: t, nc: nc, r: bufio.NewReader(nc)}
+	g, err := readPacket(c.r)
+	if err != nil {
+		return 1, err.Error()
+	}
+	if g[0] == gomysql.ERR_HEADER {
+		return binary.LittleEndian.Uint16(g[1:3]), string(g[9:])
+	}
+	c.scramble = greetingScramble(t, g)
+	if _, err := nc.Write(packet(1, c.handshakeResponse(user, password, "test"))); err != nil {
+		return 2, err.Error()
+	}
+	ans, err := readPacket(c.r)
+	switch {
+	case err != nil:
+		return 2, err.Error()
+	case ans[0] == gomysql.ERR_HEADER:
+		return binary.LittleEndian.Uint16(ans[1:3]), string(ans[9:])
+	}
+	return 0, ""
+}
+
+func readPacket(r *bufio.Reader) ([]byte, error) {
+	var h [4]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return nil, err
+	}
+	body := make([]byte, int(h[0])|int(h[1])<<8|int(h[2])<<16)
+	_, err := io.ReadFull(r, body)
+	return body, err
+}
+
+func proxyV1(src string) []byte {
+	return []byte(fmt.Sprintf("PROXY TCP4 %s 127.0.0.1 40000 3306\r\n", src))
+}
+
+func proxyV2Header(cmd byte, src net.IP) []byte {
+	b := []byte("\r\n\r\n\x00\r\nQUIT\n")
+	b = append(b, 0x20|cmd, 0x11, 0, 12)
+	b = append(b, src.To4()...)
+	return append(b, 127, 0, 0, 1, 0x9c, 0x40, 0x0c, 0xea)
+}
+
+// TestProxyProtocol: behind a load balancer (127.0.0.1, trusted) the
+// address in its PROXY header (v1 or v2) is the client's: in "Access
+// denied for 'app'@'...'" and for the 1129 block, which hits that client
+// only. A trusted peer must send a header; a header from an untrusted
+// peer (127.0.0.2) is refused and logged, and that peer's plain logins
+// work.
+func TestProxyProtocol(t *testing.T) {
+	topo := testenv.Topology(t)
+	yaml, addr, admin := testenv.ProxyConfig(t, topo.Addrs(),
+		"listen_proxy_protocol: {trusted: [127.0.0.1/32, \"::1\"]}\nlimits: {max_auth_failures: 3, auth_block_time: 1m, handshake_timeout: 2s}\n")
+	s := testenv.StartSwitchyard(t, yaml, addr, admin, false)
+	const lb = "127.0.0.1"
+
+	code, msg := loginWithHeader(t, s.Addr, lb, proxyV1("192.0.2.7"), "app", "wrong")
+	if code != gomysql.ER_ACCESS_DENIED_ERROR || !strings.Contains(msg, "'app'@'192.0.2.7'") {
+		t.Fatalf("wrong password behind the load balancer: %d %q, want 1045 naming 'app'@'192.0.2.7'", code, msg)
+	}
+	for range 2 {
+		loginWithHeader(t, s.Addr, lb, proxyV2Header(1, net.IPv4(192, 0, 2, 7)), "app", "wrong")
+	}
+	if code, msg := loginWithHeader(t, s.Addr, lb, proxyV1("192.0.2.7"), "app", "app"); code != 1129 || !strings.Contains(msg, "192.0.2.7") {
+		t.Errorf("the right password from a blocked client behind the load balancer: %d %q, want 1129 naming 192.0.2.7", code, msg)
+	}
+	if code, msg := loginWithHeader(t, s.Addr, lb, proxyV2Header(1, net.IPv4(192, 0, 2, 8)), "app", "app"); code != 0 {
+		t.Errorf("another client behind the same load balancer: %d %q, want OK (blocks are per client address)", code, msg)
+	}
+	if code, msg := loginWithHeader(t, s.Addr, lb, proxyV2Header(0, net.IPv4(0, 0, 0, 0)), "app", "wrong"); code != gomysql.ER_ACCESS_DENIED_ERROR || !strings.Contains(msg, "@'127.0.0.1'") {
+		t.Errorf("v2 LOCAL (the load balancer's own check): %d %q, want 1045 naming the load balancer", code, msg)
+	}
+	if code, msg := loginWithHeader(t, s.Addr, lb, nil, "app", "app"); code != 1 {
+		t.Errorf("a trusted peer without a header: %d %q, want the connection closed before the greeting", code, msg)
+	}
+
+	// Untrusted: the header is refused, never believed.
+	if code, msg := loginWithHeader(t, s.Addr, "127.0.0.2", proxyV1("192.0.2.9"), "app", "app"); code != gomysql.ER_HOST_NOT_PRIVILEGED {
+		t.Errorf("a PROXY header from an untrusted peer: %d %q, want 1130", code, msg)
+	}
+	if code, msg := loginWithHeader(t, s.Addr, "127.0.0.2", proxyV2Header(1, net.IPv4(192, 0, 2, 9)), "app", "app"); code != gomysql.ER_HOST_NOT_PRIVILEGED {
+		t.Errorf("a v2 PROXY header from an untrusted peer: %d %q, want 1130", code, msg)
+	}
+	if code, msg := loginWithHeader(t, s.Addr, "127.0.0.2", nil, "app", "app"); code != 0 {
+		t.Errorf("a plain login from the untrusted peer: %d %q", code, msg)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(s.LogPath)
+		if strings.Contains(string(b), "not in listen_proxy_protocol.trusted") && strings.Contains(string(b), "127.0.0.2") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line for the untrusted PROXY header:\n%s", b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -256,6 +256,10 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 			s.active.Add(-1)
 		}
 	}()
+	if nc = s.clientConn(nc); nc == nil {
+		return
+	}
+	log = s.log.With("client", nc.RemoteAddr().String())
 	if !s.admitHost(ctx, nc, hostOf(nc.RemoteAddr())) {
 		return
 	}
