@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"time"
@@ -139,27 +138,6 @@ func (m *Monitor) formerPrimary(t *Topology) string {
 		}
 	}
 	return best
-}
-
-func sameAddr(a, b string) bool {
-	if a == b {
-		return true
-	}
-	ha, pa, err1 := net.SplitHostPort(a)
-	hb, pb, err2 := net.SplitHostPort(b)
-	if err1 != nil || err2 != nil || pa != pb {
-		return false
-	}
-	norm := func(h string) string {
-		if h == "localhost" {
-			return "127.0.0.1"
-		}
-		if ip := net.ParseIP(h); ip != nil {
-			return ip.String()
-		}
-		return h
-	}
-	return norm(ha) == norm(hb)
 }
 
 func toFlavor(f Flavor) failover.Flavor {

@@ -18,6 +18,7 @@ import (
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/switchyard/switchyard/admin"
 	"github.com/switchyard/switchyard/internal/testenv"
 )
 
@@ -705,5 +706,40 @@ func TestProxyProtocol(t *testing.T) {
 			t.Fatalf("no log line for the untrusted PROXY header:\n%s", b)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestReplicaSourceNamedDifferently: the primary is configured as
+// localhost:PORT while the replicas replicate from 127.0.0.1:PORT. Health
+// resolves both to the same server, /topology names the replicas' source
+// backend, and reads go to the replicas (compared as text, every read went
+// to the primary).
+func TestReplicaSourceNamedDifferently(t *testing.T) {
+	topo := testenv.Topology(t)
+	_, primaryPort, _ := net.SplitHostPort(topo.Primary)
+	addrs := topo.Addrs()
+	addrs[0] = "localhost:" + primaryPort
+	yaml, addr, adminAddr := testenv.ProxyConfig(t, addrs, "routing: {consistency: eventual}\n")
+	s := testenv.StartSwitchyard(t, yaml, addr, adminAddr, true)
+
+	for _, name := range []string{"db2", "db3"} {
+		sv := waitServer(t, s, name, func(v admin.ServerView) bool { return v.SourceBackend != "" })
+		if sv.SourceBackend != "db1" || sv.SourceMismatch != "" {
+			t.Errorf("%s replicates from %s: source_backend %q, source_mismatch %q; want db1 and no mismatch", name, sv.Source, sv.SourceBackend, sv.SourceMismatch)
+		}
+	}
+	db := open(t, s.Addr, "")
+	onReplica := 0
+	for range 20 {
+		var port string
+		if err := db.QueryRow("SELECT @@port").Scan(&port); err != nil {
+			t.Fatal(err)
+		}
+		if port != primaryPort {
+			onReplica++
+		}
+	}
+	if onReplica == 0 {
+		t.Errorf("no read of 20 went to a replica: the replicas' source 127.0.0.1:%s was not matched with the primary configured as localhost:%s", primaryPort, primaryPort)
 	}
 }
