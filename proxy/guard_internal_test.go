@@ -27,7 +27,7 @@ func TestGuardAdmit(t *testing.T) {
 	}
 	t.Run("no failures: no wait, no slot", func(t *testing.T) {
 		g := &guard{}
-		if v, d, f := g.admit("a", now); v != admitted || d != 0 || f != nil {
+		if v, d, f := g.admit("a", now, time.Minute); v != admitted || d != 0 || f != nil {
 			t.Fatalf("admit = %v, %v, %v", v, d, f)
 		}
 	})
@@ -36,27 +36,27 @@ func TestGuardAdmit(t *testing.T) {
 		fail(g, "a", "u", 5)
 		var held []*hostFailures
 		for range maxDelayedPerHost {
-			v, d, f := g.admit("a", now)
+			v, d, f := g.admit("a", now, time.Minute)
 			if v != admitted || d != slowdown(5) {
 				t.Fatalf("admit = %v, %v", v, d)
 			}
 			held = append(held, f)
 		}
-		if v, _, _ := g.admit("a", now); v != admitBusy {
+		if v, _, _ := g.admit("a", now, time.Minute); v != admitBusy {
 			t.Fatalf("admit past the per-host bound = %v, want busy", v)
 		}
-		if v, d, _ := g.admit("b", now); v != admitted || d != 0 {
+		if v, d, _ := g.admit("b", now, time.Minute); v != admitted || d != 0 {
 			t.Fatalf("another host: %v, %v", v, d)
 		}
 		g.doneWaiting(held[0])
-		if v, _, _ := g.admit("a", now); v != admitted {
+		if v, _, _ := g.admit("a", now, time.Minute); v != admitted {
 			t.Fatalf("admit after a wait ended = %v", v)
 		}
 	})
 	t.Run("blocked at max", func(t *testing.T) {
 		g := &guard{}
 		fail(g, "a", "u", 10)
-		if v, _, _ := g.admit("a", now); v != admitBlocked {
+		if v, _, _ := g.admit("a", now, time.Minute); v != admitBlocked {
 			t.Fatalf("admit = %v, want blocked", v)
 		}
 		g.succeeded("a", "u")
@@ -68,12 +68,19 @@ func TestGuardAdmit(t *testing.T) {
 		g := &guard{}
 		fail(g, "a", "u", 5)
 		g.succeeded("a", "v")
-		if _, d, _ := g.admit("a", now); d == 0 {
+		if _, d, _ := g.admit("a", now, time.Minute); d == 0 {
 			t.Fatal("a success as v reset failures of u")
 		}
 		g.succeeded("a", "u")
-		if _, d, _ := g.admit("a", now); d != 0 {
+		if _, d, _ := g.admit("a", now, time.Minute); d != 0 {
 			t.Fatal("a success as u did not reset u's failures")
+		}
+	})
+	t.Run("old failures are forgotten", func(t *testing.T) {
+		g := &guard{}
+		fail(g, "a", "u", 5)
+		if _, d, _ := g.admit("a", now.Add(2*time.Minute), time.Minute); d != 0 {
+			t.Fatalf("failures older than the window still slow the host by %v", d)
 		}
 	})
 	t.Run("many users: never reset", func(t *testing.T) {
@@ -82,7 +89,7 @@ func TestGuardAdmit(t *testing.T) {
 			g.failed("a", string(rune('a'+i)), now, 1000, time.Minute)
 		}
 		g.succeeded("a", "a")
-		if _, d, _ := g.admit("a", now); d == 0 {
+		if _, d, _ := g.admit("a", now, time.Minute); d == 0 {
 			t.Fatal("failures of many users were reset by one user's success")
 		}
 	})

@@ -81,9 +81,10 @@ const (
 )
 
 // admit decides whether a new connection from host is served and how
-// long it waits first. A connection told to wait must call doneWaiting
-// with the returned record when its wait ends.
-func (g *guard) admit(host string, now time.Time) (admission, time.Duration, *hostFailures) {
+// long it waits first. Failures older than window (auth_block_time) are
+// forgotten, as failed does. A connection told to wait must call
+// doneWaiting with the returned record when its wait ends.
+func (g *guard) admit(host string, now time.Time, window time.Duration) (admission, time.Duration, *hostFailures) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	f := g.failures[host]
@@ -92,6 +93,8 @@ func (g *guard) admit(host string, now time.Time) (admission, time.Duration, *ho
 		return admitted, 0, nil
 	case now.Before(f.blockedUntil):
 		return admitBlocked, 0, nil
+	case now.Sub(f.first) > window:
+		return admitted, 0, nil
 	}
 	d := slowdown(f.count)
 	if d == 0 {
@@ -271,7 +274,7 @@ func (g *guard) collectors() []prometheus.Collector {
 // wait already, is refused (1040). It returns false when nc was refused
 // or ctx ended; nc is then closed.
 func (s *Server) admitHost(ctx context.Context, nc net.Conn, host string) bool {
-	verdict, wait, f := s.guard.admit(host, time.Now())
+	verdict, wait, f := s.guard.admit(host, time.Now(), s.settings().cfg.Limits.AuthBlockTime)
 	if wait > 0 {
 		t := time.NewTimer(wait)
 		select {
