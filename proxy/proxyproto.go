@@ -44,6 +44,16 @@ type proxiedConn struct {
 func (c *proxiedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 func (c *proxiedConn) RemoteAddr() net.Addr       { return c.remote }
 
+// RawTCP gives the socket to wire.Direct (the relay's raw system calls)
+// when nothing read with the header is left to drain: the usual case.
+func (c *proxiedConn) RawTCP() *net.TCPConn {
+	tc, ok := c.Conn.(*net.TCPConn)
+	if !ok || c.r != io.Reader(c.Conn) {
+		return nil
+	}
+	return tc
+}
+
 // trustedPeer tells whether addr is in one of the trusted prefixes.
 func trustedPeer(addr net.Addr, trusted []netip.Prefix) bool {
 	ap, err := netip.ParseAddrPort(addr.String())

@@ -595,7 +595,8 @@ func median(ds []time.Duration) time.Duration {
 // loginWithHeader connects from from, sends header first (a load
 // balancer's PROXY protocol header, or nothing), logs in and returns the
 // answer: its error code (0 for OK) and message. A connection closed
-// before the greeting gives code 1 (and before the answer, 2).
+// before the greeting gives code 1 (and before the answer, 2); a session
+// whose first statement fails, 3.
 func loginWithHeader(t *testing.T, addr, from string, header []byte, user, password string) (uint16, string) {
 	t.Helper()
 	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
@@ -628,6 +629,9 @@ func loginWithHeader(t *testing.T, addr, from string, header []byte, user, passw
 		return 2, err.Error()
 	case ans[0] == gomysql.ERR_HEADER:
 		return binary.LittleEndian.Uint16(ans[1:3]), string(ans[9:])
+	}
+	if v := c.query("SELECT 'relayed'"); v != "relayed" { // the session's relay over the socket
+		return 3, v
 	}
 	return 0, ""
 }
