@@ -59,6 +59,9 @@ func WriteTopology(w io.Writer, v TopologyView, now time.Time) error {
 		if note == "" && s.Replicating && (!s.IOThreadRunning || !s.SQLThreadRunning) {
 			note = "replication threads stopped"
 		}
+		if note == "" {
+			note = s.SourceMismatch
+		}
 		if note == "" && s.Role == "replica" && s.Source != "" {
 			note = "from " + s.Source
 		}

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/switchyard/switchyard/health"
@@ -89,6 +90,12 @@ type ServerView struct {
 	IOThreadRunning  bool   `json:"io_thread_running"`
 	SQLThreadRunning bool   `json:"sql_thread_running"`
 	ReplicationError string `json:"replication_error,omitempty"`
+	// SourceBackend names the configured backend Source is (health
+	// resolves host names and compares addresses); SourceMismatch says why
+	// a replicating server serves no reads when its source is not the
+	// primary, or matches no configured backend.
+	SourceBackend  string `json:"source_backend,omitempty"`
+	SourceMismatch string `json:"source_mismatch,omitempty"`
 
 	GTID         string `json:"gtid"`                    // executed GTID set or position
 	GTIDReceived string `json:"gtid_received,omitempty"` // what a replica has received
@@ -132,6 +139,7 @@ func NewTopologyView(t *health.Topology, members []health.Member) TopologyView {
 			lag := s.Lag.Seconds()
 			sv.LagSeconds = &lag
 		}
+		sv.SourceBackend, sv.SourceMismatch = s.Source, sourceMismatch(s, v.Primary)
 		v.Servers = append(v.Servers, sv)
 	}
 	return v
@@ -151,4 +159,16 @@ func newMemberViews(members []health.Member) []MemberView {
 		out = append(out, mv)
 	}
 	return out
+}
+
+// sourceMismatch explains a replica whose source is not the primary: its
+// reads go elsewhere, which otherwise shows only as an idle replica.
+func sourceMismatch(s health.Server, primary string) string {
+	switch {
+	case !s.Replicating || s.SourceAddress == "" || primary == "" || s.Source == primary:
+		return ""
+	case s.Source == "":
+		return fmt.Sprintf("replicates from %s, which is none of the configured backends (compare backends[].address; host names are resolved): it serves no reads", s.SourceAddress)
+	}
+	return fmt.Sprintf("replicates from %s, not from the primary %s: it serves no reads", s.Source, primary)
 }

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
 
 // Config is the whole YAML file. Field names are the contract in DESIGN.md;
 // new fields may be added, existing ones keep their meaning.
@@ -28,6 +32,36 @@ type Config struct {
 	// switch the primary over and drain backends.
 	AdminToken string   `yaml:"admin_token"`
 	Shutdown   Shutdown `yaml:"shutdown"`
+
+	// ListenProxyProtocol reads a PROXY protocol header (v1 or v2) on
+	// client connections from its trusted networks, and requires one from
+	// them; the address it carries is the client's.
+	ListenProxyProtocol ProxyProtocol `yaml:"listen_proxy_protocol"`
+}
+
+// ProxyProtocol lists the peers (load balancers) whose PROXY protocol
+// headers are believed, as CIDRs or single addresses. Empty: none; a
+// header from any other peer is refused.
+type ProxyProtocol struct {
+	Trusted []string `yaml:"trusted"`
+}
+
+// TrustedPrefixes parses Trusted; a single address is a prefix of its own
+// length. Validate reports what does not parse.
+func (p ProxyProtocol) TrustedPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, t := range p.Trusted {
+		pr, err := netip.ParsePrefix(t)
+		if err != nil {
+			ip, ipErr := netip.ParseAddr(t)
+			if ipErr != nil {
+				return nil, fmt.Errorf("%q is neither a CIDR (10.0.0.0/8) nor an address", t)
+			}
+			pr = netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen())
+		}
+		out = append(out, pr.Masked())
+	}
+	return out, nil
 }
 
 // Shutdown paces a graceful stop (SIGTERM): /readyz fails at once, the
@@ -81,7 +115,11 @@ type Cluster struct {
 	Bind         string   `yaml:"bind"`
 	Join         []string `yaml:"join"`
 	ExpectedSize int      `yaml:"expected_size"`
-	Key          string   `yaml:"key"` // optional gossip encryption key (16, 24 or 32 bytes, base64)
+	Key          string   `yaml:"key"` // gossip encryption key (16, 24 or 32 bytes, base64)
+	// Insecure allows a bind address other hosts can reach without a key
+	// (a warning is logged at every start): without one, anyone who can
+	// reach the port can join and vote in the failover quorum.
+	Insecure bool `yaml:"insecure"`
 }
 
 // TLS for the client side: when Cert and Key are set, TLS is offered.
@@ -107,8 +145,10 @@ type Limits struct {
 	// the server does not answer. 0 lets statements run as long as the
 	// server allows (its max_statement_time).
 	QueryTimeout time.Duration `yaml:"query_timeout"`
-	// MaxAuthFailures from one host within AuthBlockTime blocks that host
-	// for AuthBlockTime (1129); failures are slowed down before that.
+	// MaxAuthFailures wrong credentials (1045, at login or COM_CHANGE_USER;
+	// never a connection that closed before sending one) from one host
+	// within AuthBlockTime block that host for AuthBlockTime (1129); the
+	// host's new connections are slowed down before that.
 	MaxAuthFailures int           `yaml:"max_auth_failures"`
 	AuthBlockTime   time.Duration `yaml:"auth_block_time"`
 }

@@ -140,6 +140,16 @@ backends:
 				t.Errorf("cluster = %+v", c.Cluster)
 			}
 		}},
+		{"cluster reachable, insecure on purpose", minimal + "cluster: {bind: 0.0.0.0:7946, expected_size: 1, insecure: true}\n", func(t *testing.T, c Config) {
+			if c.Cluster == nil || !c.Cluster.Insecure {
+				t.Errorf("cluster = %+v", c.Cluster)
+			}
+		}},
+		{"cluster reachable with a key", minimal + "cluster: {bind: 10.0.0.1:7946, expected_size: 1, key: AAECAwQFBgcICQoLDA0ODw==}\n", func(t *testing.T, c Config) {
+			if c.Cluster == nil || c.Cluster.Key == "" {
+				t.Errorf("cluster = %+v", c.Cluster)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -196,6 +206,9 @@ func TestParseBad(t *testing.T) {
 		{"cluster expected_size negative", minimal + "cluster:\n  bind: 127.0.0.1:7946\n  expected_size: -2\n", 9, "cluster.expected_size", "is -2"},
 		{"cluster join", minimal + "cluster:\n  bind: 127.0.0.1:7946\n  expected_size: 2\n  join:\n    - 127.0.0.1:7947\n    - host-without-port\n", 12, "cluster.join[1]", "is not host:port"},
 		{"cluster key not base64", minimal + "cluster: {bind: 127.0.0.1:1, expected_size: 1, key: \"not base64!\"}\n", 7, "cluster.key", "not valid base64"},
+		{"cluster reachable without key", minimal + "cluster:\n  bind: 0.0.0.0:7946\n  expected_size: 3\n", 8, "cluster.bind", "anyone who can reach it can vote in the failover quorum"},
+		{"cluster on all interfaces without key", minimal + "cluster:\n  bind: \":7946\"\n  expected_size: 3\n", 8, "cluster.bind", "set cluster.key"},
+		{"proxy protocol bad CIDR", minimal + "listen_proxy_protocol: {trusted: [10.0.0.0/8, nope]}\n", 7, "listen_proxy_protocol.trusted", `"nope" is neither a CIDR`},
 		{"cluster key wrong size", minimal + "cluster: {bind: 127.0.0.1:1, expected_size: 1, key: AAECAwQ=}\n", 7, "cluster.key", "decodes to 5 bytes, need 16, 24 or 32"},
 		{"tls cert without key", minimal + "tls:\n  cert: /c.pem\n", 7, "tls.key", "set both"},
 		{"tls key without cert", minimal + "tls:\n  key: /k.pem\n", 7, "tls.cert", "set both"},

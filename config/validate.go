@@ -25,6 +25,9 @@ func (c Config) validate() problems {
 	c.validateFailover(&p)
 	c.validateBackendTLS(&p)
 	checkAdminToken(&p, c.AdminListen, c.AdminToken)
+	if _, err := c.ListenProxyProtocol.TrustedPrefixes(); err != nil {
+		p.add("listen_proxy_protocol.trusted", "%v; list the load balancers' networks, e.g. [10.0.0.0/8, 192.168.1.10]", err)
+	}
 
 	if len(c.Users) == 0 {
 		p.add("users", "no client users; add at least one, e.g. users: [{name: app, password: secret}]")
@@ -78,6 +81,10 @@ func (c Config) validate() problems {
 			if msg := hostPort(j, false); msg != "" {
 				p.add(fmt.Sprintf("cluster.join[%d]", i), "%s", msg)
 			}
+		}
+		if cl.Key == "" && !cl.Insecure && hostPort(cl.Bind, true) == "" && !IsLoopback(cl.Bind) {
+			p.add("cluster.bind", "%q is reachable from other hosts and cluster.key is empty: anyone who can reach it can vote in the failover quorum; "+
+				"set cluster.key (generate one with: openssl rand -base64 32), bind to 127.0.0.1, or set cluster.insecure: true", cl.Bind)
 		}
 		if cl.Key != "" {
 			key, err := base64.StdEncoding.DecodeString(cl.Key)

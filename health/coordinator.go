@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"time"
@@ -83,6 +82,10 @@ func (m *Monitor) startCluster(cc config.Cluster) (*cluster.Cluster, error) {
 	}
 	m.logger.Info("cluster: listening", "member", cl.Name(), "bind", cl.Addr(),
 		"expected_size", cc.ExpectedSize, "encrypted", len(key) > 0)
+	if len(key) == 0 && !config.IsLoopback(cc.Bind) {
+		m.logger.Warn("cluster: gossip is neither encrypted nor authenticated on an address other hosts can reach (cluster.insecure: true): anyone who reaches it can vote in the failover quorum; set cluster.key",
+			"bind", cc.Bind)
+	}
 	return cl, nil
 }
 
@@ -135,27 +138,6 @@ func (m *Monitor) formerPrimary(t *Topology) string {
 		}
 	}
 	return best
-}
-
-func sameAddr(a, b string) bool {
-	if a == b {
-		return true
-	}
-	ha, pa, err1 := net.SplitHostPort(a)
-	hb, pb, err2 := net.SplitHostPort(b)
-	if err1 != nil || err2 != nil || pa != pb {
-		return false
-	}
-	norm := func(h string) string {
-		if h == "localhost" {
-			return "127.0.0.1"
-		}
-		if ip := net.ParseIP(h); ip != nil {
-			return ip.String()
-		}
-		return h
-	}
-	return norm(ha) == norm(hb)
 }
 
 func toFlavor(f Flavor) failover.Flavor {

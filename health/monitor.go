@@ -193,7 +193,10 @@ func initialServer(b config.Backend) Server {
 func (m *Monitor) config() *config.Config { return m.cfg.Load() }
 
 // dialer opens monitor-account sessions for promotions, fences, rejoins
-// and repoints, with the running config's account and TLS policies.
+// and repoints, with the running config's account and TLS policies. These
+// are health's own decisions (or an operator's switchover through the
+// admin API, behind its token): never a statement a MySQL client chose,
+// which runs as the client's own user (proxy/kill.go).
 func (m *Monitor) dialer() failover.Dialer {
 	cfg := m.config()
 	return failover.NewDialer(cfg.Monitor.User, cfg.Monitor.Password, *m.tls.Load())
@@ -345,6 +348,7 @@ func (m *Monitor) round(ctx context.Context) bool {
 	if ctx.Err() != nil {
 		return false
 	}
+	m.nameSources(ctx, servers, timeout)
 	for _, s := range servers {
 		if s.RecordedEpoch > 0 {
 			m.learnEpoch(epochRecord{Epoch: s.RecordedEpoch, Primary: s.RecordedPrimary}, "backend "+s.Name)
@@ -355,6 +359,20 @@ func (m *Monitor) round(ctx context.Context) bool {
 	m.rounds++
 	m.pubMu.Unlock()
 	return true
+}
+
+// nameSources resolves the host names of the servers and of their
+// replication sources (bounded by timeout) and names each replica's
+// source among the servers (addr.go).
+func (m *Monitor) nameSources(ctx context.Context, servers []Server, timeout time.Duration) {
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for _, s := range servers {
+		hosts.refresh(rctx, s.Address, s.SourceAddress)
+	}
+	for i := range servers {
+		servers[i].Source = sourceName(servers[i].SourceAddress, servers)
+	}
 }
 
 // probe probes one backend and returns its new Server value.

@@ -40,6 +40,7 @@ type Server struct {
 
 	Replicating      bool   // has replication configured (a replica status row with a source)
 	SourceAddress    string // host:port it replicates from, if any
+	Source           string // the server SourceAddress names, resolved (addr.go); "" if none of the configured ones
 	IOThreadRunning  bool   // replica I/O thread is running ("Yes"; "Connecting" is false)
 	SQLThreadRunning bool   // replica SQL thread is running
 	ReplicationError string // Last_IO_Error / Last_SQL_Error as the server reports them, if any

@@ -42,6 +42,7 @@ func (s *Session) changeUser(ctx context.Context, size int, seq byte) error {
 	}
 	u, known := s.srv.settings().users[req.user]
 	if !known || !s.srv.verifyNative(u, answer, salt) {
+		s.srv.loginFailed(hostOf(s.client.RemoteAddr()), req.user, "change_user")
 		using := "YES"
 		if len(answer) == 0 {
 			using = "NO"
@@ -50,6 +51,7 @@ func (s *Session) changeUser(ctx context.Context, size int, seq byte) error {
 			fmt.Sprintf("Access denied for user '%s'@'%s' (using password: %s)", req.user, s.client.RemoteAddr(), using))
 		return errQuit
 	}
+	s.srv.guard.succeeded(hostOf(s.client.RemoteAddr()), u.Name)
 	// The new user starts from a fresh session, as on the server.
 	if s.held != nil {
 		s.held.Broken = true // it carries the old user's state

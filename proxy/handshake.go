@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"time"
@@ -21,9 +22,11 @@ import (
 // handshake authenticates the client with go-mysql's server, opens its first
 // backend connection in the client's dialect, and returns the session.
 func (s *Server) handshake(ctx context.Context, nc net.Conn, log *slog.Logger) (*Session, error) {
-	_ = nc.SetDeadline(time.Now().Add(s.settings().cfg.Limits.HandshakeTimeout))
-	hc := &packetBounded{capsRewriter: &capsRewriter{Conn: nc, caps: s.caps}}
-	ah := &authHandler{srv: s, ctx: ctx}
+	deadline := time.Now().Add(s.settings().cfg.Limits.HandshakeTimeout)
+	_ = nc.SetDeadline(deadline)
+	id := s.ids.next(func(id uint32) bool { _, ok := s.session(id); return ok })
+	hc := &packetBounded{capsRewriter: &capsRewriter{Conn: nc, caps: s.caps, id: id}}
+	ah := &authHandler{srv: s, ctx: ctx, id: id, deadline: deadline, hc: hc}
 	sc, err := s.serverHandshake(hc, ah)
 	if err != nil {
 		if ah.sess != nil { // admitted, then the final OK could not be sent
@@ -51,6 +54,7 @@ func (s *Server) serverHandshake(hc net.Conn, ah *authHandler) (sc *server.Conn,
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("malformed handshake response: %v", r)
+			s.guard.m.abandoned.WithLabelValues("malformed").Inc()
 			s.log.Warn("client sent a handshake response go-mysql could not parse", "client", hc.RemoteAddr().String(), "err", fmt.Sprint(r))
 			if s.settings().cfg.TLS.Cert == "" {
 				c := wire.NewConn(hc, 16, 256)
@@ -69,6 +73,10 @@ func (s *Server) serverHandshake(hc net.Conn, ah *authHandler) (sc *server.Conn,
 type authHandler struct {
 	srv *Server
 	ctx context.Context
+	id  uint32 // the connection id in the greeting (proxyIDs, not go-mysql's)
+
+	deadline time.Time // limits.handshake_timeout from the connection's start
+	hc       *packetBounded
 
 	db   string
 	sess *Session
@@ -105,10 +113,10 @@ func (h *authHandler) OnAuthSuccess(c *server.Conn) error {
 	if !srv.guard.admitUser(u.Name, u.MaxConnections) {
 		return errTooManyUserConns(u.Name)
 	}
-	srv.guard.succeeded(c.RemoteAddr().String())
+	srv.guard.succeeded(c.RemoteAddr().String(), u.Name)
 	sess := &Session{
 		srv:         srv,
-		id:          c.ConnectionID(),
+		id:          h.id,
 		user:        u,
 		caps:        c.Capability() & srv.caps,
 		collation:   c.Charset(),
@@ -166,18 +174,44 @@ func validConsistency(v string) bool {
 	return false
 }
 
+// OnAuthFailure is called by go-mysql for every handshake that ends
+// before success, with or without a credential: only a wrong one (1045)
+// counts toward limits.max_auth_failures (limits.go).
 func (h *authHandler) OnAuthFailure(c *server.Conn, err error) {
-	h.srv.log.Info("client authentication failed", "client", c.RemoteAddr().String(), "user", c.GetUser())
-	lim := h.srv.settings().cfg.Limits
-	delay := h.srv.guard.failed(c.RemoteAddr().String(), time.Now(), lim.MaxAuthFailures, lim.AuthBlockTime)
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-h.ctx.Done():
-		}
+	host := c.RemoteAddr().String()
+	if h.hc.proxyHeader {
+		h.refuseProxyHeader(host)
+		return
 	}
+	if !isWrongCredential(err) {
+		reason := abandonedReason(err, h.deadline, c.Capability()&mysql.CLIENT_SSL != 0)
+		h.srv.guard.m.abandoned.WithLabelValues(reason).Inc()
+		h.srv.log.Debug("client handshake ended before a credential", "client", host, "reason", reason, "err", err)
+		return
+	}
+	h.srv.log.Info("client authentication failed", "client", host, "user", c.GetUser())
+	h.srv.loginFailed(host, c.GetUser(), "handshake")
+}
+
+// refuseProxyHeader answers a PROXY protocol header from a peer not in
+// listen_proxy_protocol.trusted with 1130 and closes the connection (so
+// that go-mysql's own answer, about a bad sequence number, is not sent).
+func (h *authHandler) refuseProxyHeader(host string) {
+	h.srv.guard.m.abandoned.WithLabelValues("proxy_header").Inc()
+	h.srv.log.Warn("refused a PROXY protocol header from a peer not in listen_proxy_protocol.trusted; add the load balancer's network there if it is yours",
+		"peer", host)
+	nc := h.hc.capsRewriter.Conn
+	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+	c := wire.NewConn(nc, 16, 256)
+	_, _ = c.Write(wire.ErrPacket(mysql.ER_HOST_NOT_PRIVILEGED, "HY000",
+		fmt.Sprintf("Host '%s' may not send a PROXY protocol header (switchyard listen_proxy_protocol.trusted)", host)), 1)
+	_ = c.Flush()
+	// Read what the client sent on (the rest of the header, its handshake
+	// response) for a moment: closing with unread bytes resets the
+	// connection, and the client would not read why.
+	_ = nc.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
+	_, _ = io.Copy(io.Discard, io.LimitReader(nc, 4096))
+	_ = nc.Close()
 }
 
 // UseDB records the database named in the handshake.
@@ -202,10 +236,13 @@ var unguessable = string(mysql.RandomBuf(32))
 
 // capsRewriter adds the proxy's extra capability flags to go-mysql's
 // initial handshake packet (the first write on the connection): go-mysql
-// lets a caller add only a few flags, and the proxy relays more.
+// lets a caller add only a few flags, and the proxy relays more. It also
+// puts the proxy's connection id there: go-mysql counts from 10001, where
+// backend thread ids soon are (see proxyIDs).
 type capsRewriter struct {
 	net.Conn
 	caps    uint32
+	id      uint32
 	written bool
 }
 
@@ -242,7 +279,14 @@ type packetBounded struct {
 	left    int // payload bytes of the current packet still to read
 	packets int
 	tls     bool
+	// proxyHeader: the client began with a PROXY protocol header, which
+	// only listen_proxy_protocol.trusted peers may send (proxyproto.go).
+	proxyHeader bool
 }
+
+// errUntrustedProxyHeader ends the handshake of a client that sent a PROXY
+// header it was not trusted to send.
+var errUntrustedProxyHeader = errors.New("PROXY protocol header from an untrusted peer")
 
 // sslRequestLen is an SSLRequest's payload length; a HandshakeResponse41
 // is longer (it adds at least the user name's NUL).
@@ -256,6 +300,10 @@ func (c *packetBounded) Read(p []byte) (int, error) {
 		n, err := c.Conn.Read(p[:min(len(p), len(c.header)-c.inHdr)])
 		c.inHdr += copy(c.header[c.inHdr:], p[:n])
 		if c.inHdr == len(c.header) {
+			if c.packets == 0 && looksLikeProxyHeader(c.header[:]) {
+				c.proxyHeader = true
+				return 0, errUntrustedProxyHeader
+			}
 			c.left = int(c.header[0]) | int(c.header[1])<<8 | int(c.header[2])<<16
 			c.endIfRead()
 		}
@@ -281,19 +329,22 @@ func (c *packetBounded) endIfRead() {
 func (c *capsRewriter) Write(p []byte) (int, error) {
 	if !c.written {
 		c.written = true
-		if err := patchHandshakeCaps(p, c.caps); err != nil {
+		if err := patchHandshake(p, c.caps, c.id); err != nil {
 			return 0, err
 		}
 	}
 	return c.Conn.Write(p)
 }
 
-// patchHandshakeCaps overwrites the capability flags of a HandshakeV10
-// packet (header included) in place.
-func patchHandshakeCaps(p []byte, caps uint32) error {
+// patchHandshake overwrites the connection id and the capability flags of
+// a HandshakeV10 packet (header included) in place.
+func patchHandshake(p []byte, caps, id uint32) error {
 	pos := 5 // header(4) + protocol version(1)
 	for pos < len(p) && p[pos] != 0 {
 		pos++
+	}
+	if pos+5 <= len(p) {
+		binary.LittleEndian.PutUint32(p[pos+1:], id)
 	}
 	pos += 1 + 4 + 8 + 1 // NUL, connection id, auth data part 1, filler
 	if pos+7 > len(p) {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/switchyard/switchyard/config"
@@ -18,6 +19,7 @@ type settings struct {
 	users      map[string]config.User
 	policy     router.Policy
 	backendTLS tlsconf.Backends
+	trusted    []netip.Prefix // listen_proxy_protocol.trusted
 }
 
 func newSettings(cfg config.Config) (*settings, error) {
@@ -33,7 +35,11 @@ func newSettings(cfg config.Config) (*settings, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &settings{cfg: cfg, users: users, policy: router.PolicyFrom(cfg), backendTLS: tls}, nil
+	trusted, err := cfg.ListenProxyProtocol.TrustedPrefixes()
+	if err != nil {
+		return nil, err
+	}
+	return &settings{cfg: cfg, users: users, policy: router.PolicyFrom(cfg), backendTLS: tls, trusted: trusted}, nil
 }
 
 func (s *Server) settings() *settings { return s.set.Load() }

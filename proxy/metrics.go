@@ -11,7 +11,7 @@ import (
 //
 //	switchyard_client_connections                     gauge    open client connections
 //	switchyard_client_connections_accepted_total      counter  connections that completed the handshake
-//	switchyard_client_connections_refused_total       counter  {reason: max_connections, handshake, draining}
+//	switchyard_client_connections_refused_total       counter  {reason: max_connections, host_blocked, auth_delay_full, handshake, draining}
 //	switchyard_statements_total                       counter  {route, role, result}
 //	switchyard_statement_duration_seconds             histogram {role}
 //	switchyard_pins_total                             counter  {reason}
@@ -29,6 +29,9 @@ import (
 //	switchyard_statements_ended_on_down_replica_total counter statements still running on a replica that stopped answering
 //	switchyard_reads_retried_total                    counter  reads sent again after their server failed before answering
 //	switchyard_replica_writes_refused_total           counter  statements a replica connection refused with 1792 (a routing bug)
+//	switchyard_auth_failures_total                    counter  {command: handshake, change_user} wrong credentials (toward max_auth_failures)
+//	switchyard_client_handshakes_abandoned_total      counter  {reason: closed, timeout, tls, malformed, proxy_header} ended before a credential; not failures
+//	switchyard_auth_delayed_connections               gauge    connections waiting before their greeting after failed logins
 type metrics struct {
 	clients    prometheus.Gauge
 	accepted   prometheus.Counter
@@ -158,6 +161,7 @@ func (s *Server) Register(reg prometheus.Registerer) error {
 		}, func() float64 { _, miss := s.classifier.Stats(); return float64(miss) }),
 		poolCollector{s.pools},
 	}
+	cs = append(cs, s.guard.collectors()...)
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return err

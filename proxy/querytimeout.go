@@ -24,7 +24,7 @@ import (
 // would cost every statement a timer update.
 
 // killGrace is how long a killed statement may take to end before its
-// backend connection is closed. It covers execMonitor's own bound (connect
+// backend connection is closed. It covers withMonitor's own bound (connect
 // timeout plus 5 s) with the default connect timeout.
 const killGrace = 10 * time.Second
 
@@ -110,7 +110,10 @@ func (s *Server) killStatement(ctx context.Context, o overdueStatement) {
 // thread's if the server has run it for at least half of ran (a later one
 // would be younger); MariaDB names it by QUERY_ID (KILL QUERY ID), so the
 // kill reaches that statement or nothing; MySQL, which has no such form,
-// gets KILL QUERY of the thread after the same check.
+// gets KILL QUERY of the thread after the same check. It runs as the
+// monitor account: the backend connection is the proxy's (a pooled one a
+// client cannot name), and the proxy decided the kill (limits.query_timeout,
+// or KILL QUERY of a proxy session whose owner killSession checked).
 func (s *Server) killQuery(ctx context.Context, conn *backend.Conn, ran time.Duration, hardness string) error {
 	minMS := (ran / 2).Milliseconds()
 	return s.withMonitor(ctx, conn.Name, conn.Address, func(c failover.Conn) error {

@@ -50,6 +50,7 @@ type Server struct {
 	pools      *pools
 	drained    sync.Map // backend name → true: no new reads go there
 	guard      guard
+	ids        proxyIDs // client connection ids (kill.go)
 	progress   progress
 	metrics    *metrics
 	digests    digestTable
@@ -93,6 +94,7 @@ func NewServer(cfg config.Config, topo Topology, version string, log *slog.Logge
 		caps:       ms.Capability() | advertised,
 		sessions:   make(map[uint32]*Session),
 		metrics:    newMetrics(),
+		guard:      guard{m: newAuthMetrics()},
 		classifier: classify.New(10000),
 	}
 	auth.srv = s
@@ -239,10 +241,11 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 			s.active.Add(-1)
 		}
 	}()
-	if host := hostOf(nc.RemoteAddr()); s.guard.blocked(host, time.Now()) {
-		s.metrics.refused.WithLabelValues("host_blocked").Inc()
-		e := errHostBlocked(host)
-		s.refuse(nc, e.Code, e.State, e.Message)
+	if nc = s.clientConn(nc); nc == nil {
+		return
+	}
+	log = s.log.With("client", nc.RemoteAddr().String())
+	if !s.admitHost(ctx, nc, hostOf(nc.RemoteAddr())) {
 		return
 	}
 	sess, err := s.handshake(ctx, nc, log)

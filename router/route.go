@@ -244,8 +244,8 @@ func replicaTier(s *health.Server, primary *health.Server, pol Policy, load Load
 	if !s.Up || s.Role != health.RoleReplica || !s.SQLThreadRunning || s.Lag < 0 || s.Lag > maxLag {
 		return 0, false
 	}
-	if primary != nil && s.SourceAddress != "" && s.SourceAddress != primary.Address {
-		return 0, false // replicates from something other than the primary
+	if primary != nil && s.SourceAddress != "" && s.Source != primary.Name {
+		return 0, false // replicates from something other than the primary (health resolves Source)
 	}
 	if load.Drained != nil && load.Drained(s.Name) {
 		return 0, false

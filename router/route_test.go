@@ -13,9 +13,9 @@ func topology() *health.Topology {
 	return &health.Topology{Epoch: 1, Servers: []health.Server{
 		{Name: "db1", Address: "10.0.0.1:3306", Region: "eu", Zone: "eu-1a", Role: health.RolePrimary, Up: true, GTIDCurrent: "0-1-100"},
 		{Name: "db2", Address: "10.0.0.2:3306", Region: "eu", Zone: "eu-1b", Role: health.RoleReplica, Up: true, SQLThreadRunning: true,
-			SourceAddress: "10.0.0.1:3306", MinRTT: time.Millisecond, GTIDCurrent: "0-1-100"},
+			SourceAddress: "10.0.0.1:3306", Source: "db1", MinRTT: time.Millisecond, GTIDCurrent: "0-1-100"},
 		{Name: "db3", Address: "10.0.0.3:3306", Region: "us", Zone: "us-1a", Role: health.RoleReplica, Up: true, SQLThreadRunning: true,
-			SourceAddress: "10.0.0.1:3306", MinRTT: 200 * time.Microsecond, GTIDCurrent: "0-1-90"},
+			SourceAddress: "10.0.0.1:3306", Source: "db1", MinRTT: 200 * time.Microsecond, GTIDCurrent: "0-1-90"},
 	}}
 }
 
@@ -65,6 +65,17 @@ func TestRoute(t *testing.T) {
 		{"read only transaction on a replica", Request{Class: ClassReadOnlyTx}, topology(), pol, "db2", ReasonReadOnlyTx, false, nil},
 		{"no primary", Request{Class: ClassWrite}, noPrimary, pol, "", ReasonWrite, false, ErrNoPrimary},
 		{"reads still flow without a primary", Request{Class: ClassRead}, noPrimary, pol, "db2", ReasonReplica, false, nil},
+		{"the source is compared as health resolved it, not as text", Request{Class: ClassRead}, func() *health.Topology {
+			tp := topology()
+			tp.Servers[1].SourceAddress = "db1.internal:3306" // health resolved it to db1
+			return tp
+		}(), pol, "db2", ReasonReplica, false, nil},
+		{"a replica of another server serves no reads", Request{Class: ClassRead}, func() *health.Topology {
+			tp := topology()
+			tp.Servers[1].Source = "db3"
+			tp.Servers[2].Source = ""
+			return tp
+		}(), pol, "db1", ReasonNoReplica, false, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := Route(tc.req, tc.topo, tc.pol, Load{})

@@ -73,7 +73,7 @@ func serve(ln net.Listener, primary string, replicas []string, nloops int) error
 	topo = &health.Topology{Epoch: 1, Servers: []health.Server{{Name: primary, Address: primary, Role: health.RolePrimary, Up: true}}}
 	inUse[primary] = new(atomic.Int64)
 	for _, r := range replicas {
-		topo.Servers = append(topo.Servers, health.Server{Name: r, Address: r, Role: health.RoleReplica, Up: true, SQLThreadRunning: true, SourceAddress: primary})
+		topo.Servers = append(topo.Servers, health.Server{Name: r, Address: r, Role: health.RoleReplica, Up: true, SQLThreadRunning: true, SourceAddress: primary, Source: primary})
 		inUse[r] = new(atomic.Int64)
 	}
 	load = router.Load{InUse: func(n string) int { return int(inUse[n].Load()) }}

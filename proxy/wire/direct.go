@@ -26,6 +26,9 @@ import (
 // poller's reference count keeps a concurrent Close from reusing the file
 // descriptor under it.
 func Direct(nc net.Conn) io.ReadWriter {
+	if r, ok := nc.(RawTCP); ok && r.RawTCP() != nil {
+		nc = r.RawTCP()
+	}
 	sc, ok := nc.(*net.TCPConn)
 	if !ok {
 		return nc
@@ -40,6 +43,11 @@ func Direct(nc net.Conn) io.ReadWriter {
 	d.req.fn = d.req.writeThenWait
 	return d
 }
+
+// RawTCP is a connection that wraps a TCP socket without changing its
+// bytes (a client that sent a PROXY protocol header, read already), and
+// returns it, or nil when reads must still go through the wrapper.
+type RawTCP interface{ RawTCP() *net.TCPConn }
 
 // direct reads and writes a socket with raw system calls. Read and Write
 // may run concurrently with each other (their state is separate), not with
