@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -51,8 +52,10 @@ type DigestStat struct {
 // Switcher performs a planned switchover: health implements it.
 type Switcher interface {
 	// Switchover makes the replica named target the primary. It returns
-	// when the switchover is complete or has failed (and been rolled back).
-	Switchover(ctx context.Context, target string) error
+	// when the switchover is complete or has failed; the error is nil
+	// exactly when the primary changed, and the result's Outcome says
+	// whether a failure left anything changed.
+	Switchover(ctx context.Context, target string) (health.SwitchoverResult, error)
 }
 
 // BackendDrainer takes a backend out of rotation and back.
@@ -245,14 +248,45 @@ func (h *Handler) switchover(w http.ResponseWriter, r *http.Request) {
 	}
 	log := h.log.With("target", target, "remote", r.RemoteAddr)
 	log.Info("switchover requested")
-	if err := h.opts.Switchover.Switchover(r.Context(), target); err != nil {
-		log.Warn("switchover failed", "err", err)
-		writeError(w, http.StatusConflict, "switchover to "+target+" failed: "+err.Error())
-		return
+	res, err := h.opts.Switchover.Switchover(r.Context(), target)
+	code, body := switchoverAnswer(target, res, err)
+	log.Info("switchover answered", "status", code, "outcome", string(res.Outcome), "err", err)
+	writeJSON(w, code, body)
+}
+
+// SwitchoverResponse is the body of POST /switchover, whatever happened.
+type SwitchoverResponse struct {
+	Result   string   `json:"result"`          // "ok" when the primary changed
+	Outcome  string   `json:"outcome"`         // health.SwitchoverOutcome, as in switchyard_switchovers_total
+	Error    string   `json:"error,omitempty"` // why it failed or was refused
+	From     string   `json:"from,omitempty"`
+	Target   string   `json:"target"`
+	Epoch    uint64   `json:"epoch,omitempty"`    // the promotion epoch recorded on the new primary
+	Warnings []string `json:"warnings,omitempty"` // promoted, but this could not be finished
+	Changed  []string `json:"changed,omitempty"`  // failed, and this stays changed: what to do
+}
+
+// switchoverAnswer maps a switchover's outcome to its status code: 200 when
+// the primary changed (warnings or not), 409 when it was refused or failed
+// with nothing changed (as the docs promise), 500 when it failed and left
+// something changed, so that no client can read it as "nothing happened".
+func switchoverAnswer(target string, res health.SwitchoverResult, err error) (int, SwitchoverResponse) {
+	body := SwitchoverResponse{Outcome: string(res.Outcome), From: res.From, Target: target, Epoch: res.Epoch,
+		Warnings: res.Warnings, Changed: res.Changed}
+	switch {
+	case err == nil:
+		body.Result = "ok"
+		return http.StatusOK, body
+	case errors.Is(err, health.ErrNotRunning):
+		body.Result, body.Error = "refused", "the health monitor is not running yet; retry in a moment"
+		return http.StatusServiceUnavailable, body
+	case res.Outcome == health.OutcomeFailedChanged:
+		body.Result, body.Error = "failed", "switchover to "+target+" failed after changing servers; see changed: "+err.Error()
+		return http.StatusInternalServerError, body
+	default:
+		body.Result, body.Error = "failed", "switchover to "+target+" failed, nothing changed: "+err.Error()
+		return http.StatusConflict, body
 	}
-	epoch := h.opts.Topology.Snapshot().Epoch
-	log.Info("switchover done", "epoch", epoch)
-	writeJSON(w, http.StatusOK, ActionResponse{Result: "ok", Target: target, Epoch: epoch})
 }
 
 func (h *Handler) drain(w http.ResponseWriter, r *http.Request, drained bool) {

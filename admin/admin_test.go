@@ -91,14 +91,15 @@ func (f *fakeDigests) TopDigests(n int) []DigestStat {
 type fakeSwitch struct {
 	mu     sync.Mutex
 	target string
+	res    health.SwitchoverResult
 	err    error
 }
 
-func (f *fakeSwitch) Switchover(_ context.Context, target string) error {
+func (f *fakeSwitch) Switchover(_ context.Context, target string) (health.SwitchoverResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.target = target
-	return f.err
+	return f.res, f.err
 }
 
 type drainCall struct {
@@ -357,22 +358,35 @@ func TestDigests(t *testing.T) {
 func TestSwitchover(t *testing.T) {
 	sw := &fakeSwitch{}
 	h := New(Options{Topology: newTopo(healthy()), Switchover: sw})
+	done := health.SwitchoverResult{Outcome: health.OutcomeSuccess, From: "db1", To: "db2", Epoch: 4}
+	warned := health.SwitchoverResult{Outcome: health.OutcomeSuccessWarnings, From: "db1", To: "db2", Epoch: 4,
+		Warnings: []string{"db3: START SLAVE: boom"}}
+	refused := health.SwitchoverResult{Outcome: health.OutcomeRefused, From: "db1", To: "db2"}
+	changed := health.SwitchoverResult{Outcome: health.OutcomeFailedChanged, From: "db1", To: "db2",
+		Changed: []string{"db2 was detached"}}
 	tests := []struct {
 		name, method, path string
+		res                health.SwitchoverResult
 		err                error
 		code               int
 		want               string
 		called             string
 	}{
-		{"done", "POST", "/switchover?target=db2", nil, 200, `"target": "db2"`, "db2"},
-		{"refused", "POST", "/switchover?target=db2", errors.New("db2 lags 30s behind"), 409, "db2 lags 30s behind", "db2"},
-		{"no target", "POST", "/switchover", nil, 400, "target=NAME", ""},
-		{"unknown target", "POST", "/switchover?target=db9", nil, 404, `no backend named \"db9\"; backends are: db1, db2, db3`, ""},
-		{"GET is not allowed", "GET", "/switchover?target=db2", nil, 405, "", ""},
+		{"done", "POST", "/switchover?target=db2", done, nil, 200, `"outcome": "success"`, "db2"},
+		// Promoted with a server left behind: success, never 409.
+		{"done with warnings", "POST", "/switchover?target=db2", warned, nil, 200, `"warnings": [
+    "db3: START SLAVE: boom"`, "db2"},
+		{"refused", "POST", "/switchover?target=db2", refused, errors.New("db2 lags 30s behind"), 409, "nothing changed: db2 lags 30s behind", "db2"},
+		{"failed with changes", "POST", "/switchover?target=db2", changed, errors.New("boom"), 500, `"changed": [
+    "db2 was detached"`, "db2"},
+		{"not running", "POST", "/switchover?target=db2", refused, health.ErrNotRunning, 503, "retry", "db2"},
+		{"no target", "POST", "/switchover", refused, nil, 400, "target=NAME", ""},
+		{"unknown target", "POST", "/switchover?target=db9", refused, nil, 404, `no backend named \"db9\"; backends are: db1, db2, db3`, ""},
+		{"GET is not allowed", "GET", "/switchover?target=db2", refused, nil, 405, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sw.target, sw.err = "", tt.err
+			sw.target, sw.res, sw.err = "", tt.res, tt.err
 			r := do(t, h, tt.method, tt.path, "")
 			if r.code != tt.code || !strings.Contains(r.body, tt.want) || sw.target != tt.called {
 				t.Errorf("code %d body %q called %q; want %d, %q, %q", r.code, r.body, sw.target, tt.code, tt.want, tt.called)
