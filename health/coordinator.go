@@ -268,7 +268,7 @@ func (m *Monitor) evaluate(ctx context.Context, wg *sync.WaitGroup) {
 	for _, v := range peers {
 		busy = busy || v.Busy
 	}
-	m.setFlags(out.State, out.Reason, busy, now, 1+len(peers))
+	m.setFlags(out.State, out.Reason, busy, now, 1+len(peers), t)
 	if out.Promote != nil {
 		ch := *out.Promote
 		wg.Go(func() { m.runFailover(ctx, ch, failedAt, peers) })
@@ -278,10 +278,13 @@ func (m *Monitor) evaluate(ctx context.Context, wg *sync.WaitGroup) {
 }
 
 // setFlags computes what the next snapshots say about the failover.
-func (m *Monitor) setFlags(st failover.State, reason string, peerBusy bool, now time.Time, members int) {
+func (m *Monitor) setFlags(st failover.State, reason string, peerBusy bool, now time.Time, members int, t *Topology) {
 	state := st.String()
 	if reason != "" {
 		state += ": " + reason
+	}
+	if st == failover.Healthy {
+		state = healthyOrWhy(t)
 	}
 	m.flags.Store(&flags{
 		inProgress: st.InProgress() || peerBusy || m.awaiting(now),
@@ -301,7 +304,7 @@ func (m *Monitor) refreshFlags() {
 	}
 	m.fmu.Unlock()
 	f := m.flags.Load()
-	m.setFlags(st, reason, busy, time.Now(), f.members)
+	m.setFlags(st, reason, busy, time.Now(), f.members, m.Snapshot())
 }
 
 // publishView gossips this proxy's view of the backends.
