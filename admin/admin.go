@@ -63,6 +63,9 @@ type BackendDrainer interface {
 	// SetDrained marks the backend named name drained (no new sessions or
 	// statements go to it; work in flight finishes) or undrained.
 	SetDrained(name string, drained bool) error
+	// IsDrained reports whether an operator drained the backend, for
+	// /topology, `switchyard status` and switchyard_backend_drained.
+	IsDrained(name string) bool
 }
 
 // Options are what New serves. Topology is required; any other capability
@@ -76,6 +79,9 @@ type Options struct {
 	Digests    DigestSource
 	Switchover Switcher
 	Drainer    BackendDrainer
+	// ResetCooldown lifts failover.cooldown so that the next failure may
+	// fail over at once (POST /failover/reset-cooldown).
+	ResetCooldown func()
 	// Reload reloads the config file as SIGHUP does and returns why it
 	// refused the file, if it did.
 	Reload func() error
@@ -119,6 +125,7 @@ func New(opts Options) *Handler {
 	h.handle("POST /switchover", h.switchover)
 	h.handle("POST /backends/{name}/drain", func(w http.ResponseWriter, r *http.Request) { h.drain(w, r, true) })
 	h.handle("POST /backends/{name}/undrain", func(w http.ResponseWriter, r *http.Request) { h.drain(w, r, false) })
+	h.handle("POST /failover/reset-cooldown", h.resetCooldown)
 	h.handle("POST /reload", h.reload)
 	if opts.Pprof {
 		h.handle("/debug/pprof/", pprof.Index)
@@ -142,7 +149,34 @@ func (h *Handler) Draining() bool { return h.draining.Load() }
 // authentication.
 func (h *Handler) SetToken(token string) { h.token.Store(&token) }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the endpoints; a path or method none of them takes is
+// answered in JSON like every other error (the mux's own answers are plain
+// text).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		h.noRoute(w, r)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// noRoute answers 405 when the path exists for another method, else 404.
+func (h *Handler) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := h.mux.Handler(probe); pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+		return
+	}
+	writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s; see docs/OPERATIONS.md (The admin API) for the list", r.URL.Path))
+}
 
 // auth requires the bearer token when one is set. The comparison is
 // constant-time so that the token cannot be guessed byte by byte.
@@ -195,6 +229,9 @@ func (h *Handler) topology(w http.ResponseWriter, _ *http.Request) {
 	}
 	v := NewTopologyView(h.opts.Topology.Snapshot(), members)
 	v.Draining = h.draining.Load()
+	if h.opts.Drainer != nil {
+		v.markDrained(h.opts.Drainer.IsDrained)
+	}
 	writeJSON(w, http.StatusOK, v)
 }
 
@@ -307,6 +344,16 @@ func (h *Handler) drain(w http.ResponseWriter, r *http.Request, drained bool) {
 	log.Info("backend drain changed")
 	writeJSON(w, http.StatusOK, ActionResponse{Result: "ok", Backend: name, Drained: &drained,
 		Epoch: h.opts.Topology.Snapshot().Epoch})
+}
+
+func (h *Handler) resetCooldown(w http.ResponseWriter, r *http.Request) {
+	if h.opts.ResetCooldown == nil {
+		writeError(w, http.StatusNotImplemented, "resetting the failover cooldown is not available in this build")
+		return
+	}
+	h.log.Warn("failover cooldown reset requested", "remote", r.RemoteAddr)
+	h.opts.ResetCooldown()
+	writeJSON(w, http.StatusOK, ActionResponse{Result: "ok", Epoch: h.opts.Topology.Snapshot().Epoch})
 }
 
 func (h *Handler) reload(w http.ResponseWriter, r *http.Request) {

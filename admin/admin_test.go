@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/switchyard/switchyard/health"
 )
@@ -108,14 +109,23 @@ type drainCall struct {
 }
 
 type fakeDrainer struct {
-	calls []drainCall
-	err   error
+	calls   []drainCall
+	err     error
+	drained map[string]bool
 }
 
 func (f *fakeDrainer) SetDrained(name string, drained bool) error {
 	f.calls = append(f.calls, drainCall{name, drained})
+	if f.err == nil {
+		if f.drained == nil {
+			f.drained = map[string]bool{}
+		}
+		f.drained[name] = drained
+	}
 	return f.err
 }
+
+func (f *fakeDrainer) IsDrained(name string) bool { return f.drained[name] }
 
 type response struct {
 	code int
@@ -465,5 +475,80 @@ func TestMetrics(t *testing.T) {
 	h = New(Options{Topology: newTopo(healthy())})
 	if r := do(t, h, "GET", "/metrics", ""); r.code != 404 {
 		t.Errorf("metrics without a registry: %d", r.code)
+	}
+}
+
+// TestDrainVisible: a drain an operator set shows in /topology, in
+// `switchyard status` and as switchyard_backend_drained, and goes away
+// with the undrain.
+func TestDrainVisible(t *testing.T) {
+	d := &fakeDrainer{}
+	topo := newTopo(healthy())
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewDrainCollector(topo, d))
+	h := New(Options{Topology: topo, Drainer: d, Metrics: reg})
+	check := func(step string, drained bool) {
+		t.Helper()
+		r := do(t, h, "GET", "/topology", "")
+		var v TopologyView
+		if err := json.Unmarshal([]byte(r.body), &v); err != nil {
+			t.Fatal(err)
+		}
+		if v.Servers[2].Drained != drained || v.Servers[1].Drained {
+			t.Errorf("%s: /topology drained = %v %v, want db3 %v", step, v.Servers[1].Drained, v.Servers[2].Drained, drained)
+		}
+		var b strings.Builder
+		_ = WriteTopology(&b, v, probed)
+		if got := strings.Contains(b.String(), "DRAINED"); got != drained {
+			t.Errorf("%s: status shows DRAINED %v, want %v:\n%s", step, got, drained, b.String())
+		}
+		want := "0"
+		if drained {
+			want = "1"
+		}
+		if m := do(t, h, "GET", "/metrics", ""); !strings.Contains(m.body, `switchyard_backend_drained{backend="db3"} `+want) {
+			t.Errorf("%s: metrics lack db3 drained %s:\n%s", step, want, m.body)
+		}
+	}
+	check("before", false)
+	do(t, h, "POST", "/backends/db3/drain", "")
+	check("drained", true)
+	do(t, h, "POST", "/backends/db3/undrain", "")
+	check("undrained", false)
+	if problems, err := testutil.CollectAndLint(NewDrainCollector(topo, d)); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+}
+
+func TestResetCooldown(t *testing.T) {
+	var calls int
+	h := New(Options{Topology: newTopo(healthy()), ResetCooldown: func() { calls++ }})
+	if r := do(t, h, "POST", "/failover/reset-cooldown", ""); r.code != 200 || calls != 1 {
+		t.Errorf("reset: %d %s, %d calls", r.code, r.body, calls)
+	}
+	h = New(Options{Topology: newTopo(healthy())})
+	if r := do(t, h, "POST", "/failover/reset-cooldown", ""); r.code != 501 {
+		t.Errorf("without it: %d", r.code)
+	}
+}
+
+// TestUnknownPathsAnswerJSON: errors are JSON everywhere, as the docs say,
+// also for paths and methods no endpoint takes.
+func TestUnknownPathsAnswerJSON(t *testing.T) {
+	h := New(Options{Topology: newTopo(healthy())})
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		want         string
+	}{
+		{"GET", "/nope", 404, "no endpoint /nope"},
+		{"GET", "/switchover", 405, "use POST"},
+		{"DELETE", "/topology", 405, "use GET"},
+	} {
+		r := do(t, h, tc.method, tc.path, "")
+		var e ErrorResponse
+		if r.code != tc.code || json.Unmarshal([]byte(r.body), &e) != nil || !strings.Contains(e.Error, tc.want) {
+			t.Errorf("%s %s: %d %q, want %d with a JSON error containing %q", tc.method, tc.path, r.code, r.body, tc.code, tc.want)
+		}
 	}
 }

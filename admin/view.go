@@ -96,6 +96,10 @@ type ServerView struct {
 	RecordedEpoch uint64 `json:"recorded_epoch"` // this server's copy of the promotion epoch
 	Fenced        bool   `json:"fenced"`         // writable, but a newer epoch names another primary
 
+	// Drained: an operator took the backend out of rotation (POST
+	// /backends/NAME/drain); it gets no new work until undrained.
+	Drained bool `json:"drained"`
+
 	LastError    string    `json:"last_error,omitempty"`
 	FailedProbes int       `json:"failed_probes"`
 	DownSince    time.Time `json:"down_since,omitzero"`
@@ -135,6 +139,13 @@ func NewTopologyView(t *health.Topology, members []health.Member) TopologyView {
 		v.Servers = append(v.Servers, sv)
 	}
 	return v
+}
+
+// markDrained sets Drained on the servers drained says are.
+func (v *TopologyView) markDrained(drained func(name string) bool) {
+	for i := range v.Servers {
+		v.Servers[i].Drained = drained(v.Servers[i].Name)
+	}
 }
 
 func newMemberViews(members []health.Member) []MemberView {

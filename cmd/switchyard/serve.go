@@ -130,6 +130,13 @@ func serve(p params) error {
 	}
 	drainer := backendDrainer(srv, mon)
 	logMissing(log, drainer)
+	if drainer != nil {
+		if err := reg.Register(admin.NewDrainCollector(mon, drainer)); err != nil {
+			stopMon()
+			_ = g.Wait()
+			return fmt.Errorf("admin metrics: %w", err)
+		}
+	}
 
 	ln, err := net.Listen("tcp", p.cfg.Listen)
 	if err != nil {
@@ -147,16 +154,17 @@ func serve(p params) error {
 
 	var rl *reloader
 	adm := admin.New(admin.Options{
-		Topology:   mon,
-		Cluster:    mon,
-		Token:      p.cfg.AdminToken,
-		Pprof:      p.pprof,
-		Metrics:    reg,
-		Digests:    proxyDigests{srv},
-		Switchover: mon,
-		Drainer:    drainer,
-		Reload:     func() error { return rl.reload() },
-		Log:        log.With("component", "admin"),
+		Topology:      mon,
+		Cluster:       mon,
+		Token:         p.cfg.AdminToken,
+		Pprof:         p.pprof,
+		Metrics:       reg,
+		Digests:       proxyDigests{srv},
+		Switchover:    mon,
+		Drainer:       drainer,
+		ResetCooldown: mon.ResetCooldown,
+		Reload:        func() error { return rl.reload() },
+		Log:           log.With("component", "admin"),
 	})
 	rl = newReloader(p.configPath, p.cfg, log.With("component", "reload"), p.level, m, adm.SetToken,
 		reloadTarget{"health", mon},
