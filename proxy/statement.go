@@ -175,14 +175,14 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 	st, t, e := s.plan(text)
 	conn, err := s.acquire(ctx, t)
 	if err != nil {
-		return s.replyErr(seq+1, err)
+		return s.refuse(seq+1, err, st.Digest, text)
 	}
 	for retried := false; ; retried = true {
 		if err = s.exchange(conn, body, seq, !retried && s.mayRunAgain(conn)); !errors.Is(err, errRetryRead) {
 			break
 		}
 		if conn, err = s.acquireForRetry(ctx, t); err != nil {
-			return s.replyErr(seq+1, err)
+			return s.refuse(seq+1, err, st.Digest, text)
 		}
 	}
 	s.finish(conn, &e)
@@ -297,6 +297,16 @@ func (s *Session) count(digest, sql string) {
 	}
 }
 
+// refuse tells the client why its statement cannot run and counts it,
+// under its digest, as a statement that failed: an error the proxy made
+// (1429, 1158) is an error the client received, and must show in /digests
+// and switchyard_statements_total{result="error"} like a server's.
+func (s *Session) refuse(seq byte, err error, digest, sql string) error {
+	s.resp.err = true
+	s.count(digest, sql)
+	return s.replyErr(seq, err)
+}
+
 // keepBuf keeps a scratch buffer for the next command unless it grew big.
 func (s *Session) keepBuf(b []byte) {
 	if cap(b) <= 64<<10 {
@@ -327,12 +337,12 @@ func (s *Session) lostBeforeRun(seq byte) error {
 func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) {
 	if s.held != nil {
 		if s.holds != holdSticky || t.needsLast {
-			if err := s.checkHeldEpoch(); err != nil {
-				return nil, err
-			}
-			s.routed = router.ReasonPinned
+			s.routed = router.ReasonPinned // before the check: a refusal is counted under it
 			if s.holds&(holdTx|holdNoAutocommit) != 0 {
 				s.routed = router.ReasonInTransaction
+			}
+			if err := s.checkHeldEpoch(); err != nil {
+				return nil, err
 			}
 			s.setCur(s.held)
 			return s.held, nil
@@ -348,10 +358,10 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 	var deadline time.Time
 	for {
 		d, need, err := s.route(ctx, t)
+		s.routed, s.onReplica = d.Reason, d.Backend.Role == health.RoleReplica // a refusal too is counted under its route
 		if err != nil {
 			return nil, err
 		}
-		s.routed, s.onReplica = d.Reason, d.Backend.Role == health.RoleReplica
 		conn, err := s.borrow(ctx, d.Backend, d.Epoch)
 		if err == nil {
 			return s.afterBorrow(ctx, t, d, need, conn)
