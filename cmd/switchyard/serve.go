@@ -152,7 +152,6 @@ func serve(p params) error {
 		}
 	}
 
-
 	var rl *reloader
 	adm := admin.New(admin.Options{
 		Topology:      mon,
