@@ -28,6 +28,7 @@ import (
 //	switchyard_statements_ended_on_former_primary_total counter statements still running on a primary when another was promoted
 //	switchyard_statements_ended_on_down_replica_total counter statements still running on a replica that stopped answering
 //	switchyard_reads_retried_total                    counter  reads sent again after their server failed before answering
+//	switchyard_hints_invalid_total                    counter  statements with a hint item that could not be read (ignored)
 type metrics struct {
 	clients    prometheus.Gauge
 	accepted   prometheus.Counter
@@ -44,6 +45,7 @@ type metrics struct {
 	formerPrimaryAborts prometheus.Counter
 	downReplicaAborts   prometheus.Counter
 	readsRetried        prometheus.Counter
+	hintsInvalid        prometheus.Counter
 
 	// Pre-resolved children for the hot path: no label hashing per statement.
 	byRoute   map[routeKey]prometheus.Counter
@@ -116,6 +118,10 @@ func newMetrics() *metrics {
 			Name: "switchyard_reads_retried_total",
 			Help: "Reads whose connection failed before any of the answer reached the client, sent again to the server the router chose next.",
 		}),
+		hintsInvalid: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchyard_hints_invalid_total",
+			Help: "Statements with a switchyard hint item that could not be read (a misspelling), which was ignored.",
+		}),
 		byRoute: make(map[routeKey]prometheus.Counter),
 	}
 	for _, r := range reasons {
@@ -140,7 +146,7 @@ func newMetrics() *metrics {
 // Register registers the proxy's metrics on reg.
 func (s *Server) Register(reg prometheus.Registerer) error {
 	m := s.metrics
-	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed, m.poolWait, m.timedOut, m.formerPrimaryAborts, m.downReplicaAborts, m.readsRetried,
+	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed, m.poolWait, m.timedOut, m.formerPrimaryAborts, m.downReplicaAborts, m.readsRetried, m.hintsInvalid,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "switchyard_statements_held", Help: "Statements held now while no primary is known.",
 		}, func() float64 { return float64(s.holding.Load()) }),

@@ -47,14 +47,16 @@ type Server struct {
 	caps   uint32         // capability flags offered to clients
 	active atomic.Int64
 
-	pools      *pools
-	drained    sync.Map // backend name → true: no new reads go there
-	guard      guard
-	progress   progress
-	metrics    *metrics
-	digests    digestTable
-	classifier *classify.Classifier
-	load       router.Load
+	pools    *pools
+	drained  sync.Map // backend name → true: no new reads go there
+	guard    guard
+	progress progress
+	metrics  *metrics
+	digests  digestTable
+	// invalidHints logs unreadable hints once each (hints.go).
+	invalidHints invalidHints
+	classifier   *classify.Classifier
+	load         router.Load
 
 	// Statements held while no primary is known, bounded in time and count.
 	holdTimeout time.Duration

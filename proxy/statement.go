@@ -86,6 +86,7 @@ func (s *Session) targetFor(st classify.Statement) target {
 // session: the id must name the primary thread that KILL of it reaches.
 func (s *Session) plan(text string) (classify.Statement, target, effect) {
 	st := s.srv.classifier.Classify(text)
+	s.noteHint(st.Hint)
 	t := s.targetFor(st)
 	e := effectOf(st, text)
 	if containsFold(text, "CONNECTION_ID") {
