@@ -205,7 +205,7 @@ func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
 	}
 	snap := h.opts.Topology.Snapshot()
 	if p, ok := snap.Primary(); ok {
-		fmt.Fprintf(&b, "ok: primary %s (epoch %d)\n", p.Name, snap.Epoch)
+		fmt.Fprintf(&b, "ok: primary %s (epoch %d)\n", p.Name, snap.RecordedEpoch)
 	} else {
 		ready = false
 		if snap.ProbedAt.IsZero() {
@@ -267,7 +267,7 @@ type ActionResponse struct {
 	Target  string `json:"target,omitempty"`
 	Backend string `json:"backend,omitempty"`
 	Drained *bool  `json:"drained,omitempty"`
-	Epoch   uint64 `json:"epoch"` // the topology epoch after the action
+	Epoch   uint64 `json:"epoch"` // the promotion epoch after the action
 }
 
 func (h *Handler) switchover(w http.ResponseWriter, r *http.Request) {
@@ -343,7 +343,7 @@ func (h *Handler) drain(w http.ResponseWriter, r *http.Request, drained bool) {
 	}
 	log.Info("backend drain changed")
 	writeJSON(w, http.StatusOK, ActionResponse{Result: "ok", Backend: name, Drained: &drained,
-		Epoch: h.opts.Topology.Snapshot().Epoch})
+		Epoch: h.opts.Topology.Snapshot().RecordedEpoch})
 }
 
 func (h *Handler) resetCooldown(w http.ResponseWriter, r *http.Request) {
@@ -353,7 +353,7 @@ func (h *Handler) resetCooldown(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.Warn("failover cooldown reset requested", "remote", r.RemoteAddr)
 	h.opts.ResetCooldown()
-	writeJSON(w, http.StatusOK, ActionResponse{Result: "ok", Epoch: h.opts.Topology.Snapshot().Epoch})
+	writeJSON(w, http.StatusOK, ActionResponse{Result: "ok", Epoch: h.opts.Topology.Snapshot().RecordedEpoch})
 }
 
 func (h *Handler) reload(w http.ResponseWriter, r *http.Request) {
@@ -366,7 +366,7 @@ func (h *Handler) reload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, ActionResponse{Result: "ok", Epoch: h.opts.Topology.Snapshot().Epoch})
+	writeJSON(w, http.StatusOK, ActionResponse{Result: "ok", Epoch: h.opts.Topology.Snapshot().RecordedEpoch})
 }
 
 // knownBackend answers 404 and returns false when name is not a configured

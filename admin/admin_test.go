@@ -552,3 +552,27 @@ func TestUnknownPathsAnswerJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestOneEpoch: "epoch" is the promotion epoch wherever an operator reads
+// it (/topology, /readyz, status); the proxy's own count of primary changes
+// is "view".
+func TestOneEpoch(t *testing.T) {
+	topo := healthy()
+	topo.Epoch, topo.RecordedEpoch = 5, 1
+	h := New(Options{Topology: newTopo(topo)})
+	var v TopologyView
+	if err := json.Unmarshal([]byte(do(t, h, "GET", "/topology", "").body), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Epoch != 1 || v.RecordedEpoch != 1 || v.View != 5 {
+		t.Errorf("/topology epoch %d recorded_epoch %d view %d, want 1, 1, 5", v.Epoch, v.RecordedEpoch, v.View)
+	}
+	if r := do(t, h, "GET", "/readyz", ""); !strings.Contains(r.body, "(epoch 1)") {
+		t.Errorf("/readyz: %q", r.body)
+	}
+	var b strings.Builder
+	_ = WriteTopology(&b, v, probed)
+	if !strings.HasPrefix(b.String(), "epoch 1 ") {
+		t.Errorf("status header: %q", strings.SplitN(b.String(), "\n", 2)[0])
+	}
+}

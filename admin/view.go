@@ -11,7 +11,13 @@ import (
 // health.Topology does, and the view copies fields one by one so that a
 // field added to health later is not published by accident.
 type TopologyView struct {
-	Epoch    uint64    `json:"epoch"`
+	// Epoch is the promotion epoch: the newest recorded in the databases
+	// or heard by gossip (RecordedEpoch; switchyard_epoch). One number
+	// everywhere an operator reads "epoch".
+	Epoch uint64 `json:"epoch"`
+	// View counts this proxy's changes of primary since it started
+	// (health.Topology.Epoch); it is local to this proxy.
+	View     uint64    `json:"view"`
 	Primary  string    `json:"primary"` // name of the primary; "" when none is known
 	ProbedAt time.Time `json:"probed_at,omitzero"`
 	Draining bool      `json:"draining"` // this proxy is shutting down
@@ -113,7 +119,7 @@ func NewTopologyView(t *health.Topology, members []health.Member) TopologyView {
 	if t == nil {
 		return v
 	}
-	v.Epoch, v.ProbedAt = t.Epoch, t.ProbedAt
+	v.Epoch, v.View, v.ProbedAt = t.RecordedEpoch, t.Epoch, t.ProbedAt
 	v.RecordedEpoch, v.RecordedPrimary = t.RecordedEpoch, t.RecordedPrimary
 	v.FailoverInProgress, v.Failover, v.ClusterMembers = t.FailoverInProgress, t.Failover, t.ClusterMembers
 	if p, ok := t.Primary(); ok {
