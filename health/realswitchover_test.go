@@ -106,12 +106,35 @@ func TestSwitchoverAllOrNothing(t *testing.T) {
 		t.Errorf("a refused switchover held writes or logged done:\n%s", l)
 	}
 
+	// A target that cannot catch up in time: the switchover starts, gives
+	// up, makes db1 writable again, and says "failure" with nothing
+	// changed (409 at the admin API).
 	c := cfg
 	c.Failover.ReplicationUser, c.Failover.ReplicationPassword = "repl", "repl"
+	c.Failover.MaxCatchupWait = time.Second
 	if err := m.Reload(c); err != nil {
 		t.Fatal(err)
 	}
+	mustExecOn(t, ctx, dbs[topo.Replica1], "STOP SLAVE SQL_THREAD")
+	mustExecOn(t, ctx, dbs[topo.Primary], "CREATE TABLE IF NOT EXISTS test.sw_lag (id INT PRIMARY KEY)")
 	res, err := m.Switchover(ctx, "db2")
+	if !errors.Is(err, failover.ErrCatchup) || res.Outcome != OutcomeFailed || len(res.Changed) != 0 {
+		t.Fatalf("Switchover to a target that cannot catch up = %+v, %v; want failure with nothing changed", res, err)
+	}
+	if got := count(OutcomeFailed); got != 1 {
+		t.Errorf("switchovers_total{result=failure} = %v, want 1", got)
+	}
+	mustExecOn(t, ctx, dbs[topo.Replica1], "START SLAVE SQL_THREAD")
+	unchanged("target behind")
+	if v := inspect(ctx, dbs[topo.Primary]); v.readOnly {
+		t.Error("db1 was left read-only")
+	}
+
+	c.Failover.MaxCatchupWait = cfg.Failover.MaxCatchupWait
+	if err := m.Reload(c); err != nil {
+		t.Fatal(err)
+	}
+	res, err = m.Switchover(ctx, "db2")
 	if err != nil || res.Outcome != OutcomeSuccess || res.Epoch != 1 || len(res.Warnings) != 0 {
 		t.Fatalf("Switchover with the account = %+v, %v; want success at epoch 1", res, err)
 	}
@@ -123,6 +146,13 @@ func TestSwitchoverAllOrNothing(t *testing.T) {
 	}
 	if l := logs.String(); !strings.Contains(l, `msg="switchover: done; releasing writes"`) || !strings.Contains(l, "outcome=success") {
 		t.Errorf("the log does not say the switchover succeeded:\n%s", l)
+	}
+}
+
+func mustExecOn(t *testing.T, ctx context.Context, db *sql.DB, stmt string) {
+	t.Helper()
+	if _, err := db.ExecContext(ctx, stmt); err != nil {
+		t.Fatalf("%s: %v", stmt, err)
 	}
 }
 

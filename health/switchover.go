@@ -80,8 +80,8 @@ type SwitchoverResult struct {
 // (the operator has decided), but not the promotion guard.
 //
 // Switchover needs Run to be running; it blocks until done or ctx ends.
-func (m *Monitor) Switchover(ctx context.Context, target string) (SwitchoverResult, error) {
-	res := SwitchoverResult{Outcome: OutcomeRefused, To: target}
+func (m *Monitor) Switchover(ctx context.Context, target string) (res SwitchoverResult, err error) {
+	res = SwitchoverResult{Outcome: OutcomeRefused, To: target}
 	if !m.running.Load() {
 		return res, ErrNotRunning
 	}
@@ -95,7 +95,7 @@ func (m *Monitor) Switchover(ctx context.Context, target string) (SwitchoverResu
 	}
 	res.Kind, res.From = string(kind), from.Name
 	l := m.logger.With("kind", string(kind), "from", from.Name, "to", target)
-	defer func() { m.countSwitchover(kind, res.Outcome) }()
+	defer func() { m.countSwitchover(kind, res.Outcome) }() // the result returned, whichever path returns it
 
 	if err := m.precheck(ctx, kind, from, target, t); err != nil {
 		l.Warn("switchover refused; nothing changed", "err", err)
