@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/switchyard/switchyard/internal/testenv"
 )
 
 // explainRow runs EXPLAIN ROUTE stmt on c and returns its row by column.
@@ -41,7 +43,7 @@ func explainRow(t *testing.T, c *sql.Conn, stmt string) map[string]string {
 // session is pinned; a hint that cannot be read is shown as ignored,
 // counted and logged instead of silently dropped.
 func TestHintsAreVisible(t *testing.T) {
-	p := sharedProxy(t)
+	p := testenv.Proxy(t, "") // its own: the test reads its log
 	db := open(t, p.Addr, "")
 	ctx := context.Background()
 	c, err := db.Conn(ctx)
