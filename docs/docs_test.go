@@ -107,3 +107,33 @@ func TestEveryMetricIsDocumented(t *testing.T) {
 		}
 	}
 }
+
+var mdLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+
+// TestLinksStayInTheRepository: every relative link of the README and the
+// docs names a file of the repository (none outside it, none missing).
+func TestLinksStayInTheRepository(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, md := range []string{"../README.md", "OPERATIONS.md", "BENCHMARKS.md"} {
+		for _, m := range mdLink.FindAllStringSubmatch(read(t, md), -1) {
+			target, _, _ := strings.Cut(m[1], "#")
+			if target == "" || strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			abs, err := filepath.Abs(filepath.Join(filepath.Dir(md), target))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(abs, root+string(filepath.Separator)) {
+				t.Errorf("%s links outside the repository: %s", md, m[1])
+				continue
+			}
+			if _, err := os.Stat(abs); err != nil {
+				t.Errorf("%s links to a missing file: %s", md, m[1])
+			}
+		}
+	}
+}
