@@ -63,7 +63,7 @@ func WriteTopology(w io.Writer, v TopologyView, now time.Time) error {
 			note = "from " + s.Source
 		}
 		if s.Drained {
-			note = strings.TrimSuffix("DRAINED (no new work; POST /backends/"+s.Name+"/undrain); "+note, "; ")
+			note = strings.TrimSuffix("DRAINED (undo: switchyard drain "+s.Name+" --undo); "+note, "; ")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			cell(s.Name, 20), cell(s.Role, 10), yesNo(s.Up), cell(s.Address, 40), cell(region, 30),

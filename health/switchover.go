@@ -11,6 +11,10 @@ import (
 	"github.com/switchyard/switchyard/health/failover"
 )
 
+// ErrSwitchoverChanged: a switchover did not promote its target and left
+// something changed; the error says what.
+var ErrSwitchoverChanged = errors.New("health: switchover failed after changing servers")
+
 // SwitchoverOutcome is how far a switchover got. The admin API's status
 // code, the log line and switchyard_switchovers_total's result label are
 // all derived from it, so that they cannot disagree: an operator who reads
@@ -290,7 +294,3 @@ func (m *Monitor) countSwitchover(kind failover.Kind, o SwitchoverOutcome) {
 	}
 	m.metrics.failovers.WithLabelValues(result).Inc()
 }
-
-// ErrSwitchoverChanged: a switchover did not promote its target and left
-// something changed; the error says what.
-var ErrSwitchoverChanged = errors.New("health: switchover failed after changing servers")
