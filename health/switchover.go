@@ -111,6 +111,7 @@ func (m *Monitor) Switchover(ctx context.Context, target string) (res Switchover
 	out := m.machine.Handle(failover.SwitchoverBegin{Now: start})
 	m.fmu.Unlock()
 	if out.Err != nil {
+		l.Warn("switchover refused; nothing changed", "err", out.Err)
 		return res, fmt.Errorf("%w: %w", ErrSwitchover, out.Err)
 	}
 	var machineErr error
