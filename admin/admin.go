@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -51,8 +52,10 @@ type DigestStat struct {
 // Switcher performs a planned switchover: health implements it.
 type Switcher interface {
 	// Switchover makes the replica named target the primary. It returns
-	// when the switchover is complete or has failed (and been rolled back).
-	Switchover(ctx context.Context, target string) error
+	// when the switchover is complete or has failed; the error is nil
+	// exactly when the primary changed, and the result's Outcome says
+	// whether a failure left anything changed.
+	Switchover(ctx context.Context, target string) (health.SwitchoverResult, error)
 }
 
 // BackendDrainer takes a backend out of rotation and back.
@@ -60,6 +63,9 @@ type BackendDrainer interface {
 	// SetDrained marks the backend named name drained (no new sessions or
 	// statements go to it; work in flight finishes) or undrained.
 	SetDrained(name string, drained bool) error
+	// IsDrained reports whether an operator drained the backend, for
+	// /topology, `switchyard status` and switchyard_backend_drained.
+	IsDrained(name string) bool
 }
 
 // Options are what New serves. Topology is required; any other capability
@@ -73,6 +79,9 @@ type Options struct {
 	Digests    DigestSource
 	Switchover Switcher
 	Drainer    BackendDrainer
+	// ResetCooldown lifts failover.cooldown so that the next failure may
+	// fail over at once (POST /failover/reset-cooldown).
+	ResetCooldown func()
 	// Reload reloads the config file as SIGHUP does and returns why it
 	// refused the file, if it did.
 	Reload func() error
@@ -116,6 +125,7 @@ func New(opts Options) *Handler {
 	h.handle("POST /switchover", h.switchover)
 	h.handle("POST /backends/{name}/drain", func(w http.ResponseWriter, r *http.Request) { h.drain(w, r, true) })
 	h.handle("POST /backends/{name}/undrain", func(w http.ResponseWriter, r *http.Request) { h.drain(w, r, false) })
+	h.handle("POST /failover/reset-cooldown", h.resetCooldown)
 	h.handle("POST /reload", h.reload)
 	if opts.Pprof {
 		h.handle("/debug/pprof/", pprof.Index)
@@ -139,7 +149,34 @@ func (h *Handler) Draining() bool { return h.draining.Load() }
 // authentication.
 func (h *Handler) SetToken(token string) { h.token.Store(&token) }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the endpoints; a path or method none of them takes is
+// answered in JSON like every other error (the mux's own answers are plain
+// text).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		h.noRoute(w, r)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// noRoute answers 405 when the path exists for another method, else 404.
+func (h *Handler) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := h.mux.Handler(probe); pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+		return
+	}
+	writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s; see docs/OPERATIONS.md (The admin API) for the list", r.URL.Path))
+}
 
 // auth requires the bearer token when one is set. The comparison is
 // constant-time so that the token cannot be guessed byte by byte.
@@ -168,7 +205,7 @@ func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
 	}
 	snap := h.opts.Topology.Snapshot()
 	if p, ok := snap.Primary(); ok {
-		fmt.Fprintf(&b, "ok: primary %s (epoch %d)\n", p.Name, snap.Epoch)
+		fmt.Fprintf(&b, "ok: primary %s (epoch %d)\n", p.Name, snap.RecordedEpoch)
 	} else {
 		ready = false
 		if snap.ProbedAt.IsZero() {
@@ -192,6 +229,9 @@ func (h *Handler) topology(w http.ResponseWriter, _ *http.Request) {
 	}
 	v := NewTopologyView(h.opts.Topology.Snapshot(), members)
 	v.Draining = h.draining.Load()
+	if h.opts.Drainer != nil {
+		v.markDrained(h.opts.Drainer.IsDrained)
+	}
 	writeJSON(w, http.StatusOK, v)
 }
 
@@ -227,7 +267,7 @@ type ActionResponse struct {
 	Target  string `json:"target,omitempty"`
 	Backend string `json:"backend,omitempty"`
 	Drained *bool  `json:"drained,omitempty"`
-	Epoch   uint64 `json:"epoch"` // the topology epoch after the action
+	Epoch   uint64 `json:"epoch"` // the promotion epoch after the action
 }
 
 func (h *Handler) switchover(w http.ResponseWriter, r *http.Request) {
@@ -245,14 +285,45 @@ func (h *Handler) switchover(w http.ResponseWriter, r *http.Request) {
 	}
 	log := h.log.With("target", target, "remote", r.RemoteAddr)
 	log.Info("switchover requested")
-	if err := h.opts.Switchover.Switchover(r.Context(), target); err != nil {
-		log.Warn("switchover failed", "err", err)
-		writeError(w, http.StatusConflict, "switchover to "+target+" failed: "+err.Error())
-		return
+	res, err := h.opts.Switchover.Switchover(r.Context(), target)
+	code, body := switchoverAnswer(target, res, err)
+	log.Info("switchover answered", "status", code, "outcome", string(res.Outcome), "err", err)
+	writeJSON(w, code, body)
+}
+
+// SwitchoverResponse is the body of POST /switchover, whatever happened.
+type SwitchoverResponse struct {
+	Result   string   `json:"result"`          // "ok" when the primary changed
+	Outcome  string   `json:"outcome"`         // health.SwitchoverOutcome, as in switchyard_switchovers_total
+	Error    string   `json:"error,omitempty"` // why it failed or was refused
+	From     string   `json:"from,omitempty"`
+	Target   string   `json:"target"`
+	Epoch    uint64   `json:"epoch,omitempty"`    // the promotion epoch recorded on the new primary
+	Warnings []string `json:"warnings,omitempty"` // promoted, but this could not be finished
+	Changed  []string `json:"changed,omitempty"`  // failed, and this stays changed: what to do
+}
+
+// switchoverAnswer maps a switchover's outcome to its status code: 200 when
+// the primary changed (warnings or not), 409 when it was refused or failed
+// with nothing changed (as the docs promise), 500 when it failed and left
+// something changed, so that no client can read it as "nothing happened".
+func switchoverAnswer(target string, res health.SwitchoverResult, err error) (int, SwitchoverResponse) {
+	body := SwitchoverResponse{Outcome: string(res.Outcome), From: res.From, Target: target, Epoch: res.Epoch,
+		Warnings: res.Warnings, Changed: res.Changed}
+	switch {
+	case err == nil:
+		body.Result = "ok"
+		return http.StatusOK, body
+	case errors.Is(err, health.ErrNotRunning):
+		body.Result, body.Error = "refused", "the health monitor is not running yet; retry in a moment"
+		return http.StatusServiceUnavailable, body
+	case res.Outcome == health.OutcomeFailedChanged:
+		body.Result, body.Error = "failed", "switchover to "+target+" failed after changing servers; see changed: "+err.Error()
+		return http.StatusInternalServerError, body
+	default:
+		body.Result, body.Error = "failed", "switchover to "+target+" failed, nothing changed: "+err.Error()
+		return http.StatusConflict, body
 	}
-	epoch := h.opts.Topology.Snapshot().Epoch
-	log.Info("switchover done", "epoch", epoch)
-	writeJSON(w, http.StatusOK, ActionResponse{Result: "ok", Target: target, Epoch: epoch})
 }
 
 func (h *Handler) drain(w http.ResponseWriter, r *http.Request, drained bool) {
@@ -272,7 +343,17 @@ func (h *Handler) drain(w http.ResponseWriter, r *http.Request, drained bool) {
 	}
 	log.Info("backend drain changed")
 	writeJSON(w, http.StatusOK, ActionResponse{Result: "ok", Backend: name, Drained: &drained,
-		Epoch: h.opts.Topology.Snapshot().Epoch})
+		Epoch: h.opts.Topology.Snapshot().RecordedEpoch})
+}
+
+func (h *Handler) resetCooldown(w http.ResponseWriter, r *http.Request) {
+	if h.opts.ResetCooldown == nil {
+		writeError(w, http.StatusNotImplemented, "resetting the failover cooldown is not available in this build")
+		return
+	}
+	h.log.Warn("failover cooldown reset requested", "remote", r.RemoteAddr)
+	h.opts.ResetCooldown()
+	writeJSON(w, http.StatusOK, ActionResponse{Result: "ok", Epoch: h.opts.Topology.Snapshot().RecordedEpoch})
 }
 
 func (h *Handler) reload(w http.ResponseWriter, r *http.Request) {
@@ -285,7 +366,7 @@ func (h *Handler) reload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, ActionResponse{Result: "ok", Epoch: h.opts.Topology.Snapshot().Epoch})
+	writeJSON(w, http.StatusOK, ActionResponse{Result: "ok", Epoch: h.opts.Topology.Snapshot().RecordedEpoch})
 }
 
 // knownBackend answers 404 and returns false when name is not a configured

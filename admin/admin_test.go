@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/switchyard/switchyard/health"
 )
@@ -91,14 +92,15 @@ func (f *fakeDigests) TopDigests(n int) []DigestStat {
 type fakeSwitch struct {
 	mu     sync.Mutex
 	target string
+	res    health.SwitchoverResult
 	err    error
 }
 
-func (f *fakeSwitch) Switchover(_ context.Context, target string) error {
+func (f *fakeSwitch) Switchover(_ context.Context, target string) (health.SwitchoverResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.target = target
-	return f.err
+	return f.res, f.err
 }
 
 type drainCall struct {
@@ -107,14 +109,23 @@ type drainCall struct {
 }
 
 type fakeDrainer struct {
-	calls []drainCall
-	err   error
+	calls   []drainCall
+	err     error
+	drained map[string]bool
 }
 
 func (f *fakeDrainer) SetDrained(name string, drained bool) error {
 	f.calls = append(f.calls, drainCall{name, drained})
+	if f.err == nil {
+		if f.drained == nil {
+			f.drained = map[string]bool{}
+		}
+		f.drained[name] = drained
+	}
 	return f.err
 }
+
+func (f *fakeDrainer) IsDrained(name string) bool { return f.drained[name] }
 
 type response struct {
 	code int
@@ -357,22 +368,35 @@ func TestDigests(t *testing.T) {
 func TestSwitchover(t *testing.T) {
 	sw := &fakeSwitch{}
 	h := New(Options{Topology: newTopo(healthy()), Switchover: sw})
+	done := health.SwitchoverResult{Outcome: health.OutcomeSuccess, From: "db1", To: "db2", Epoch: 4}
+	warned := health.SwitchoverResult{Outcome: health.OutcomeSuccessWarnings, From: "db1", To: "db2", Epoch: 4,
+		Warnings: []string{"db3: START SLAVE: boom"}}
+	refused := health.SwitchoverResult{Outcome: health.OutcomeRefused, From: "db1", To: "db2"}
+	changed := health.SwitchoverResult{Outcome: health.OutcomeFailedChanged, From: "db1", To: "db2",
+		Changed: []string{"db2 was detached"}}
 	tests := []struct {
 		name, method, path string
+		res                health.SwitchoverResult
 		err                error
 		code               int
 		want               string
 		called             string
 	}{
-		{"done", "POST", "/switchover?target=db2", nil, 200, `"target": "db2"`, "db2"},
-		{"refused", "POST", "/switchover?target=db2", errors.New("db2 lags 30s behind"), 409, "db2 lags 30s behind", "db2"},
-		{"no target", "POST", "/switchover", nil, 400, "target=NAME", ""},
-		{"unknown target", "POST", "/switchover?target=db9", nil, 404, `no backend named \"db9\"; backends are: db1, db2, db3`, ""},
-		{"GET is not allowed", "GET", "/switchover?target=db2", nil, 405, "", ""},
+		{"done", "POST", "/switchover?target=db2", done, nil, 200, `"outcome": "success"`, "db2"},
+		// Promoted with a server left behind: success, never 409.
+		{"done with warnings", "POST", "/switchover?target=db2", warned, nil, 200, `"warnings": [
+    "db3: START SLAVE: boom"`, "db2"},
+		{"refused", "POST", "/switchover?target=db2", refused, errors.New("db2 lags 30s behind"), 409, "nothing changed: db2 lags 30s behind", "db2"},
+		{"failed with changes", "POST", "/switchover?target=db2", changed, errors.New("boom"), 500, `"changed": [
+    "db2 was detached"`, "db2"},
+		{"not running", "POST", "/switchover?target=db2", refused, health.ErrNotRunning, 503, "retry", "db2"},
+		{"no target", "POST", "/switchover", refused, nil, 400, "target=NAME", ""},
+		{"unknown target", "POST", "/switchover?target=db9", refused, nil, 404, `no backend named \"db9\"; backends are: db1, db2, db3`, ""},
+		{"GET is not allowed", "GET", "/switchover?target=db2", refused, nil, 405, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sw.target, sw.err = "", tt.err
+			sw.target, sw.res, sw.err = "", tt.res, tt.err
 			r := do(t, h, tt.method, tt.path, "")
 			if r.code != tt.code || !strings.Contains(r.body, tt.want) || sw.target != tt.called {
 				t.Errorf("code %d body %q called %q; want %d, %q, %q", r.code, r.body, sw.target, tt.code, tt.want, tt.called)
@@ -451,5 +475,104 @@ func TestMetrics(t *testing.T) {
 	h = New(Options{Topology: newTopo(healthy())})
 	if r := do(t, h, "GET", "/metrics", ""); r.code != 404 {
 		t.Errorf("metrics without a registry: %d", r.code)
+	}
+}
+
+// TestDrainVisible: a drain an operator set shows in /topology, in
+// `switchyard status` and as switchyard_backend_drained, and goes away
+// with the undrain.
+func TestDrainVisible(t *testing.T) {
+	d := &fakeDrainer{}
+	topo := newTopo(healthy())
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewDrainCollector(topo, d))
+	h := New(Options{Topology: topo, Drainer: d, Metrics: reg})
+	check := func(step string, drained bool) {
+		t.Helper()
+		r := do(t, h, "GET", "/topology", "")
+		var v TopologyView
+		if err := json.Unmarshal([]byte(r.body), &v); err != nil {
+			t.Fatal(err)
+		}
+		if v.Servers[2].Drained != drained || v.Servers[1].Drained {
+			t.Errorf("%s: /topology drained = %v %v, want db3 %v", step, v.Servers[1].Drained, v.Servers[2].Drained, drained)
+		}
+		var b strings.Builder
+		_ = WriteTopology(&b, v, probed)
+		if got := strings.Contains(b.String(), "DRAINED"); got != drained {
+			t.Errorf("%s: status shows DRAINED %v, want %v:\n%s", step, got, drained, b.String())
+		}
+		want := "0"
+		if drained {
+			want = "1"
+		}
+		if m := do(t, h, "GET", "/metrics", ""); !strings.Contains(m.body, `switchyard_backend_drained{backend="db3"} `+want) {
+			t.Errorf("%s: metrics lack db3 drained %s:\n%s", step, want, m.body)
+		}
+	}
+	check("before", false)
+	do(t, h, "POST", "/backends/db3/drain", "")
+	check("drained", true)
+	do(t, h, "POST", "/backends/db3/undrain", "")
+	check("undrained", false)
+	if problems, err := testutil.CollectAndLint(NewDrainCollector(topo, d)); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+}
+
+func TestResetCooldown(t *testing.T) {
+	var calls int
+	h := New(Options{Topology: newTopo(healthy()), ResetCooldown: func() { calls++ }})
+	if r := do(t, h, "POST", "/failover/reset-cooldown", ""); r.code != 200 || calls != 1 {
+		t.Errorf("reset: %d %s, %d calls", r.code, r.body, calls)
+	}
+	h = New(Options{Topology: newTopo(healthy())})
+	if r := do(t, h, "POST", "/failover/reset-cooldown", ""); r.code != 501 {
+		t.Errorf("without it: %d", r.code)
+	}
+}
+
+// TestUnknownPathsAnswerJSON: errors are JSON everywhere, as the docs say,
+// also for paths and methods no endpoint takes.
+func TestUnknownPathsAnswerJSON(t *testing.T) {
+	h := New(Options{Topology: newTopo(healthy())})
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		want         string
+	}{
+		{"GET", "/nope", 404, "no endpoint /nope"},
+		{"GET", "/switchover", 405, "use POST"},
+		{"DELETE", "/topology", 405, "use GET"},
+	} {
+		r := do(t, h, tc.method, tc.path, "")
+		var e ErrorResponse
+		if r.code != tc.code || json.Unmarshal([]byte(r.body), &e) != nil || !strings.Contains(e.Error, tc.want) {
+			t.Errorf("%s %s: %d %q, want %d with a JSON error containing %q", tc.method, tc.path, r.code, r.body, tc.code, tc.want)
+		}
+	}
+}
+
+// TestOneEpoch: "epoch" is the promotion epoch wherever an operator reads
+// it (/topology, /readyz, status); the proxy's own count of primary changes
+// is "view".
+func TestOneEpoch(t *testing.T) {
+	topo := healthy()
+	topo.Epoch, topo.RecordedEpoch = 5, 1
+	h := New(Options{Topology: newTopo(topo)})
+	var v TopologyView
+	if err := json.Unmarshal([]byte(do(t, h, "GET", "/topology", "").body), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Epoch != 1 || v.RecordedEpoch != 1 || v.View != 5 {
+		t.Errorf("/topology epoch %d recorded_epoch %d view %d, want 1, 1, 5", v.Epoch, v.RecordedEpoch, v.View)
+	}
+	if r := do(t, h, "GET", "/readyz", ""); !strings.Contains(r.body, "(epoch 1)") {
+		t.Errorf("/readyz: %q", r.body)
+	}
+	var b strings.Builder
+	_ = WriteTopology(&b, v, probed)
+	if !strings.HasPrefix(b.String(), "epoch 1 ") {
+		t.Errorf("status header: %q", strings.SplitN(b.String(), "\n", 2)[0])
 	}
 }

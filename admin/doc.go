@@ -11,11 +11,18 @@
 //	                               cluster's members, each with its view and whether it
 //	                               agrees with this proxy's
 //	GET  /digests?limit=N          JSON: busiest statements by digest
-//	POST /switchover?target=NAME   planned switchover to the replica NAME
+//	POST /switchover?target=NAME   planned switchover to the replica NAME: 200 when the
+//	                               primary changed (warnings: what is left to finish),
+//	                               409 refused or rolled back with nothing changed,
+//	                               500 failed after changing servers (changed: what)
 //	POST /backends/NAME/drain      stop sending new work to backend NAME
 //	POST /backends/NAME/undrain    undo drain
+//	POST /failover/reset-cooldown  lift failover.cooldown (health's ResetCooldown)
 //	POST /reload                   same as SIGHUP: reload the config file
 //	GET  /debug/pprof/             when enabled
+//
+// Every error, unknown paths (404) and methods (405) included, is JSON:
+// {"error": "..."}.
 //
 // Authentication: when a token is set (config admin_token, required by config
 // validation when admin_listen is not loopback), every endpoint but /healthz,
@@ -31,5 +38,7 @@
 // Concurrency: a Handler serves requests concurrently. SetDraining and
 // SetToken may be called from any goroutine at any time. The handlers hold no
 // locks of their own; the components behind the interfaces must be safe for
-// concurrent use. The package starts no goroutines and exports no metrics.
+// concurrent use. The package starts no goroutines. Its one metric,
+// switchyard_backend_drained, is a collector (NewDrainCollector) that cmd
+// registers: see metrics.go.
 package admin

@@ -65,6 +65,9 @@ func WriteTopology(w io.Writer, v TopologyView, now time.Time) error {
 		if note == "" && s.Role == "replica" && s.Source != "" {
 			note = "from " + s.Source
 		}
+		if s.Drained {
+			note = strings.TrimSuffix("DRAINED (undo: switchyard drain "+s.Name+" --undo); "+note, "; ")
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			cell(s.Name, 20), cell(s.Role, 10), yesNo(s.Up), cell(s.Address, 40), cell(region, 30),
 			lag, rtt, cell(orDash(s.GTID), 40), cell(note, 60))

@@ -12,7 +12,13 @@ import (
 // health.Topology does, and the view copies fields one by one so that a
 // field added to health later is not published by accident.
 type TopologyView struct {
-	Epoch    uint64    `json:"epoch"`
+	// Epoch is the promotion epoch: the newest recorded in the databases
+	// or heard by gossip (RecordedEpoch; switchyard_epoch). One number
+	// everywhere an operator reads "epoch".
+	Epoch uint64 `json:"epoch"`
+	// View counts this proxy's changes of primary since it started
+	// (health.Topology.Epoch); it is local to this proxy.
+	View     uint64    `json:"view"`
 	Primary  string    `json:"primary"` // name of the primary; "" when none is known
 	ProbedAt time.Time `json:"probed_at,omitzero"`
 	Draining bool      `json:"draining"` // this proxy is shutting down
@@ -103,6 +109,10 @@ type ServerView struct {
 	RecordedEpoch uint64 `json:"recorded_epoch"` // this server's copy of the promotion epoch
 	Fenced        bool   `json:"fenced"`         // writable, but a newer epoch names another primary
 
+	// Drained: an operator took the backend out of rotation (POST
+	// /backends/NAME/drain); it gets no new work until undrained.
+	Drained bool `json:"drained"`
+
 	LastError    string    `json:"last_error,omitempty"`
 	FailedProbes int       `json:"failed_probes"`
 	DownSince    time.Time `json:"down_since,omitzero"`
@@ -116,7 +126,7 @@ func NewTopologyView(t *health.Topology, members []health.Member) TopologyView {
 	if t == nil {
 		return v
 	}
-	v.Epoch, v.ProbedAt = t.Epoch, t.ProbedAt
+	v.Epoch, v.View, v.ProbedAt = t.RecordedEpoch, t.Epoch, t.ProbedAt
 	v.RecordedEpoch, v.RecordedPrimary = t.RecordedEpoch, t.RecordedPrimary
 	v.FailoverInProgress, v.Failover, v.ClusterMembers = t.FailoverInProgress, t.Failover, t.ClusterMembers
 	if p, ok := t.Primary(); ok {
@@ -143,6 +153,13 @@ func NewTopologyView(t *health.Topology, members []health.Member) TopologyView {
 		v.Servers = append(v.Servers, sv)
 	}
 	return v
+}
+
+// markDrained sets Drained on the servers drained says are.
+func (v *TopologyView) markDrained(drained func(name string) bool) {
+	for i := range v.Servers {
+		v.Servers[i].Drained = drained(v.Servers[i].Name)
+	}
 }
 
 func newMemberViews(members []health.Member) []MemberView {

@@ -395,3 +395,26 @@ func TestResolvePasswordHash(t *testing.T) {
 		}
 	}
 }
+
+// TestParseUnknownKeysAndBadValuesInOneRound: a file with an unknown key
+// and a bad value gets both reported at once, not the unknown key first and
+// the value after it is fixed.
+func TestParseUnknownKeysAndBadValuesInOneRound(t *testing.T) {
+	y := minimal + "routing:\n  consistency: globl\n  gtid_waitt: 1s\nfailover: {cooldown: -1s}\n"
+	_, err := Parse([]byte(y))
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("Parse = %v", err)
+	}
+	for _, want := range []string{`unknown field "gtid_waitt"`, "routing.consistency", "failover.cooldown"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q not reported in one round:\n%v", want, err)
+		}
+	}
+	// A field with a wrong type keeps its default for validation: nothing
+	// is said about the default.
+	_, err = Parse([]byte(minimal + "health: {interval: 5}\n"))
+	if !errors.As(err, &ve) || len(ve.Errors) != 1 {
+		t.Errorf("want only the type problem, got %v", err)
+	}
+}

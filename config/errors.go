@@ -87,3 +87,38 @@ func (p problems) err() error {
 	slices.SortStableFunc(sorted, func(a, b *FieldError) int { return cmp.Compare(a.Line, b.Line) })
 	return &ValidationError{Errors: sorted}
 }
+
+// with returns p followed by more.
+func (p problems) with(more problems) problems { return append(slices.Clone(p), more...) }
+
+// cover reports whether a problem of p is about the value at path or
+// above it. An unknown key's problem names its parent mapping, whose other
+// fields were decoded: it covers only the field it suggests instead (a
+// misspelt "adress" leaves address empty, which is not news).
+func (p problems) cover(path string) bool {
+	for _, fe := range p {
+		if strings.HasPrefix(fe.Msg, "unknown field") {
+			if _, rest, ok := strings.Cut(fe.Msg, `did you mean "`); ok {
+				if field, _, ok := strings.Cut(rest, `"`); ok && path == join(fe.Path, field) {
+					return true
+				}
+			}
+			continue
+		}
+		if fe.Path == "" {
+			continue
+		}
+		if path == fe.Path || strings.HasPrefix(path, fe.Path+".") || strings.HasPrefix(path, fe.Path+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// join appends a field to a path ("" is the top level).
+func join(path, field string) string {
+	if path == "" {
+		return field
+	}
+	return path + "." + field
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,30 @@ func Load(path string) (Config, error) {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// validateLenient validates what of data decodes, ignoring unknown keys, so
+// that a file with both an unknown key and a bad value reports both in one
+// run rather than in two rounds. Fields the walker refused (a wrong type)
+// keep their defaults; what validation says under their paths is dropped,
+// being about the default, not the file.
+func validateLenient(data []byte, w walker) problems {
+	c := Default()
+	err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&c)
+	if te, ok := errors.AsType[*yaml.TypeError](err); err != nil && (!ok || slices.ContainsFunc(te.Errors, func(e string) bool {
+		return strings.Contains(e, "already defined")
+	})) {
+		// Nothing reliable was decoded (yaml drops a mapping with a key
+		// set twice): the walker's problems are all there is to say.
+		return nil
+	}
+	var out problems
+	for _, fe := range c.validate().withLines(w.lines) {
+		if !w.problems.cover(fe.Path) {
+			out = append(out, fe)
+		}
+	}
+	return out
 }
 
 // Parse decodes YAML on top of Default() and validates the result.
@@ -59,8 +84,8 @@ func Parse(data []byte) (Config, error) {
 	if root.Kind != 0 {
 		w.walk(&root, reflect.TypeFor[Config](), "")
 	}
-	if err := w.problems.err(); err != nil {
-		return Config{}, err
+	if len(w.problems) > 0 {
+		return Config{}, w.problems.with(validateLenient(data, w)).err()
 	}
 
 	c := Default()

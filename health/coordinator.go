@@ -250,7 +250,7 @@ func (m *Monitor) evaluate(ctx context.Context, wg *sync.WaitGroup) {
 	for _, v := range peers {
 		busy = busy || v.Busy
 	}
-	m.setFlags(out.State, out.Reason, busy, now, 1+len(peers))
+	m.setFlags(out.State, out.Reason, busy, now, 1+len(peers), t)
 	if out.Promote != nil {
 		ch := *out.Promote
 		wg.Go(func() { m.runFailover(ctx, ch, failedAt, peers) })
@@ -260,10 +260,13 @@ func (m *Monitor) evaluate(ctx context.Context, wg *sync.WaitGroup) {
 }
 
 // setFlags computes what the next snapshots say about the failover.
-func (m *Monitor) setFlags(st failover.State, reason string, peerBusy bool, now time.Time, members int) {
+func (m *Monitor) setFlags(st failover.State, reason string, peerBusy bool, now time.Time, members int, t *Topology) {
 	state := st.String()
 	if reason != "" {
 		state += ": " + reason
+	}
+	if st == failover.Healthy {
+		state = healthyOrWhy(t)
 	}
 	m.flags.Store(&flags{
 		inProgress: st.InProgress() || peerBusy || m.awaiting(now),
@@ -283,7 +286,7 @@ func (m *Monitor) refreshFlags() {
 	}
 	m.fmu.Unlock()
 	f := m.flags.Load()
-	m.setFlags(st, reason, busy, time.Now(), f.members)
+	m.setFlags(st, reason, busy, time.Now(), f.members, m.Snapshot())
 }
 
 // publishView gossips this proxy's view of the backends.
@@ -558,135 +561,6 @@ func (m *Monitor) ResetCooldown() {
 	m.fmu.Unlock()
 	m.logger.Warn("failover: cooldown reset by an operator")
 	m.wake()
-}
-
-// Switchover makes target, a replica of the primary, the primary. It holds
-// writes on every proxy (FailoverInProgress, gossiped, and waits for each
-// fresh peer to confirm it holds), makes the old primary read-only, waits
-// (bounded by failover.max_catchup_wait) for target to apply everything the
-// old primary has, promotes target and records a new epoch, points the other
-// replicas and the old primary at it (the old primary needs
-// failover.replication_user), waits for this proxy's probes to see the new
-// primary, and releases writes. When target does not catch up in time,
-// the old primary is made writable again and nothing else changes.
-//
-// When the primary is down instead, Switchover is a manual failover to
-// target: it overrides the cooldown, failover.auto: false and the verdict
-// (the operator has decided), but not the promotion guard.
-//
-// Switchover needs Run to be running; it blocks until done or ctx ends.
-func (m *Monitor) Switchover(ctx context.Context, target string) error {
-	if !m.running.Load() {
-		return ErrNotRunning
-	}
-	cfg := m.config()
-	t := m.Snapshot()
-	tgt, ok := t.Server(target)
-	if !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownBackend, target)
-	}
-	for _, b := range cfg.Backends {
-		if b.Name == target && b.Promote != nil && !*b.Promote {
-			return fmt.Errorf("%w: %s has promote: false", ErrSwitchover, target)
-		}
-	}
-	kind := failover.KindSwitchover
-	from, ok := t.Primary()
-	if !ok {
-		fp, known := t.Server(m.formerPrimary(t))
-		switch {
-		case !known:
-			return fmt.Errorf("%w: there is no primary, and no former primary is known", ErrSwitchover)
-		case fp.Up:
-			return fmt.Errorf("%w: %s is up but not the primary (%s); fix it or stop it first", ErrSwitchover, fp.Name, fp.LastError)
-		}
-		from, kind = fp, failover.KindFailover
-	}
-	switch {
-	case from.Name == target:
-		return fmt.Errorf("%w: %s is already the primary", ErrSwitchover, target)
-	case !tgt.Up || !tgt.Replicating || !sameAddr(tgt.SourceAddress, from.Address):
-		return fmt.Errorf("%w: %s is not an up replica of %s", ErrSwitchover, target, from.Name)
-	}
-
-	start := time.Now()
-	m.fmu.Lock()
-	out := m.machine.Handle(failover.SwitchoverBegin{Now: start})
-	m.fmu.Unlock()
-	if out.Err != nil {
-		return fmt.Errorf("%w: %w", ErrSwitchover, out.Err)
-	}
-	var err error
-	defer func() {
-		m.fmu.Lock()
-		m.machine.Handle(failover.SwitchoverDone{Now: time.Now(), Err: err})
-		m.fmu.Unlock()
-		m.refreshFlags()
-		m.republish()
-		m.publishView(m.Snapshot(), failover.Healthy)
-		m.wake()
-	}()
-	m.refreshFlags()
-	m.republish()
-	m.publishView(t, failover.Switching)
-	l := m.logger.With("kind", string(kind), "from", from.Name, "to", target)
-	l.Warn("switchover: holding writes")
-
-	var peers []cluster.View
-	if kind == failover.KindSwitchover {
-		if cl := m.cl.Load(); cl != nil {
-			peers = m.waitPeersHolding(ctx, cl)
-		}
-		// A session that checked FailoverInProgress just before it was set
-		// may still be sending its write: let it land on the old primary
-		// before that becomes read-only (statements running then finish;
-		// only later arrivals would fail).
-		select {
-		case <-ctx.Done():
-		case <-time.After(switchoverDrain):
-		}
-	}
-	obs := m.observation(t, peers, time.Now())
-	var fs, ts failover.Server
-	var others []failover.Server
-	for _, s := range obs.Servers {
-		switch {
-		case s.Name == from.Name:
-			fs = s
-		case s.Name == target:
-			ts = s
-		case s.Up && s.Replicating && sameAddr(s.SourceAddress, from.Address):
-			others = append(others, s)
-		}
-	}
-	p := m.plan(kind, failover.Choice{From: fs, Candidate: ts, Others: others}, t, peers)
-	if kind == failover.KindFailover {
-		// A manual failover: the operator has judged that the primary is
-		// gone, maybe with other servers, so the guard needs only the
-		// target's lock; the epoch compare-and-set still refuses a
-		// promotion that raced another.
-		p.GuardQuorum = 1
-		p.Guard = []failover.Target{p.To}
-	}
-	res, execErr := m.execute(ctx, p)
-	result := "success"
-	if !res.Promoted {
-		result = "failure"
-		err = execErr
-		l.Error("switchover failed; nothing changed", "err", err, "steps", res.Steps)
-	} else {
-		l.Debug("switchover: steps", "steps", res.Steps)
-		m.waitPrimary(ctx, target)
-		err = execErr // repoint problems: reported, the switchover stands
-		l.Warn("switchover: done; releasing writes", "epoch", res.Epoch, "took", time.Since(start).Round(time.Millisecond),
-			"repointed", res.Repointed, "err", err)
-	}
-	if kind == failover.KindSwitchover {
-		m.metrics.switchovers.WithLabelValues(result).Inc()
-	} else {
-		m.metrics.failovers.WithLabelValues(result).Inc()
-	}
-	return err
 }
 
 // waitPeersHolding waits, bounded, until every peer with a fresh view says

@@ -281,7 +281,7 @@ switchyard_acknowledged_writes_missing_total 0
 
 func TestSwitchoverNeedsRun(t *testing.T) {
 	m := mustMonitor(t, testConfig(time.Second, "127.0.0.1:1"), nil)
-	if err := m.Switchover(t.Context(), "db1"); err != ErrNotRunning {
+	if _, err := m.Switchover(t.Context(), "db1"); err != ErrNotRunning {
 		t.Errorf("Switchover without Run = %v", err)
 	}
 }

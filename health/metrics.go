@@ -18,7 +18,9 @@ import (
 //	switchyard_cluster_members                          proxies with fresh views, this one included
 //	switchyard_cluster_members_agreeing                 of those, the ones whose view agrees with this proxy's (Members)
 //	switchyard_failovers_total{result}                  failovers this proxy ran (automatic and manual): success, failure
-//	switchyard_switchovers_total{result}                planned switchovers this proxy ran: success, failure
+//	switchyard_switchovers_total{result}                planned switchovers this proxy was asked for, by SwitchoverOutcome:
+//	                                                    refused, failure (nothing changed), failure_changed,
+//	                                                    success, success_with_warnings
 //	switchyard_failover_duration_seconds                from the primary first seen down to the promotion done
 //	switchyard_fences_total                             stale primaries this proxy set read-only
 //	switchyard_acknowledged_writes_missing_total        acknowledged transactions a new primary lacked at promotion
@@ -56,7 +58,9 @@ func newMetrics() *metrics {
 	}
 	for _, r := range []string{"success", "failure"} {
 		m.failovers.WithLabelValues(r)
-		m.switchovers.WithLabelValues(r)
+	}
+	for _, o := range switchoverOutcomes {
+		m.switchovers.WithLabelValues(string(o))
 	}
 	return m
 }

@@ -581,11 +581,14 @@ func (m *Monitor) Reload(cfg config.Config) error {
 }
 
 // logChangesLocked logs transitions only, so that a steady state is quiet
-// and a flapping server is visible.
+// and a flapping server is visible. "epoch" is the promotion epoch, as in
+// status, /topology and switchyard_epoch; "view" counts this proxy's
+// changes of primary (Topology.Epoch), which moves on every probe-level
+// change and means nothing across proxies.
 func (m *Monitor) logChangesLocked(prev, next *Topology, conflict string) {
 	for _, s := range next.Servers {
 		p, known := prev.Server(s.Name)
-		l := m.logger.With("backend", s.Name, "address", s.Address, "epoch", next.Epoch)
+		l := m.logger.With("backend", s.Name, "address", s.Address, "epoch", next.RecordedEpoch, "view", next.Epoch)
 		switch {
 		case s.Up && !p.Up:
 			l.Info("backend up", "role", s.Role, "version", s.Version, "rtt", s.RTT)
@@ -603,9 +606,9 @@ func (m *Monitor) logChangesLocked(prev, next *Topology, conflict string) {
 	}
 	if conflict != m.conflict {
 		if conflict != "" {
-			m.logger.Error("no primary: split brain", "error", conflict, "epoch", next.Epoch)
+			m.logger.Error("no primary: split brain", "error", conflict, "epoch", next.RecordedEpoch, "view", next.Epoch)
 		} else {
-			m.logger.Info("primary conflict resolved", "epoch", next.Epoch)
+			m.logger.Info("primary conflict resolved", "epoch", next.RecordedEpoch, "view", next.Epoch)
 		}
 		m.conflict = conflict
 	}
@@ -613,9 +616,9 @@ func (m *Monitor) logChangesLocked(prev, next *Topology, conflict string) {
 	newP, hasP := next.Primary()
 	switch {
 	case hasP && (!hadP || oldP.Name != newP.Name):
-		m.logger.Info("primary", "backend", newP.Name, "address", newP.Address, "epoch", next.Epoch)
+		m.logger.Info("primary", "backend", newP.Name, "address", newP.Address, "epoch", next.RecordedEpoch, "view", next.Epoch)
 	case !hasP && hadP:
-		m.logger.Warn("no primary", "was", oldP.Name, "epoch", next.Epoch)
+		m.logger.Warn("no primary", "was", oldP.Name, "epoch", next.RecordedEpoch, "view", next.Epoch)
 	}
 	if prev.FailoverInProgress != next.FailoverInProgress {
 		m.logger.Info("failover in progress", "holding_writes", next.FailoverInProgress, "state", next.Failover)

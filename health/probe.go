@@ -150,6 +150,12 @@ func parseEpoch(rows []row) (epochRecord, error) {
 // is bounded by ctx too.
 func (p *prober) connect(ctx context.Context) error {
 	c, err := failover.Connect(ctx, p.addr, p.user, p.password, p.tls)
+	if lr, ok := errors.AsType[*failover.LoginRefusedError](err); ok {
+		// Advice first: the message is repeated per server in the
+		// clients' 1429, which the mariadb CLI cuts at 512 bytes.
+		return fmt.Errorf(MonitorRefusedPrefix+": fix monitor.user/monitor.password in switchyard's config (or the account %q on the server) and reload; the server said: %s",
+			lr.User, lr.Message)
+	}
 	if err != nil {
 		return err
 	}

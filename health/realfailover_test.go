@@ -718,7 +718,7 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 	for i, to := range []struct{ name, addr string }{{"db2", topo.Replica1}, {"db1", topo.Primary}} {
 		log.waitAcked(t, ctx, 200)
 		start := time.Now()
-		if err := m.Switchover(ctx, to.name); err != nil {
+		if _, err := m.Switchover(ctx, to.name); err != nil {
 			t.Fatalf("switchover %d to %s: %v", i+1, to.name, err)
 		}
 		t.Logf("switchover %d to %s took %v", i+1, to.name, time.Since(start).Round(time.Millisecond))
@@ -751,7 +751,7 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 		target string
 		want   error
 	}{{"nope", ErrUnknownBackend}, {"db1", ErrSwitchover}} {
-		if err := m.Switchover(ctx, tc.target); !errors.Is(err, tc.want) {
+		if _, err := m.Switchover(ctx, tc.target); !errors.Is(err, tc.want) {
 			t.Errorf("Switchover(%s) = %v, want %v", tc.target, err, tc.want)
 		}
 	}

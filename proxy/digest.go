@@ -2,9 +2,9 @@ package proxy
 
 import (
 	"cmp"
+	"fmt"
 	"hash/fnv"
 	"slices"
-	"strconv"
 	"sync"
 )
 
@@ -81,7 +81,7 @@ func (t *digestShard) addLocked(row *DigestStat, digest []byte, failed bool, sec
 func hashDigest(s string) string {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(s))
-	return strconv.FormatUint(h.Sum64(), 16)
+	return fmt.Sprintf("%016x", h.Sum64()) // fixed width: ids line up and sort as text
 }
 
 // TopDigests returns the n statements with the most total time.

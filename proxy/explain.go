@@ -15,7 +15,11 @@ import (
 // It is not MySQL syntax, so it can never shadow a real statement.
 var explainRE = regexp.MustCompile(`(?is)^\s*EXPLAIN\s+ROUTE\s+(.+)$`)
 
-var explainColumns = []string{"backend", "address", "role", "reason", "class", "tx", "pins", "session_holds", "consistency", "needs_gtid", "wait"}
+// pins is what the statement itself would pin; session_pins why the
+// session is pinned already; hint what its comment hint asked for
+// (ignored=ITEM for an item that could not be read).
+var explainColumns = []string{"backend", "address", "role", "reason", "class", "tx", "pins", "session_holds", "consistency", "needs_gtid", "wait",
+	"hint", "session_pins"}
 
 // maybeExplain handles EXPLAIN ROUTE; it returns false for anything else.
 func (s *Session) maybeExplain(ctx context.Context, sql []byte, seq byte) (bool, error) {
@@ -27,6 +31,7 @@ func (s *Session) maybeExplain(ctx context.Context, sql []byte, seq byte) (bool,
 	row := map[string]string{
 		"class": st.Kind.String(), "tx": st.Tx.String(), "pins": st.Pin.String(),
 		"session_holds": s.holds.String(), "consistency": t.consistency,
+		"hint": describeHint(st.Hint), "session_pins": sessionPins(s.pins),
 	}
 	if s.held != nil && useOfHeld(s.holds, s.held.OnPrimary, t) == heldRun {
 		row["backend"], row["address"] = s.held.Name, s.held.Address

@@ -133,7 +133,7 @@ func (h *authHandler) OnAuthSuccess(c *server.Conn) error {
 		var be *backend.Error
 		if errors.As(err, &be) && be.Server != nil {
 			srv.guard.leaveUser(u.Name)
-			return be.Server // the server's own refusal goes to the client unchanged
+			return serverRefusal(be) // the server's own refusal goes to the client unchanged
 		}
 	}
 	h.sess = sess

@@ -116,6 +116,9 @@ func (s *Server) SetDrained(name string, drained bool) error {
 	return nil
 }
 
+// IsDrained reports whether SetDrained took the backend out of rotation.
+func (s *Server) IsDrained(name string) bool { return s.isDrained(name) }
+
 func (s *Server) isDrained(name string) bool {
 	_, ok := s.drained.Load(name)
 	return ok

@@ -32,6 +32,7 @@ import (
 //	switchyard_auth_failures_total                    counter  {command: handshake, change_user} wrong credentials (toward max_auth_failures)
 //	switchyard_client_handshakes_abandoned_total      counter  {reason: closed, timeout, tls, malformed, proxy_header} ended before a credential; not failures
 //	switchyard_auth_delayed_connections               gauge    connections waiting before their greeting after failed logins
+//	switchyard_hints_invalid_total                    counter  statements with a hint item that could not be read (ignored)
 type metrics struct {
 	clients    prometheus.Gauge
 	accepted   prometheus.Counter
@@ -49,6 +50,7 @@ type metrics struct {
 	downReplicaAborts   prometheus.Counter
 	readsRetried        prometheus.Counter
 	replicaWriteRefused prometheus.Counter
+	hintsInvalid        prometheus.Counter
 
 	// Pre-resolved children for the hot path: no label hashing per statement.
 	byRoute   map[routeKey]prometheus.Counter
@@ -125,6 +127,10 @@ func newMetrics() *metrics {
 			Name: "switchyard_replica_writes_refused_total",
 			Help: "Statements that a replica connection refused with 1792 (it runs SET SESSION TRANSACTION READ ONLY): a statement that writes was routed to a replica, a routing bug worth reporting.",
 		}),
+		hintsInvalid: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchyard_hints_invalid_total",
+			Help: "Statements with a switchyard hint item that could not be read (a misspelling), which was ignored.",
+		}),
 		byRoute: make(map[routeKey]prometheus.Counter),
 	}
 	for _, r := range reasons {
@@ -149,7 +155,7 @@ func newMetrics() *metrics {
 // Register registers the proxy's metrics on reg.
 func (s *Server) Register(reg prometheus.Registerer) error {
 	m := s.metrics
-	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed, m.poolWait, m.timedOut, m.formerPrimaryAborts, m.downReplicaAborts, m.readsRetried, m.replicaWriteRefused,
+	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed, m.poolWait, m.timedOut, m.formerPrimaryAborts, m.downReplicaAborts, m.readsRetried, m.replicaWriteRefused, m.hintsInvalid,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "switchyard_statements_held", Help: "Statements held now while no primary is known.",
 		}, func() float64 { return float64(s.holding.Load()) }),

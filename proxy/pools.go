@@ -39,6 +39,9 @@ type pools struct {
 	// cur is the current generation, read once per borrow without a lock.
 	cur atomic.Pointer[generation]
 
+	// refused logs backend login refusals of configured users.
+	refused refusedLogins
+
 	// learned maps a mysql_native_password hash (SHA1(SHA1(password)), as
 	// a string) to SHA1(password), recovered from a client's successful
 	// login: what connections of a hash-only user log in with.
@@ -119,6 +122,7 @@ func (p *pools) get(ctx context.Context, server health.Server, u config.User, ca
 			}
 		}
 		if !errors.Is(err, backend.ErrPoolClosed) {
+			p.refused.note(err, u.Name)
 			return nil, err
 		}
 	}
@@ -158,6 +162,7 @@ func (p *pools) pool(key backend.Key, u config.User, gen *generation) (*backend.
 // connections log in with the new password. A hash-only user whose new
 // hash no client has logged in with yet keeps the old credential.
 func (p *pools) updateCredentials(users map[string]config.User) {
+	p.refused.reset()
 	for key, pool := range p.all() {
 		u, ok := users[key.User]
 		if !ok {

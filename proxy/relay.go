@@ -66,6 +66,7 @@ func (s *Session) backendLost(err error, next byte) error {
 		// Closing the connection is the only way left to fail the result.
 		return err
 	}
+	s.resp.err = true // counted as an error, as the client sees it
 	msg := "switchyard lost its connection to backend " + name + " during the statement; its outcome is unknown: check before retrying a write"
 	if inTx {
 		msg += "; the open transaction was rolled back"

@@ -47,15 +47,17 @@ type Server struct {
 	caps   uint32         // capability flags offered to clients
 	active atomic.Int64
 
-	pools      *pools
-	drained    sync.Map // backend name → true: no new reads go there
-	guard      guard
-	ids        proxyIDs // client connection ids (kill.go)
-	progress   progress
-	metrics    *metrics
-	digests    digestTable
-	classifier *classify.Classifier
-	load       router.Load
+	pools    *pools
+	drained  sync.Map // backend name → true: no new reads go there
+	guard    guard
+	ids      proxyIDs // client connection ids (kill.go)
+	progress progress
+	metrics  *metrics
+	digests  digestTable
+	// invalidHints logs unreadable hints once each (hints.go).
+	invalidHints invalidHints
+	classifier   *classify.Classifier
+	load         router.Load
 
 	// Statements held while no primary is known (failoverWait), bounded
 	// in time and count by the failover settings.
@@ -104,6 +106,7 @@ func NewServer(cfg config.Config, topo Topology, version string, log *slog.Logge
 	}
 	s.set.Store(set)
 	s.pools = newPools(cfg, set.backendTLS, func(d time.Duration) { s.metrics.poolWait.Observe(d.Seconds()) })
+	s.pools.refused.log = log
 	s.load = router.Load{InUse: s.pools.inUse, Applied: s.progress.appliedBy, Drained: s.isDrained}
 	return s, nil
 }

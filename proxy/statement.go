@@ -105,6 +105,7 @@ func (s *Session) targetFor(st classify.Statement) target {
 // session: the id must name the primary thread that KILL of it reaches.
 func (s *Session) plan(text string) (classify.Statement, target, effect) {
 	st := s.srv.classifier.Classify(text)
+	s.noteHint(st.Hint)
 	t := s.targetFor(st)
 	e := effectOf(st, text)
 	if containsFold(text, "CONNECTION_ID") {
@@ -217,14 +218,14 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 	st, t, e := s.plan(text)
 	conn, err := s.acquire(ctx, t)
 	if err != nil {
-		return s.replyErr(seq+1, err)
+		return s.refuse(seq+1, err, st.Digest, text)
 	}
 	for retried := false; ; retried = true {
 		if err = s.exchange(conn, body, seq, !retried && s.mayRunAgain(conn)); !errors.Is(err, errRetryRead) {
 			break
 		}
 		if conn, err = s.acquireForRetry(ctx, t); err != nil {
-			return s.replyErr(seq+1, err)
+			return s.refuse(seq+1, err, st.Digest, text)
 		}
 	}
 	s.trackWrites(conn, &e)
@@ -340,6 +341,16 @@ func (s *Session) count(digest, sql string) {
 	}
 }
 
+// refuse tells the client why its statement cannot run and counts it,
+// under its digest, as a statement that failed: an error the proxy made
+// (1429, 1158) is an error the client received, and must show in /digests
+// and switchyard_statements_total{result="error"} like a server's.
+func (s *Session) refuse(seq byte, err error, digest, sql string) error {
+	s.resp.err = true
+	s.count(digest, sql)
+	return s.replyErr(seq, err)
+}
+
 // keepBuf keeps a scratch buffer for the next command unless it grew big.
 func (s *Session) keepBuf(b []byte) {
 	if cap(b) <= 64<<10 {
@@ -371,12 +382,12 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 	if s.held != nil {
 		switch useOfHeld(s.holds, s.held.OnPrimary, t) {
 		case heldRun:
-			if err := s.checkHeldEpoch(); err != nil {
-				return nil, err
-			}
-			s.routed = router.ReasonPinned
+			s.routed = router.ReasonPinned // before the check: a refusal is counted under it
 			if s.holds&(holdTx|holdNoAutocommit) != 0 {
 				s.routed = router.ReasonInTransaction
+			}
+			if err := s.checkHeldEpoch(); err != nil {
+				return nil, err
 			}
 			s.setCur(s.held)
 			return s.held, nil
@@ -392,10 +403,10 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 	defer hold.done()
 	for {
 		d, need, err := s.route(ctx, t, &hold)
+		s.routed, s.onReplica = d.Reason, d.Backend.Role == health.RoleReplica // a refusal too is counted under its route
 		if err != nil {
 			return nil, err
 		}
-		s.routed, s.onReplica = d.Reason, d.Backend.Role == health.RoleReplica
 		conn, err := s.borrowFor(ctx, d)
 		if err == nil {
 			return s.afterBorrow(ctx, t, d, need, conn, &hold)

@@ -246,13 +246,13 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 	}
 	conn, err := s.acquire(ctx, cs.target)
 	if err != nil {
-		return s.replyErr(seq+1, err)
+		return s.refuse(seq+1, err, cs.digest, cs.sql)
 	}
 	for retried := false; ; retried = true {
 		var bs *backend.Stmt
 		if bs, err = s.ensurePrepared(conn, cs); err != nil {
 			s.finishFailed(conn)
-			return s.replyErr(seq+1, err)
+			return s.refuse(seq+1, err, cs.digest, cs.sql)
 		}
 		payload := body // with the types added below, a copy: body is the client's packet for a read sent again
 		binary.LittleEndian.PutUint32(body[1:5], bs.ID)
@@ -276,7 +276,7 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 			break
 		}
 		if conn, err = s.acquireForRetry(ctx, cs.target); err != nil {
-			return s.replyErr(seq+1, err)
+			return s.refuse(seq+1, err, cs.digest, cs.sql)
 		}
 	}
 	if cs.longData {

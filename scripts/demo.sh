@@ -12,10 +12,12 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT="$(pwd -P)"
-DIR="$ROOT/.topology/demo"
-PORTS=(3401 3402 3403)
-LISTEN=127.0.0.1:6033
-ADMIN=127.0.0.1:9090
+# DEMO_DIR, DEMO_PORTS, DEMO_LISTEN and DEMO_ADMIN move the demo (e.g. to
+# run a second one beside it); the defaults are what the README shows.
+DIR="${DEMO_DIR:-$ROOT/.topology/demo}"
+read -r -a PORTS <<<"${DEMO_PORTS:-3401 3402 3403}"
+LISTEN="${DEMO_LISTEN:-127.0.0.1:6033}"
+ADMIN="${DEMO_ADMIN:-127.0.0.1:9090}"
 CONF="$DIR/switchyard.yaml"
 PIDF="$DIR/switchyard.pid"
 LOG="$DIR/switchyard.log"
@@ -72,11 +74,46 @@ backends:
   - {name: db1, address: 127.0.0.1:${PORTS[0]}, region: eu-west, zone: eu-west-1a}
   - {name: db2, address: 127.0.0.1:${PORTS[1]}, region: eu-west, zone: eu-west-1b}
   - {name: db3, address: 127.0.0.1:${PORTS[2]}, region: eu-west, zone: eu-west-1c}
+failover:
+  # The topology's replication account (scripts/topology.sh creates
+  # repl/repl): after a switchover the old primary replicates from the new
+  # one with it, and so does a failed primary that comes back (auto_rejoin).
+  replication_user: repl
+  replication_password: repl
+  auto_rejoin: true
+  # Every promotion keeps semi-synchronous replication on, so that a
+  # failover loses no acknowledged write (enable_semi_sync starts it).
+  semi_sync: true
 EOF
+}
+
+# sql PORT STATEMENT runs a statement as root on a demo server.
+sql() { mariadb --no-defaults -h127.0.0.1 -P"$1" -uroot -N -B -e "$2"; }
+
+# is_primary PORT: writable and not replicating.
+is_primary() {
+	[ "$(sql "$1" 'SELECT @@read_only')" = 0 ] && [ -z "$(sql "$1" 'SHOW SLAVE STATUS')" ]
+}
+
+# enable_semi_sync turns on semi-synchronous replication on the servers as
+# they are now (whichever is primary after an earlier switchover), as a
+# promotion with failover.semi_sync does; a primary left without semi-sync
+# replicas goes back to asynchronous commits after 2s. Idempotent.
+enable_semi_sync() {
+	local port
+	for port in "${PORTS[@]}"; do
+		sql "$port" 'SET GLOBAL rpl_semi_sync_master_timeout = 2000'
+		if is_primary "$port"; then
+			sql "$port" 'SET GLOBAL rpl_semi_sync_master_enabled = 1'
+		elif [ "$(sql "$port" 'SELECT @@rpl_semi_sync_slave_enabled')" != 1 ]; then
+			sql "$port" 'SET GLOBAL rpl_semi_sync_slave_enabled = 1; STOP SLAVE IO_THREAD; START SLAVE IO_THREAD'
+		fi
+	done
 }
 
 cmd_start() {
 	scripts/topology.sh start "$DIR" "${PORTS[@]}"
+	enable_semi_sync
 
 	log "building bin/switchyard"
 	mkdir -p bin
@@ -138,9 +175,26 @@ switchyard is running (pid $1) on $LISTEN, admin on http://$ADMIN
   client:  mariadb -h127.0.0.1 -P${LISTEN##*:} -uapp -papp test
   config:  $CONF
   log:     $LOG
-  servers: 127.0.0.1:${PORTS[0]} (primary), :${PORTS[1]}, :${PORTS[2]} (replicas), user root without password
+  status:  bin/switchyard status --admin $ADMIN
   stop:    make stop
+  servers (root without password), as the proxy sees them now:
+$(servers | sed 's/^/    /')
 EOF
+}
+
+# servers prints the topology as the running proxy sees it (after a
+# switchover the primary is no longer the first port), or, when the proxy
+# does not answer, what each server says of itself.
+servers() {
+	local port role
+	if "$BIN" status --admin "$ADMIN" --digests 0 2>/dev/null; then
+		return
+	fi
+	for port in "${PORTS[@]}"; do
+		role=replica
+		is_primary "$port" 2>/dev/null && role=primary
+		echo "127.0.0.1:$port $role"
+	done
 }
 
 cmd_stop() {

@@ -5,6 +5,7 @@ import "testing"
 type drainerA struct{ name string }
 
 func (d drainerA) SetDrained(string, bool) error { return nil }
+func (d drainerA) IsDrained(string) bool         { return false }
 
 func TestBackendDrainer(t *testing.T) {
 	// health wins: the drained flag belongs in the topology snapshot.

@@ -4,6 +4,7 @@
 //	switchyard --config FILE [--log-format text|json] [--pprof]
 //	switchyard --version
 //	switchyard status [--admin HOST:PORT] [--token T] [--digests N]
+//	switchyard switchover --to NAME | drain NAME [--undo] | reset-cooldown   (actions.go)
 //
 // Signals: SIGHUP reloads the config file (see reload.go); SIGTERM or SIGINT
 // stops gracefully (see serve.go), and a second one skips the waits.
@@ -22,6 +23,14 @@ import (
 	"github.com/switchyard/switchyard/config"
 )
 
+// subcommands talk to a running instance's admin API.
+var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
+	"status":         statusMain,
+	"switchover":     switchoverMain,
+	"drain":          drainMain,
+	"reset-cooldown": resetCooldownMain,
+}
+
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
@@ -30,8 +39,10 @@ func main() { os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr)) }
 // realMain runs the command line args and returns the exit code: 0 on a
 // clean stop, 1 when serving failed, 2 for a usage or config problem.
 func realMain(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "status" {
-		return statusMain(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		if sub, ok := subcommands[args[0]]; ok {
+			return sub(args[1:], stdout, stderr)
+		}
 	}
 	fs := flag.NewFlagSet("switchyard", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -41,7 +52,10 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "", "text or json; overrides log.format of the config")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage:\n  switchyard --config FILE [--log-format text|json] [--pprof]\n"+
-			"  switchyard --version\n  switchyard status [--admin HOST:PORT] [--token TOKEN] [--digests N]\n\nflags:\n")
+			"  switchyard --version\n  switchyard status [--admin HOST:PORT] [--token TOKEN] [--digests N]\n"+
+			"  switchyard switchover --to NAME [--admin HOST:PORT] [--token TOKEN]\n"+
+			"  switchyard drain NAME [--undo] [--admin HOST:PORT] [--token TOKEN]\n"+
+			"  switchyard reset-cooldown [--admin HOST:PORT] [--token TOKEN]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -90,12 +90,22 @@ func serve(p params) error {
 		}
 	}()
 
+	// Bind first: a second instance on a taken port must fail before it
+	// probes (and logs about) the backends, naming the field to change.
+	ln, adminLn, err := listen(p.cfg)
+	if err != nil {
+		return err
+	}
+	closeListeners := func() { _ = ln.Close(); _ = adminLn.Close() }
+
 	mon, err := health.NewMonitor(p.cfg, log)
 	if err != nil {
+		closeListeners()
 		return err
 	}
 	if err := mon.Register(reg); err != nil {
 		mon.Close()
+		closeListeners()
 		return fmt.Errorf("health metrics: %w", err)
 	}
 	monCtx, stopMon := context.WithCancel(context.Background())
@@ -110,6 +120,7 @@ func serve(p params) error {
 	case <-stopCtx.Done():
 	}
 	if stopCtx.Err() != nil { // stopped before serving anything
+		closeListeners()
 		stopMon()
 		return g.Wait()
 	}
@@ -119,44 +130,41 @@ func serve(p params) error {
 	}
 	srv, err := proxy.NewServer(p.cfg, mon, proxy.HandshakeVersion(ver), log.With("component", "proxy"))
 	if err != nil {
+		closeListeners()
 		stopMon()
 		_ = g.Wait()
 		return err
 	}
 	if err := srv.Register(reg); err != nil {
+		closeListeners()
 		stopMon()
 		_ = g.Wait()
 		return fmt.Errorf("proxy metrics: %w", err)
 	}
 	drainer := backendDrainer(srv, mon)
 	logMissing(log, drainer)
-
-	ln, err := net.Listen("tcp", p.cfg.Listen)
-	if err != nil {
-		stopMon()
-		_ = g.Wait()
-		return err
-	}
-	adminLn, err := net.Listen("tcp", p.cfg.AdminListen)
-	if err != nil {
-		_ = ln.Close()
-		stopMon()
-		_ = g.Wait()
-		return err
+	if drainer != nil {
+		if err := reg.Register(admin.NewDrainCollector(mon, drainer)); err != nil {
+			closeListeners()
+			stopMon()
+			_ = g.Wait()
+			return fmt.Errorf("admin metrics: %w", err)
+		}
 	}
 
 	var rl *reloader
 	adm := admin.New(admin.Options{
-		Topology:   mon,
-		Cluster:    mon,
-		Token:      p.cfg.AdminToken,
-		Pprof:      p.pprof,
-		Metrics:    reg,
-		Digests:    proxyDigests{srv},
-		Switchover: mon,
-		Drainer:    drainer,
-		Reload:     func() error { return rl.reload() },
-		Log:        log.With("component", "admin"),
+		Topology:      mon,
+		Cluster:       mon,
+		Token:         p.cfg.AdminToken,
+		Pprof:         p.pprof,
+		Metrics:       reg,
+		Digests:       proxyDigests{srv},
+		Switchover:    mon,
+		Drainer:       drainer,
+		ResetCooldown: mon.ResetCooldown,
+		Reload:        func() error { return rl.reload() },
+		Log:           log.With("component", "admin"),
 	})
 	rl = newReloader(p.configPath, p.cfg, log.With("component", "reload"), p.level, m, adm.SetToken,
 		reloadTarget{"health", mon},
@@ -235,6 +243,21 @@ loop:
 	defer cancel()
 	_ = httpSrv.Shutdown(shutdownCtx)
 	return g.Wait()
+}
+
+// listen binds the client and admin listeners, and names the config field
+// of the one that could not be bound.
+func listen(cfg config.Config) (net.Listener, net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen: %s: %w; is another switchyard (or another server) using it? stop it or change listen", cfg.Listen, err)
+	}
+	adminLn, err := net.Listen("tcp", cfg.AdminListen)
+	if err != nil {
+		_ = ln.Close()
+		return nil, nil, fmt.Errorf("admin_listen: %s: %w; is another switchyard using it? stop it or change admin_listen", cfg.AdminListen, err)
+	}
+	return ln, adminLn, nil
 }
 
 // wait returns after d, or earlier when ctx is done.

@@ -252,9 +252,14 @@ func TestServeRefusesBusyPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	level := new(slog.LevelVar)
-	err = serve(params{configPath: path, cfg: cfg, level: level, log: newLogger(io.Discard, "text", level),
+	var logs strings.Builder
+	err = serve(params{configPath: path, cfg: cfg, level: level, log: newLogger(&logs, "text", level),
 		signals: make(chan os.Signal)})
-	if err == nil || !strings.Contains(err.Error(), "address already in use") {
-		t.Errorf("serve = %v, want address already in use", err)
+	if err == nil || !strings.Contains(err.Error(), "address already in use") || !strings.HasPrefix(err.Error(), "admin_listen: "+ln.Addr().String()) {
+		t.Errorf("serve = %v, want address already in use, naming admin_listen", err)
+	}
+	// It binds before it probes: a clash says nothing about the backends.
+	if strings.Contains(logs.String(), "backend") {
+		t.Errorf("the backends were probed before the clash was found:\n%s", logs.String())
 	}
 }

@@ -101,6 +101,12 @@ func Connect(ctx context.Context, addr, user, password string, policy tlsconf.Po
 	c, err := client.ConnectWithDialer(ctx, "tcp", addr, user, password, "", dialed, opts...)
 	if err != nil {
 		nc.Close()
+		if me, ok := errors.AsType[*mysql.MyError](err); ok && me.Code == mysql.ER_ACCESS_DENIED_ERROR {
+			// The server's words only: go-mysql's call path
+			// (handleAuthResult: readAuthResult: ...) means nothing to an
+			// operator, and the caller names the account's config field.
+			return nil, &LoginRefusedError{User: user, Message: me.Message}
+		}
 		if encrypt {
 			return nil, fmt.Errorf("handshake as %q over TLS (backend_tls.mode %s): %w", user, policy.Mode, err)
 		}
@@ -108,6 +114,22 @@ func Connect(ctx context.Context, addr, user, password string, policy tlsconf.Po
 	}
 	return c, nil
 }
+
+// ErrLoginRefused: a server refused an account's password (1045).
+var ErrLoginRefused = errors.New("login refused")
+
+// LoginRefusedError is Connect's error when the server refuses the
+// account's password: a config problem, which retrying cannot fix.
+type LoginRefusedError struct {
+	User    string
+	Message string // the server's, e.g. "Access denied for user 'root'@'127.0.0.1' (using password: YES)"
+}
+
+func (e *LoginRefusedError) Error() string {
+	return fmt.Sprintf("login as %q refused: %s", e.User, e.Message)
+}
+
+func (e *LoginRefusedError) Unwrap() error { return ErrLoginRefused }
 
 // maxGreeting bounds the server's greeting packet (a few dozen bytes).
 const maxGreeting = 4 << 10

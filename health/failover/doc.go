@@ -85,6 +85,15 @@
 // read-only and waits for the target to reach its last position (giving up
 // and undoing if it does not), and makes the old primary a replica too.
 //
+// A switchover is all or nothing up to the promotion: Plan.Check (no
+// replication account for the old primary) and Precheck (the account
+// cannot log in to the target; a replica has transactions the primary
+// lacks) refuse with ErrPrecondition before anything changes, and Execute
+// runs Check again. Stopping the target's replication is the point of no
+// return: a failure after it leaves Result.Promoted false and lists in
+// Result.Changed what stays changed and what to do, so that health never
+// reports such a failure as "nothing changed".
+//
 // All flavor-specific SQL and column names are in sql.go; the tests check
 // the generated statements of both flavors against a fake server, and
 // health's tests run them against MariaDB.

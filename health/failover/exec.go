@@ -29,6 +29,10 @@ var (
 	// ErrDiverged: a server has transactions its new source lacks; it
 	// cannot replicate from it without an operator.
 	ErrDiverged = errors.New("failover: GTID history diverged")
+	// ErrPrecondition: the plan cannot be carried out to the end (no
+	// replication account for the old primary, say); Execute and Precheck
+	// return it before changing anything.
+	ErrPrecondition = errors.New("failover: precondition not met")
 )
 
 // Target names one server.
@@ -75,6 +79,10 @@ type Result struct {
 	Missing   uint64   // acknowledged transactions To lacks
 	Repointed []string // servers now replicating from To
 	Steps     []string // statements run, "server: SQL", in order
+	// Changed lists, when To was not promoted, what Execute changed and
+	// could not undo, each with what an operator should do. Empty means a
+	// failure left every server as it was.
+	Changed []string
 }
 
 // Execute runs p. It takes the guard, re-checks the servers under it,
@@ -93,6 +101,9 @@ func Execute(ctx context.Context, p Plan, dial Dialer, log *slog.Logger) (res Re
 	d, ok := dialects[p.Flavor]
 	if !ok {
 		return res, fmt.Errorf("failover: unknown flavor %q", p.Flavor)
+	}
+	if err := p.Check(); err != nil {
+		return res, err
 	}
 	x := &executor{p: p, d: d, dial: dial, log: log, res: &res, conns: map[string]Conn{}}
 	defer x.closeAll()
@@ -139,20 +150,44 @@ type executor struct {
 	conns map[string]Conn // by server name; the guard's sessions hold the lock
 	// fenced: a switchover made From read-only and must undo it on failure.
 	fenced bool
+	// detached: To's replication was stopped (or the statement was sent):
+	// from there on a failure cannot be undone by the executor.
+	detached bool
 }
 
 func (x *executor) closeAll() {
-	if x.fenced && !x.res.Promoted {
-		// Best effort with a fresh bound: ctx may be what failed.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := x.exec(ctx, x.p.From, x.d.open); err != nil {
-			x.log.Error("switchover aborted and the old primary could not be made writable again: writes fail until an operator sets read_only=0",
-				"backend", x.p.From.Name, "err", err)
-		}
-		cancel()
+	if !x.res.Promoted {
+		x.undo()
 	}
 	for _, c := range x.conns {
 		_ = c.Close()
+	}
+}
+
+// undo makes From writable again after a switchover that did not promote,
+// and records in Result.Changed what stays changed, so that the caller can
+// say so instead of "nothing changed".
+func (x *executor) undo() {
+	if x.detached {
+		what := fmt.Sprintf("%s was detached from %s (replication stopped and reset) and is read-only", x.p.To, x.p.From.Name)
+		if x.res.Epoch > 0 {
+			what += fmt.Sprintf("; it recorded epoch %d naming itself primary, so proxies fence %s: finish the promotion with SET GLOBAL read_only = 0 on %s",
+				x.res.Epoch, x.p.From.Name, x.p.To.Name)
+		} else {
+			what += fmt.Sprintf(": point it at %s again (with the replication account) or rebuild it", x.p.From.Name)
+		}
+		x.res.Changed = append(x.res.Changed, what)
+	}
+	if !x.fenced {
+		return
+	}
+	// Best effort with a fresh bound: ctx may be what failed.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := x.exec(ctx, x.p.From, x.d.open); err != nil {
+		x.log.Error("switchover aborted and the old primary could not be made writable again: writes fail until an operator sets read_only=0",
+			"backend", x.p.From.Name, "err", err)
+		x.res.Changed = append(x.res.Changed, fmt.Sprintf("%s is still read-only (making it writable again failed: %v): writes fail until an operator runs SET GLOBAL read_only = 0 on it", x.p.From, err))
 	}
 }
 
@@ -382,6 +417,7 @@ func (x *executor) promote(ctx context.Context) error {
 		return fmt.Errorf("%w: %s recorded epoch %d, newer than %d", ErrStale, to, prev, x.p.Epoch)
 	}
 	next := max(prev, x.p.Epoch) + 1
+	x.detached = true // the point of no return: undo() reports it from here on
 	steps := []string{x.d.stopReplica, x.d.resetReplica}
 	steps = append(steps, x.d.writable...)
 	steps = append(steps, createEpochDB, createEpochTable)

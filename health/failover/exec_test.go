@@ -36,6 +36,7 @@ type fakeServer struct {
 	lockedElsewhere     bool
 	waitResult          string // "" is success ("0")
 	startFailsWithErrno string // START SLAVE leaves this I/O errno
+	failOn              string // a statement with this prefix fails (a server error)
 }
 
 type fakeNet struct {
@@ -95,6 +96,9 @@ func (c *fakeConn) do(sql string) (uint64, []Row, error) {
 	c.n.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failOn != "" && strings.HasPrefix(sql, s.failOn) {
+		return 0, nil, &mysql.MyError{Code: 1290, Message: "fake: injected failure"}
+	}
 	one := func(k, v string) []Row { return []Row{{k: v}} }
 	b := func(v bool) string {
 		if v {
@@ -366,8 +370,9 @@ func TestExecuteCatchupTimeout(t *testing.T) {
 		db1, db2, db3 := topology(MariaDB, true)
 		db2.waitResult = "-1"
 		p := plan(MariaDB, KindSwitchover, db1, db2, db3)
+		p.Repl = ReplCredentials{User: "repl", Password: "secret"}
 		res, err := Execute(t.Context(), p, newFakeNet(db1, db2, db3).dial, nil)
-		if !errors.Is(err, ErrCatchup) || res.Promoted {
+		if !errors.Is(err, ErrCatchup) || res.Promoted || len(res.Changed) != 0 {
 			t.Fatalf("res %+v err %v", res, err)
 		}
 		if db1.readOnly || db2.source != db1.addr || db2.epoch != 0 || db3.source != db1.addr {
@@ -405,16 +410,81 @@ func TestExecuteSwitchover(t *testing.T) {
 		t.Errorf("db1 %+v db2 %+v", db1, db2)
 	}
 
-	t.Run("without a replication account the old primary stays read-only", func(t *testing.T) {
+	t.Run("without a replication account nothing is done", func(t *testing.T) {
 		db1, db2, db3 := topology(MariaDB, true)
-		res, err := Execute(t.Context(), plan(MariaDB, KindSwitchover, db1, db2, db3), newFakeNet(db1, db2, db3).dial, nil)
-		if !res.Promoted || err == nil || !strings.Contains(err.Error(), "replication_user") {
+		n := newFakeNet(db1, db2, db3)
+		res, err := Execute(t.Context(), plan(MariaDB, KindSwitchover, db1, db2, db3), n.dial, nil)
+		if res.Promoted || !errors.Is(err, ErrPrecondition) || !strings.Contains(err.Error(), "failover.replication_user") {
 			t.Fatalf("res %+v err %v", res, err)
 		}
-		if !db1.readOnly || db1.source != "" {
-			t.Errorf("db1 %+v", db1)
+		if len(n.steps) != 0 || db1.readOnly || db2.source != db1.addr {
+			t.Errorf("statements were run: %v; db1 %+v db2 %+v", n.steps, db1, db2)
 		}
 	})
+	t.Run("a failure past the point of no return says what changed", func(t *testing.T) {
+		db1, db2, db3 := topology(MariaDB, true)
+		db2.failOn = createEpochTable
+		p := plan(MariaDB, KindSwitchover, db1, db2, db3)
+		p.Repl = ReplCredentials{User: "repl", Password: "secret"}
+		res, err := Execute(t.Context(), p, newFakeNet(db1, db2, db3).dial, nil)
+		if res.Promoted || err == nil || len(res.Changed) != 1 || !strings.Contains(res.Changed[0], "db2 (10.0.0.2:3306) was detached from db1") {
+			t.Fatalf("res %+v err %v", res, err)
+		}
+		if db1.readOnly {
+			t.Error("db1 was not made writable again")
+		}
+	})
+	t.Run("an old primary that cannot be reopened is reported", func(t *testing.T) {
+		db1, db2, db3 := topology(MariaDB, true)
+		db2.waitResult = "-1"
+		db1.failOn = dialects[MariaDB].open
+		p := plan(MariaDB, KindSwitchover, db1, db2, db3)
+		p.Repl = ReplCredentials{User: "repl", Password: "secret"}
+		res, err := Execute(t.Context(), p, newFakeNet(db1, db2, db3).dial, nil)
+		if !errors.Is(err, ErrCatchup) || len(res.Changed) != 1 || !strings.Contains(res.Changed[0], "db1 (10.0.0.1:3306) is still read-only") {
+			t.Fatalf("res %+v err %v", res, err)
+		}
+	})
+}
+
+func TestPrecheck(t *testing.T) {
+	refused := func(context.Context, Target) (Conn, error) {
+		return nil, errors.New("ERROR 1045 (28000): Access denied for user 'repl'")
+	}
+	tests := []struct {
+		name  string
+		setup func(db1, db2, db3 *fakeServer, p *Plan, replDial *Dialer)
+		want  string // "" passes
+	}{
+		{"ready", func(_, _, _ *fakeServer, _ *Plan, _ *Dialer) {}, ""},
+		{"no replication account", func(_, _, _ *fakeServer, p *Plan, _ *Dialer) { p.Repl = ReplCredentials{} }, "set failover.replication_user"},
+		{"replication login refused", func(_, _, _ *fakeServer, _ *Plan, d *Dialer) { *d = refused }, `failover.replication_user "repl" cannot log in to db2`},
+		{"a replica ahead of the primary", func(_, _, db3 *fakeServer, _ *Plan, _ *Dialer) { db3.executed = "0-1-13" }, "db3 (10.0.0.3:3306) has 1 transaction(s) that the primary db1 lacks"},
+		{"a replica unreachable", func(_, _, db3 *fakeServer, _ *Plan, _ *Dialer) { db3.down = true }, "cannot read the position of db3"},
+		{"a failover needs no account", func(_, _, _ *fakeServer, p *Plan, d *Dialer) {
+			p.Kind, p.Repl, *d = KindFailover, ReplCredentials{}, refused
+		}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db1, db2, db3 := topology(MariaDB, true)
+			n := newFakeNet(db1, db2, db3)
+			p := plan(MariaDB, KindSwitchover, db1, db2, db3)
+			p.Repl = ReplCredentials{User: "repl", Password: "secret"}
+			var replDial Dialer = n.dial
+			tt.setup(db1, db2, db3, &p, &replDial)
+			err := Precheck(t.Context(), p, n.dial, replDial)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Precheck = %v, want nil", err)
+			case tt.want != "" && (!errors.Is(err, ErrPrecondition) || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("Precheck = %v, want ErrPrecondition with %q", err, tt.want)
+			}
+			if db1.readOnly || db2.source != db1.addr || db3.source != db1.addr {
+				t.Errorf("Precheck changed a server: db1 %+v", db1)
+			}
+		})
+	}
 }
 
 func TestRejoin(t *testing.T) {

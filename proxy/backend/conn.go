@@ -180,9 +180,19 @@ func (c *Conn) Abort() {
 	_ = c.Conn.Close()
 }
 
+// ErrLoginRefused marks a backend that refused the credential the proxy
+// holds for a user (ER_ACCESS_DENIED_ERROR at login). The client's own
+// password was already checked by the proxy, so this is the proxy's config
+// (users[].password) disagreeing with the server's account, not the
+// client's mistake: it must not reach the client as the same 1045.
+var ErrLoginRefused = errors.New("the backend refused the password switchyard holds for this user")
+
 func classify(o Options, err error) error {
 	var my *mysql.MyError
 	if errors.As(err, &my) {
+		if my.Code == mysql.ER_ACCESS_DENIED_ERROR {
+			err = fmt.Errorf("%w (user %q): %w", ErrLoginRefused, o.User, err)
+		}
 		return &Error{Name: o.Name, Address: o.Address, Server: my, Err: err}
 	}
 	return &Error{Name: o.Name, Address: o.Address, Err: err}
