@@ -42,6 +42,7 @@ type finished struct {
 	tx        classify.TxOp // the statement's transaction operation
 	write     bool          // the statement may have changed data
 	readsLast bool          // it read the previous statement's diagnostics, which it leaves in place
+	cursor    bool          // it opened a cursor (COM_STMT_EXECUTE asked for one), fetched there later
 }
 
 // heldAfter is what a finished command leaves the session holding on its
@@ -58,6 +59,9 @@ func heldAfter(f finished) hold {
 	}
 	if f.pinned {
 		h |= holdPin
+	}
+	if f.cursor {
+		h |= holdCursor
 	}
 	if f.known && !f.failed {
 		switch f.tx {
@@ -91,7 +95,7 @@ const (
 	heldNone    heldUse = iota // nothing is held
 	heldRun                    // run on the held connection
 	heldRelease                // give it back first: the command runs where the router says
-	heldBeside                 // keep it (a cursor on a replica) and run on a primary connection beside it
+	heldBeside                 // keep it (a cursor on a replica) and run where the router says, beside it
 	heldRefuse                 // the command may write and the session's state is on a replica
 )
 
@@ -102,6 +106,8 @@ func useOfHeld(holds hold, onPrimary bool, t target) heldUse {
 	switch {
 	case holds == 0:
 		return heldNone
+	case t.onHeld:
+		return heldRun // COM_STMT_FETCH / RESET: what they act on is there
 	case holds&^softHolds == 0 && !t.needsLast:
 		return heldRelease
 	case onPrimary:
@@ -111,9 +117,12 @@ func useOfHeld(holds hold, onPrimary bool, t target) heldUse {
 			return heldRefuse
 		}
 		return heldRun
-	case t.read || t.class == router.ClassReadOnlyTx:
+	case t.class == router.ClassReadOnlyTx, t.read && (t.needsLast || t.cursor):
 		return heldRun
 	}
+	// Only a cursor or long data keeps the replica connection: the command
+	// is routed as if nothing were held (a write to the primary, a read to
+	// a replica that has what it must see), beside it.
 	return heldBeside
 }
 

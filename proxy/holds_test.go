@@ -31,6 +31,7 @@ func TestHeldAfter(t *testing.T) {
 		{"SET TRANSACTION inside one does not", finished{status: autocommit | mysql.SERVER_STATUS_IN_TRANS, known: true, tx: classify.TxOther}, holdTx},
 		{"COMMIT ends the next-transaction hold", finished{before: holdNextTx, status: autocommit, known: true, tx: classify.TxCommit}, 0},
 		{"a failed SET TRANSACTION holds only its error", finished{status: autocommit, known: true, tx: classify.TxOther, failed: true}, holdDiag},
+		{"an execute that opened a cursor", finished{status: autocommit, known: true, cursor: true}, holdCursor},
 		{"unclassified command: only what the server says", finished{status: autocommit, write: true}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -59,11 +60,14 @@ func TestUseOfHeld(t *testing.T) {
 		{"warnings on a replica read there", holdDiag, false, lastRead, heldRun},
 		{"transaction on the primary", holdTx, true, write, heldRun},
 		{"cursor on the primary", holdCursor, true, write, heldRun},
-		{"cursor on a replica: a read runs there", holdCursor, false, read, heldRun},
+		{"cursor on a replica: a read goes where the router says, beside it", holdCursor, false, read, heldBeside},
+		{"cursor on a replica: START TRANSACTION READ ONLY runs there", holdCursor, false, target{class: router.ClassReadOnlyTx, read: true}, heldRun},
 		{"cursor on a replica: a write goes beside", holdCursor, false, write, heldBeside},
 		{"cursor on a replica: a SET goes beside", holdCursor, false, session, heldBeside},
 		{"read-only transaction on a replica: a write is refused", holdTx, false, write, heldRefuse},
 		{"read-only transaction on a replica: COMMIT runs there", holdTx, false, target{class: router.ClassTransaction}, heldRun},
+		{"cursor on a replica: another cursor opens beside the first", holdCursor, false, target{class: router.ClassRead, read: true, cursor: true}, heldRun},
+		{"cursor on a replica: its fetch runs there", holdCursor, false, target{class: router.ClassRead, read: true, onHeld: true}, heldRun},
 		{"pinned on a replica: a write is refused", holdPin, false, write, heldRefuse},
 		{"warnings on a replica, then a write that reads them: beside", holdDiag, false, target{class: router.ClassWrite, needsLast: true}, heldBeside},
 	} {

@@ -52,6 +52,8 @@ type target struct {
 	maxStaleness time.Duration
 	needsLast    bool // needs the previous statement's connection (LAST_INSERT_ID()…)
 	read         bool // the statement only reads: a held replica connection may run it
+	cursor       bool // an execute that asks for a cursor: it stays beside the session's other cursors
+	onHeld       bool // a fetch or reset of what the held connection holds for the statement
 }
 
 // effect is what a statement does to the session when it succeeds.
@@ -395,8 +397,7 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 			s.releaseHeld()
 		case heldRefuse:
 			return nil, errWriteOnReplica(s.holds)
-		case heldBeside:
-			t.class, t.hintReplica = router.ClassWrite, false
+		case heldBeside: // the router never sends a statement that may write to a replica
 		}
 	}
 	hold := failoverWait{srv: s.srv}
@@ -660,6 +661,7 @@ func (s *Session) finish(conn *backend.Conn, e *effect) {
 	if e != nil {
 		f.tx, f.write, f.readsLast = e.tx, e.write, e.readsLast
 	}
+	f.cursor, s.resp.cursor = s.resp.cursor, false // this command's, once
 	if conn != s.held && s.held != nil {
 		s.finishBeside(conn, f)
 		return
@@ -681,7 +683,7 @@ func (s *Session) finish(conn *backend.Conn, e *effect) {
 func (s *Session) finishBeside(conn *backend.Conn, f finished) {
 	f.before = 0
 	h := heldAfter(f)
-	if h&stateHolds == 0 && s.holds&^softHolds != 0 {
+	if h&(stateHolds|holdCursor|holdLongData) == 0 && s.holds&^softHolds != 0 {
 		s.holds &^= softHolds
 		conn.Release()
 		return

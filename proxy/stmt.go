@@ -244,7 +244,9 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 		bound = true
 		cs.types = append(cs.types[:0], body[boundAt+1:boundAt+1+2*cs.params]...)
 	}
-	conn, err := s.acquire(ctx, cs.target)
+	t := cs.target
+	t.cursor = body[5]&cursorTypeMask != 0
+	conn, err := s.acquire(ctx, t)
 	if err != nil {
 		return s.refuse(seq+1, err, cs.digest, cs.sql)
 	}
@@ -284,13 +286,21 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 		s.holds &^= holdLongData
 	}
 	if !conn.Broken && s.resp.cursor {
-		cs.cursor = true
-		s.holds |= holdCursor
+		cs.cursor = true // finish holds the connection for the fetches (heldAfter)
 	}
 	s.trackWrites(conn, &cs.effect)
 	s.finish(conn, &cs.effect)
 	s.count(cs.digest, cs.sql)
 	return err
+}
+
+// onHeld is the target of a command that belongs to the connection where
+// the statement's cursor or long data is (COM_STMT_FETCH, COM_STMT_RESET):
+// the held one, wherever it is.
+func (cs *clientStmt) onHeld() target {
+	t := cs.target
+	t.onHeld = true
+	return t
 }
 
 // finishFailed gives back a connection a command could not use.
@@ -375,7 +385,7 @@ func (s *Session) stmtFetch(ctx context.Context, size int, seq byte) error {
 	if !cs.cursor || s.held == nil {
 		return s.reply(seq+1, wire.ErrPacket(1421, "HY000", fmt.Sprintf("The statement (%d) has no open cursor.", id)))
 	}
-	conn, err := s.acquire(ctx, cs.target)
+	conn, err := s.acquire(ctx, cs.onHeld())
 	if err != nil { // the held connection's primary was replaced: it is gone
 		return s.replyErr(seq+1, err)
 	}
@@ -426,7 +436,7 @@ func (s *Session) stmtReset(ctx context.Context, size int, seq byte) error {
 	if (!cs.cursor && !cs.longData) || s.held == nil {
 		return s.reply(seq+1, wire.OKPacket(s.txStatus()))
 	}
-	conn, err := s.acquire(ctx, cs.target)
+	conn, err := s.acquire(ctx, cs.onHeld())
 	if err != nil { // the held connection's primary was replaced: it is gone
 		return s.replyErr(seq+1, err)
 	}
