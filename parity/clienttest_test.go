@@ -1,0 +1,221 @@
+package parity_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchyard/switchyard/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// caseTimeout bounds one case. Cases take well under a second each; a
+// case that hangs through the proxy must fail the gate, not stall it.
+const caseTimeout = 60 * time.Second
+
+// clientTestDB is the database every case creates, uses and drops.
+const clientTestDB = "client_test_db"
+
+// TestClientTestParity runs every case of mariadb-client-test directly
+// against the primary and through switchyard (as root, a user with ALL
+// privileges, as the program expects); every case that passes directly
+// must pass through the proxy.
+func TestClientTestParity(t *testing.T) {
+	bin := clientTestBinary(t)
+	cases := listCases(t, bin)
+	topo := testenv.NewTopology(t)
+	yaml, addr, admin := testenv.ProxyConfig(t, topo.Addrs(), "")
+	// The program logs in as root (GRANTs, SET GLOBAL, CREATE USER); the
+	// proxy must know the user to log in to the backends with it.
+	yaml = strings.Replace(yaml, "users:\n", "users:\n  - {name: root, password: \"\"}\n", 1)
+	proxy := testenv.StartSwitchyard(t, yaml, addr, admin, true)
+
+	r := newResetter(t, topo.Primary)
+	direct := runAll(t, r, bin, topo.Primary, cases)
+	var passDirect []string
+	for _, c := range cases {
+		if direct[c].ok {
+			passDirect = append(passDirect, c)
+		}
+	}
+	proxied := runAll(t, r, bin, proxy.Addr, passDirect)
+	var diverged []string
+	for _, c := range passDirect {
+		if !proxied[c].ok {
+			diverged = append(diverged, c)
+		}
+	}
+	t.Logf("mariadb-client-test: %d cases, %d pass directly, %d of those pass through switchyard",
+		len(cases), len(passDirect), len(passDirect)-len(diverged))
+	for _, c := range diverged {
+		t.Errorf("%s passes directly and fails through switchyard (%s):\n%s",
+			c, proxied[c].why, tail(proxied[c].out, 1500))
+	}
+}
+
+// clientTestBinary finds the program, or skips: it comes from a package
+// (mariadb-test) that not every machine has; .ci/run installs it.
+func clientTestBinary(t *testing.T) string {
+	for _, name := range []string{"mariadb-client-test", "mysql_client_test"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("mariadb-client-test not installed (Debian package mariadb-test)")
+	return ""
+}
+
+// listCases returns the case names `-T` prints after its header line.
+func listCases(t *testing.T, bin string) []string {
+	out, err := exec.Command(bin, "--no-defaults", "-T").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s -T: %v\n%s", bin, err, out)
+	}
+	var cases []string
+	header := true
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case header:
+			header = !strings.HasPrefix(line, "All possible test names")
+		case line != "":
+			cases = append(cases, line)
+		}
+	}
+	if len(cases) < 100 {
+		t.Fatalf("%s -T listed %d cases, want hundreds:\n%s", bin, len(cases), out)
+	}
+	return cases
+}
+
+type outcome struct {
+	ok  bool
+	why string // exit status or timeout, when !ok
+	out []byte
+}
+
+// runAll runs each case alone against addr, resetting the primary before
+// each one.
+func runAll(t *testing.T, r *resetter, bin, addr string, cases []string) map[string]outcome {
+	res := make(map[string]outcome, len(cases))
+	dir := t.TempDir()
+	for _, c := range cases {
+		r.reset(t)
+		res[c] = runCase(bin, addr, dir, c)
+	}
+	r.reset(t)
+	return res
+}
+
+func runCase(bin, addr, dir, name string) outcome {
+	host, port, _ := strings.Cut(addr, ":")
+	ctx, cancel := context.WithTimeout(context.Background(), caseTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--no-defaults", "--host="+host, "--port="+port,
+		"--user=root", "--password=", "-b", dir, name)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	switch {
+	case ctx.Err() != nil:
+		return outcome{why: fmt.Sprintf("no answer within %v", caseTimeout), out: out}
+	case err != nil:
+		return outcome{why: err.Error(), out: out}
+	}
+	return outcome{ok: true, out: out}
+}
+
+// resetter puts the primary back as a case found it. A case that fails
+// half-way leaves its tables in client_test_db and its SET GLOBALs (a
+// global autocommit=0, say) in place, which would fail later cases for no
+// fault of theirs.
+type resetter struct {
+	db      *sql.DB
+	globals map[string]string // SHOW GLOBAL VARIABLES before the first case
+	fixed   map[string]bool   // restored at least once (logged once)
+}
+
+func newResetter(t *testing.T, primary string) *resetter {
+	db, err := sql.Open("mysql", testenv.DSN(primary, "root", "", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	r := &resetter{db: db, fixed: map[string]bool{}}
+	r.globals = r.readGlobals(t)
+	return r
+}
+
+func (r *resetter) readGlobals(t *testing.T) map[string]string {
+	rows, err := r.db.Query("SHOW GLOBAL VARIABLES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	m := map[string]string{}
+	for rows.Next() {
+		var k string
+		var v sql.NullString
+		if err := rows.Scan(&k, &v); err != nil {
+			t.Fatal(err)
+		}
+		if v.Valid {
+			m[k] = v.String
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func (r *resetter) reset(t *testing.T) {
+	if _, err := r.db.Exec("DROP DATABASE IF EXISTS " + clientTestDB); err != nil {
+		t.Fatalf("reset: %v", err)
+	}
+	for k, v := range r.readGlobals(t) {
+		want, known := r.globals[k]
+		if !known || v == want {
+			continue
+		}
+		q := fmt.Sprintf("SET GLOBAL %s = %s", k, sqlValue(want))
+		if _, err := r.db.Exec(q); err != nil {
+			// Read-only variables that move on their own (GTID positions)
+			// cannot be put back and need not be.
+			delete(r.globals, k)
+			continue
+		}
+		if !r.fixed[k] {
+			r.fixed[k] = true
+			t.Logf("reset: a case left global %s = %q; restored %q", k, v, want)
+		}
+	}
+}
+
+// sqlValue quotes v unless it is a number: SET GLOBAL refuses a quoted
+// value for a numeric variable (1232).
+func sqlValue(v string) string {
+	if _, err := strconv.ParseFloat(v, 64); err == nil {
+		return v
+	}
+	if _, err := strconv.ParseUint(v, 10, 64); err == nil {
+		return v
+	}
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
