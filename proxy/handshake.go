@@ -22,8 +22,8 @@ import (
 // backend connection in the client's dialect, and returns the session.
 func (s *Server) handshake(ctx context.Context, nc net.Conn, log *slog.Logger) (*Session, error) {
 	_ = nc.SetDeadline(time.Now().Add(s.settings().cfg.Limits.HandshakeTimeout))
-	hc := &packetBounded{capsRewriter: &capsRewriter{Conn: nc, caps: s.caps}}
-	ah := &authHandler{srv: s, ctx: ctx}
+	hc := &packetBounded{capsRewriter: &capsRewriter{Conn: nc, caps: s.caps, ext: s.extCaps}}
+	ah := &authHandler{srv: s, ctx: ctx, hello: hc}
 	sc, err := s.serverHandshake(hc, ah)
 	if err != nil {
 		if ah.sess != nil { // admitted, then the final OK could not be sent
@@ -70,8 +70,9 @@ type authHandler struct {
 	srv *Server
 	ctx context.Context
 
-	db   string
-	sess *Session
+	db    string
+	sess  *Session
+	hello *packetBounded // read the client's handshake response, for MariaDB's extended flags
 }
 
 func (h *authHandler) GetCredential(username string) (server.Credential, bool, error) {
@@ -111,6 +112,7 @@ func (h *authHandler) OnAuthSuccess(c *server.Conn) error {
 		id:          c.ConnectionID(),
 		user:        u,
 		caps:        c.Capability() & srv.caps,
+		extCaps:     h.hello.clientExt() & srv.extCaps,
 		collation:   c.Charset(),
 		consistency: set.cfg.Routing.Consistency,
 		resp:        response{status: mysql.SERVER_STATUS_AUTOCOMMIT},
@@ -206,6 +208,7 @@ var unguessable = string(mysql.RandomBuf(32))
 type capsRewriter struct {
 	net.Conn
 	caps    uint32
+	ext     uint32 // MariaDB's extended flags (extcaps.go)
 	written bool
 }
 
@@ -242,6 +245,17 @@ type packetBounded struct {
 	left    int // payload bytes of the current packet still to read
 	packets int
 	tls     bool
+	hello   [responseExtOffset + 4]byte // the first bytes of the first packet (the handshake response)
+	helloN  int
+}
+
+// clientExt returns the extended flags of the client's handshake
+// response, when it was read in the clear.
+func (c *packetBounded) clientExt() uint32 {
+	if c.tls || c.helloN < len(c.hello) {
+		return 0
+	}
+	return clientExtCaps(c.hello[:])
 }
 
 // sslRequestLen is an SSLRequest's payload length; a HandshakeResponse41
@@ -262,6 +276,9 @@ func (c *packetBounded) Read(p []byte) (int, error) {
 		return n, err
 	}
 	n, err := c.Conn.Read(p[:min(len(p), c.left)])
+	if c.packets == 0 {
+		c.helloN += copy(c.hello[c.helloN:], p[:n])
+	}
 	c.left -= n
 	c.endIfRead()
 	return n, err
@@ -281,7 +298,7 @@ func (c *packetBounded) endIfRead() {
 func (c *capsRewriter) Write(p []byte) (int, error) {
 	if !c.written {
 		c.written = true
-		if err := patchHandshakeCaps(p, c.caps); err != nil {
+		if err := patchHandshakeCaps(p, c.caps, c.ext); err != nil {
 			return 0, err
 		}
 	}
@@ -289,8 +306,10 @@ func (c *capsRewriter) Write(p []byte) (int, error) {
 }
 
 // patchHandshakeCaps overwrites the capability flags of a HandshakeV10
-// packet (header included) in place.
-func patchHandshakeCaps(p []byte, caps uint32) error {
+// packet (header included) in place. With extended flags it clears
+// CLIENT_MYSQL, as a MariaDB server does, which tells the client where
+// they are.
+func patchHandshakeCaps(p []byte, caps, ext uint32) error {
 	pos := 5 // header(4) + protocol version(1)
 	for pos < len(p) && p[pos] != 0 {
 		pos++
@@ -298,6 +317,13 @@ func patchHandshakeCaps(p []byte, caps uint32) error {
 	pos += 1 + 4 + 8 + 1 // NUL, connection id, auth data part 1, filler
 	if pos+7 > len(p) {
 		return fmt.Errorf("BUG: initial handshake of %d bytes is too short to patch", len(p))
+	}
+	if ext != 0 {
+		if pos+greetingExtOffset+4 > len(p) {
+			return fmt.Errorf("BUG: initial handshake of %d bytes is too short for extended flags", len(p))
+		}
+		caps &^= mysql.CLIENT_LONG_PASSWORD
+		binary.LittleEndian.PutUint32(p[pos+greetingExtOffset:], ext)
 	}
 	binary.LittleEndian.PutUint16(p[pos:], uint16(caps))
 	binary.LittleEndian.PutUint16(p[pos+5:], uint16(caps>>16)) // after charset(1) and status(2)

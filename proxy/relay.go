@@ -115,10 +115,26 @@ func (s *Session) relayHead(next *byte) (wire.Packet, error) {
 	}
 	p, err := s.cur.RelayBody(s.client, size, seq)
 	s.relayed += p.Size
+	if err == nil && p.IsProgress() {
+		return s.afterProgress(p, next)
+	}
 	if err == nil && p.IsERR() {
 		s.resp.err = true
 	}
 	return p, s.relayErr(err, p, next)
+}
+
+// afterProgress sends a progress report the client on at once (it is
+// for a person watching a long ALTER TABLE or LOAD DATA) and relays what
+// comes next: more reports, then the statement's response.
+func (s *Session) afterProgress(p wire.Packet, next *byte) (wire.Packet, error) {
+	*next = p.NextSeq
+	if err := s.client.Flush(); err != nil {
+		s.dropConn()
+		s.afterLoss()
+		return p, err
+	}
+	return s.relayHead(next)
 }
 
 // relayOK reads an OK packet, notes what it says and writes it to the

@@ -47,6 +47,7 @@ type Session struct {
 	log         *slog.Logger
 	client      *wire.Conn
 	caps        uint32 // capability flags in effect with the client
+	extCaps     uint32 // MariaDB extended flags in effect with the client (backend.ExtBehavioral)
 	collation   uint8
 	consistency string // the session's read consistency
 
@@ -175,6 +176,8 @@ func (s *Session) dispatch(ctx context.Context, cmd byte, size int, seq byte) er
 		return s.stmtPrepare(ctx, size, seq)
 	case mysql.COM_STMT_EXECUTE:
 		return s.stmtExecute(ctx, size, seq)
+	case comStmtBulkExecute:
+		return s.stmtBulkExecute(ctx, size, seq)
 	case mysql.COM_STMT_SEND_LONG_DATA:
 		return s.stmtSendLongData(ctx, size, seq)
 	case mysql.COM_STMT_FETCH:

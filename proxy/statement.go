@@ -434,7 +434,7 @@ func (s *Session) checkHeldEpoch() error {
 // borrow takes a pooled connection to server, chosen in the topology of
 // epoch, and gives it the session's state.
 func (s *Session) borrow(ctx context.Context, server health.Server, epoch uint64) (*backend.Conn, error) {
-	conn, err := s.srv.pools.get(ctx, server, s.user, s.caps, s.collation)
+	conn, err := s.srv.pools.get(ctx, server, s.user, s.caps, s.extCaps, s.collation)
 	if err != nil {
 		return nil, err
 	}
