@@ -38,7 +38,7 @@ func (s *Session) stmtBulkExecute(ctx context.Context, size int, seq byte) error
 		return s.reply(seq+1, wire.ErrPacket(mysql.ER_MALFORMED_PACKET, "HY000", "malformed COM_STMT_BULK_EXECUTE packet"))
 	}
 	id := binary.LittleEndian.Uint32(body[1:5])
-	cs := s.stmts[id]
+	cs := s.stmt(id)
 	if cs == nil {
 		return s.reply(seq+1, errUnknownStmt(id, "mysqld_stmt_bulk_execute"))
 	}
