@@ -130,6 +130,8 @@ func (h *authHandler) OnAuthSuccess(c *server.Conn) error {
 			return be.Server // the server's own refusal goes to the client unchanged
 		}
 	}
+	c.UnsetStatus(mysql.SERVER_STATUS_AUTOCOMMIT)
+	c.SetStatus(sess.resp.status)
 	h.sess = sess
 	return nil
 }
@@ -155,8 +157,14 @@ func (srv *Server) checkLogin(ctx context.Context, s *Session) error {
 		s.log.Warn("backend unavailable at login", "err", err)
 		return nil
 	}
-	s.setCur(nil) // before the release: the connection is no longer this session's
-	conn.Release()
+	if status, ok := freshSession(conn); ok {
+		// The handshake OK says it, and finish keeps the connection for
+		// the session when autocommit is off (its transaction is there).
+		s.resp.status = status & (mysql.SERVER_STATUS_AUTOCOMMIT | mysql.SERVER_STATUS_IN_TRANS)
+		s.finish(conn, nil)
+		return nil
+	}
+	s.dropConn()
 	return nil
 }
 
