@@ -5,17 +5,25 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/switchyard/switchyard/proxy/wire"
 )
 
+// maxChangeUserFailures is how many failed COM_CHANGE_USER a session may
+// have: after that MariaDB answers every further one with 1047, so that a
+// connection cannot be used to guess passwords.
+const maxChangeUserFailures = 3
+
 // changeUser serves COM_CHANGE_USER. The client's auth data was computed
 // with the proxy's handshake salt, which the backend never saw, so the
 // proxy authenticates the new user itself (an auth switch to
 // mysql_native_password with a fresh salt) and then opens a backend
-// connection as that user. A failure ends the session, as MySQL does.
+// connection as that user. As on the server, the session is reset either
+// way, and a refused change keeps the connection open, logged in as the
+// previous user with the previous database.
 func (s *Session) changeUser(ctx context.Context, size int, seq byte) error {
 	body, err := s.client.ReadBody(s.buf, size, smallPacketLimit)
 	if err != nil {
@@ -25,6 +33,9 @@ func (s *Session) changeUser(ctx context.Context, size int, seq byte) error {
 	if !ok {
 		s.fatal(seq+1, mysql.ER_MALFORMED_PACKET, "HY000", "malformed COM_CHANGE_USER packet")
 		return errQuit
+	}
+	if s.changeUserFailures >= maxChangeUserFailures {
+		return s.reply(seq+1, wire.ErrPacket(mysql.ER_UNKNOWN_COM_ERROR, "08S01", "Unknown command"))
 	}
 	salt := mysql.RandomBuf(20)
 	switchReq := append([]byte{wire.EOFHeader}, mysql.AUTH_NATIVE_PASSWORD...)
@@ -40,33 +51,68 @@ func (s *Session) changeUser(ctx context.Context, size int, seq byte) error {
 	if err != nil {
 		return err
 	}
+	old, oldDB := s.user, s.state.db
+	s.resetForNewUser()
+	s.state.db = oldDB // until the change succeeds
 	u, known := s.srv.settings().users[req.user]
 	if !known || !s.srv.verifyNative(u, answer, salt) {
 		using := "YES"
 		if len(answer) == 0 {
 			using = "NO"
 		}
-		s.fatal(rseq+1, mysql.ER_ACCESS_DENIED_ERROR, "28000",
-			fmt.Sprintf("Access denied for user '%s'@'%s' (using password: %s)", req.user, s.client.RemoteAddr(), using))
-		return errQuit
+		return s.changeUserFailed(ctx, rseq+1, fmt.Sprintf("Access denied for user '%s'@'%s' (using password: %s)", req.user, hostOf(s.client.RemoteAddr()), using))
 	}
-	// The new user starts from a fresh session, as on the server.
+	other := u.Name != old.Name
+	if other && !s.srv.guard.admitUser(u.Name, u.MaxConnections) {
+		return s.replyErr(rseq+1, errTooManyUserConns(u.Name))
+	}
+	s.user, s.state.db = u, req.db
+	if req.collation != 0 {
+		s.collation = req.collation
+	}
+	if err := s.srv.checkLogin(ctx, s); err != nil {
+		// The server refused the new user or database (1049…): the
+		// session stays the previous user's, as on the server.
+		if other {
+			s.srv.guard.leaveUser(u.Name)
+		}
+		s.user, s.state.db = old, oldDB
+		return s.replyErr(rseq+1, err)
+	}
+	if other {
+		s.srv.guard.leaveUser(old.Name)
+		s.log = s.log.With("user", u.Name)
+	}
+	s.srv.guard.succeeded(hostOf(s.client.RemoteAddr()))
+	return s.reply(rseq+1, wire.OKPacket(s.resp.status))
+}
+
+// resetForNewUser starts the fresh session a COM_CHANGE_USER gives, as on
+// the server: nothing the client set survives, on any connection.
+func (s *Session) resetForNewUser() {
 	if s.held != nil {
 		s.held.Broken = true // it carries the old user's state
 		s.releaseHeld()
 	}
-	s.user = u
 	s.pins = 0
 	s.resetLocal()
-	s.state.db = req.db
-	if req.collation != 0 {
-		s.collation = req.collation
+}
+
+// changeUserFailed answers a refused COM_CHANGE_USER: it counts as a
+// failed login of the client's host (slowed down, then blocked, as
+// limits.max_auth_failures says) and of the session.
+func (s *Session) changeUserFailed(ctx context.Context, seq byte, msg string) error {
+	s.changeUserFailures++
+	lim := s.srv.settings().cfg.Limits
+	if d := s.srv.guard.failed(hostOf(s.client.RemoteAddr()), time.Now(), lim.MaxAuthFailures, lim.AuthBlockTime); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
 	}
-	s.log = s.log.With("user", u.Name)
-	if err := s.srv.checkLogin(ctx, s); err != nil {
-		return s.replyErr(rseq+1, err)
-	}
-	return s.reply(rseq+1, wire.OKPacket(mysql.SERVER_STATUS_AUTOCOMMIT))
+	return s.reply(seq, wire.ErrPacket(mysql.ER_ACCESS_DENIED_ERROR, "28000", msg))
 }
 
 type changeUserRequest struct {

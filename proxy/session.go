@@ -70,15 +70,16 @@ type Session struct {
 	avoid      string
 	retrySince time.Time
 
-	stmts        map[uint32]*clientStmt
-	nextStmt     uint32
-	lastPrepared uint32         // the client id of the last statement prepared, 0 after a failed prepare
-	lastWrite    router.GTIDPos // this session's newest write (consistency=session)
-	resp         response       // what the last response said
-	routed       router.Reason  // why the current statement went where it went
-	onReplica    bool
-	relayed      int       // response bytes relayed for the current command
-	arrived      time.Time // when the current command's header was read: statement latency starts there
+	stmts              map[uint32]*clientStmt
+	nextStmt           uint32
+	lastPrepared       uint32         // the client id of the last statement prepared, 0 after a failed prepare
+	changeUserFailures int            // refused COM_CHANGE_USER (changeuser.go)
+	lastWrite          router.GTIDPos // this session's newest write (consistency=session)
+	resp               response       // what the last response said
+	routed             router.Reason  // why the current statement went where it went
+	onReplica          bool
+	relayed            int       // response bytes relayed for the current command
+	arrived            time.Time // when the current command's header was read: statement latency starts there
 
 	idleArmed     time.Time // when the idle-timeout deadline was last set
 	killed        atomic.Bool
