@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/proxy/wire"
 )
 
@@ -37,6 +38,13 @@ func (s *Session) changeUser(ctx context.Context, size int, seq byte) error {
 	if s.changeUserFailures >= maxChangeUserFailures {
 		return s.reply(seq+1, wire.ErrPacket(mysql.ER_UNKNOWN_COM_ERROR, "08S01", "Unknown command"))
 	}
+	u, known := s.srv.settings().users[req.user]
+	if known && len(req.auth) > 0 && req.nativeAuth() && s.srv.verifyNative(u, req.auth, s.salt) {
+		// libmariadb answers with the handshake's scramble and, asked to
+		// switch, answers the switch with that scramble again: accept
+		// the first answer as the server would.
+		return s.changedUser(ctx, seq+1, req, u)
+	}
 	salt := mysql.RandomBuf(20)
 	switchReq := append([]byte{wire.EOFHeader}, mysql.AUTH_NATIVE_PASSWORD...)
 	switchReq = append(append(append(switchReq, 0), salt...), 0)
@@ -51,20 +59,25 @@ func (s *Session) changeUser(ctx context.Context, size int, seq byte) error {
 	if err != nil {
 		return err
 	}
-	old, oldDB := s.user, s.state.db
-	s.resetForNewUser()
-	s.state.db = oldDB // until the change succeeds
-	u, known := s.srv.settings().users[req.user]
 	if !known || !s.srv.verifyNative(u, answer, salt) {
+		s.resetForNewUser()
 		using := "YES"
 		if len(answer) == 0 {
 			using = "NO"
 		}
 		return s.changeUserFailed(ctx, rseq+1, fmt.Sprintf("Access denied for user '%s'@'%s' (using password: %s)", req.user, hostOf(s.client.RemoteAddr()), using))
 	}
+	return s.changedUser(ctx, rseq+1, req, u)
+}
+
+// changedUser makes the session u's, authenticated, with req's database
+// and collation, and answers at seq.
+func (s *Session) changedUser(ctx context.Context, seq byte, req changeUserRequest, u config.User) error {
+	old, oldDB := s.user, s.state.db
+	s.resetForNewUser()
 	other := u.Name != old.Name
 	if other && !s.srv.guard.admitUser(u.Name, u.MaxConnections) {
-		return s.replyErr(rseq+1, errTooManyUserConns(u.Name))
+		return s.replyErr(seq, errTooManyUserConns(u.Name))
 	}
 	s.user, s.state.db = u, req.db
 	if req.collation != 0 {
@@ -77,14 +90,14 @@ func (s *Session) changeUser(ctx context.Context, size int, seq byte) error {
 			s.srv.guard.leaveUser(u.Name)
 		}
 		s.user, s.state.db = old, oldDB
-		return s.replyErr(rseq+1, err)
+		return s.replyErr(seq, err)
 	}
 	if other {
 		s.srv.guard.leaveUser(old.Name)
 		s.log = s.log.With("user", u.Name)
 	}
 	s.srv.guard.succeeded(hostOf(s.client.RemoteAddr()))
-	return s.reply(rseq+1, wire.OKPacket(s.resp.status))
+	return s.reply(seq, wire.OKPacket(s.resp.status))
 }
 
 // resetForNewUser starts the fresh session a COM_CHANGE_USER gives, as on
@@ -117,7 +130,14 @@ func (s *Session) changeUserFailed(ctx context.Context, seq byte, msg string) er
 
 type changeUserRequest struct {
 	user, db  string
+	auth      []byte // auth data, computed with the handshake's scramble
 	collation uint8
+	plugin    string
+}
+
+// nativeAuth tells whether the auth data is a mysql_native_password answer.
+func (r changeUserRequest) nativeAuth() bool {
+	return r.plugin == "" || r.plugin == mysql.AUTH_NATIVE_PASSWORD
 }
 
 // parseChangeUser decodes the fields of COM_CHANGE_USER the proxy uses.
@@ -133,6 +153,7 @@ func parseChangeUser(b []byte, caps uint32) (changeUserRequest, bool) {
 		if len(b) < 1 || len(b) < 1+int(b[0]) {
 			return r, false
 		}
+		r.auth = b[1 : 1+int(b[0])]
 		b = b[1+int(b[0]):]
 	} else {
 		i = bytes.IndexByte(b, 0)
@@ -148,6 +169,9 @@ func parseChangeUser(b []byte, caps uint32) (changeUserRequest, bool) {
 	r.db, b = string(b[:i]), b[i+1:]
 	if len(b) >= 2 {
 		r.collation = b[0]
+		if plugin, _, ok := bytes.Cut(b[2:], []byte{0}); ok {
+			r.plugin = string(plugin)
+		}
 	}
 	return r, true
 }
@@ -159,4 +183,22 @@ func nativePasswordMatches(answer, salt []byte, password string) bool {
 	}
 	want := mysql.CalcNativePassword(salt, []byte(password))
 	return subtle.ConstantTimeCompare(answer, want) == 1
+}
+
+// greetingSalt returns the 20-byte scramble of a HandshakeV10 packet
+// (header included): 8 bytes after the connection id, 12 after the
+// reserved bytes. nil when the packet is too short.
+func greetingSalt(p []byte) []byte {
+	pos := 5 // header(4) + protocol version(1)
+	for pos < len(p) && p[pos] != 0 {
+		pos++
+	}
+	pos += 1 + 4 // NUL, connection id
+	part2 := pos + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 10
+	if part2+12 > len(p) {
+		return nil
+	}
+	salt := make([]byte, 0, 20)
+	salt = append(salt, p[pos:pos+8]...)
+	return append(salt, p[part2:part2+12]...)
 }

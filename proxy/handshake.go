@@ -113,6 +113,7 @@ func (h *authHandler) OnAuthSuccess(c *server.Conn) error {
 		user:        u,
 		caps:        c.Capability() & srv.caps,
 		extCaps:     h.hello.clientExt() & srv.extCaps,
+		salt:        h.hello.salt,
 		collation:   c.Charset(),
 		consistency: set.cfg.Routing.Consistency,
 		resp:        response{status: mysql.SERVER_STATUS_AUTOCOMMIT},
@@ -217,6 +218,7 @@ type capsRewriter struct {
 	net.Conn
 	caps    uint32
 	ext     uint32 // MariaDB's extended flags (extcaps.go)
+	salt    []byte // the greeting's scramble, which COM_CHANGE_USER answers too
 	written bool
 }
 
@@ -309,6 +311,7 @@ func (c *capsRewriter) Write(p []byte) (int, error) {
 		if err := patchHandshakeCaps(p, c.caps, c.ext); err != nil {
 			return 0, err
 		}
+		c.salt = greetingSalt(p)
 	}
 	return c.Conn.Write(p)
 }

@@ -74,6 +74,7 @@ type Session struct {
 	nextStmt           uint32
 	lastPrepared       uint32         // the client id of the last statement prepared, 0 after a failed prepare
 	changeUserFailures int            // refused COM_CHANGE_USER (changeuser.go)
+	salt               []byte         // the handshake scramble (COM_CHANGE_USER answers it)
 	lastWrite          router.GTIDPos // this session's newest write (consistency=session)
 	resp               response       // what the last response said
 	routed             router.Reason  // why the current statement went where it went
