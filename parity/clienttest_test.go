@@ -37,14 +37,24 @@ func TestClientTestParity(t *testing.T) {
 	proxy := testenv.StartSwitchyard(t, yaml, addr, admin, true)
 
 	r := newResetter(t, topo.Primary)
-	direct := runAll(t, r, bin, topo.Primary, cases)
+	direct := runAll(t, r, bin, topo.Primary, cases, nil)
 	var passDirect []string
 	for _, c := range cases {
 		if direct[c].ok {
 			passDirect = append(passDirect, c)
 		}
 	}
-	proxied := runAll(t, r, bin, proxy.Addr, passDirect)
+	replicas := openReplicas(t, topo)
+	seen := map[string]bool{}
+	proxied := runAll(t, r, bin, proxy.Addr, passDirect, func(c string) {
+		// A write on a replica is named with the case that made it.
+		for _, g := range replicas.errantGTIDs(t) {
+			if !seen[g] {
+				seen[g] = true
+				t.Errorf("after %s through switchyard: %s", c, g)
+			}
+		}
+	})
 	var diverged []string
 	for _, c := range passDirect {
 		if !proxied[c].ok {
@@ -54,10 +64,22 @@ func TestClientTestParity(t *testing.T) {
 	t.Logf("mariadb-client-test: %d cases, %d pass directly, %d of those pass through switchyard",
 		len(cases), len(passDirect), len(passDirect)-len(diverged))
 	for _, c := range diverged {
+		if why, ok := outsideProtocol[c]; ok {
+			t.Logf("%s fails through switchyard, as expected: %s", c, why)
+			continue
+		}
 		t.Errorf("%s passes directly and fails through switchyard (%s):\n%s",
 			c, proxied[c].why, tail(proxied[c].out, 1500))
 	}
-	checkNoErrantGTID(t, topo)
+}
+
+// outsideProtocol are the cases that act on a server by other means than
+// the protocol, which no proxy can relay; each still runs, and its
+// failure is logged.
+var outsideProtocol = map[string]string{
+	"test_frm_bug": "it writes a .frm file into the data directory of the server it asked @@datadir " +
+		"(the primary) behind the server's back; its SHOW TABLE STATUS is a read, which runs on a " +
+		"replica, where no such file exists",
 }
 
 // programUsers are the proxy's users for the gate: root, as which the
@@ -73,29 +95,41 @@ func programUsers() string {
 		"  - {name: " + strings.Repeat("b", 16) + ", password: " + strings.Repeat("c", 2048) + "}\n"
 }
 
-// checkNoErrantGTID fails when a replica holds a GTID of its own server
-// id: a write ran there (through the proxy), which stops its replication
-// once the primary's transaction with that sequence number arrives.
-func checkNoErrantGTID(t *testing.T, topo *testenv.Topo) {
+// replicaDBs are root connections to the replicas.
+type replicaDBs map[string]*sql.DB
+
+func openReplicas(t *testing.T, topo *testenv.Topo) replicaDBs {
+	dbs := replicaDBs{}
 	for _, addr := range []string{topo.Replica1, topo.Replica2} {
 		db, err := sql.Open("mysql", testenv.DSN(addr, "root", "", ""))
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { db.Close() })
+		dbs[addr] = db
+	}
+	return dbs
+}
+
+// errantGTIDs describes each GTID a replica holds of its own server id: a
+// write ran there (through the proxy), which stops its replication once
+// the primary's transaction with that sequence number arrives.
+func (dbs replicaDBs) errantGTIDs(t *testing.T) []string {
+	var errant []string
+	for addr, db := range dbs {
 		var id int64
-		var pos string
-		err = db.QueryRow("SELECT @@server_id, @@gtid_binlog_pos").Scan(&id, &pos)
-		db.Close()
-		if err != nil {
+		var state string // the last GTID of every domain and server id in the binlog
+		if err := db.QueryRow("SELECT @@server_id, @@gtid_binlog_state").Scan(&id, &state); err != nil {
 			t.Fatalf("replica %s: %v", addr, err)
 		}
-		for _, g := range strings.Split(pos, ",") {
+		for _, g := range strings.Split(state, ",") {
 			// domain-server_id-sequence
 			if parts := strings.Split(strings.TrimSpace(g), "-"); len(parts) == 3 && parts[1] == strconv.FormatInt(id, 10) {
-				t.Errorf("replica %s (server_id %d) holds GTID %s of its own: a write ran on it", addr, id, g)
+				errant = append(errant, fmt.Sprintf("replica %s (server_id %d) holds GTID %s of its own: a write ran on it", addr, id, g))
 			}
 		}
 	}
+	return errant
 }
 
 // clientTestBinary finds the program, or skips: it comes from a package
@@ -141,13 +175,16 @@ type outcome struct {
 }
 
 // runAll runs each case alone against addr, resetting the primary before
-// each one.
-func runAll(t *testing.T, r *resetter, bin, addr string, cases []string) map[string]outcome {
+// each one and calling after (if set) after each.
+func runAll(t *testing.T, r *resetter, bin, addr string, cases []string, after func(string)) map[string]outcome {
 	res := make(map[string]outcome, len(cases))
 	dir := t.TempDir()
 	for _, c := range cases {
 		r.reset(t)
 		res[c] = runCase(bin, addr, dir, c)
+		if after != nil {
+			after(c)
+		}
 	}
 	r.reset(t)
 	return res

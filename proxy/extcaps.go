@@ -24,13 +24,16 @@ import (
 // MARIADB_CLIENT_EXTENDED_METADATA (the proxy's own result sets lack it).
 
 // offeredExtCaps are the extended flags the proxy offers clients in front
-// of primary version v: MariaDB's, when the listener has no TLS. Behind
-// TLS the client's answer is encrypted inside go-mysql, out of the
-// proxy's reach, so a TLS client would ask for progress reports that never
-// come; bulk execution still works for it (backendExtCaps).
+// of primary version v: MariaDB's. With TLS on the listener the client's
+// answer is encrypted inside go-mysql, out of the proxy's reach: only bulk
+// execution is offered then, which needs no answer (backend connections
+// always ask for it, backendExtCaps); progress reports would never come.
 func offeredExtCaps(version string, tls bool) uint32 {
-	if tls || !strings.Contains(version, "MariaDB") {
+	switch {
+	case !strings.Contains(version, "MariaDB"):
 		return 0
+	case tls:
+		return backend.ExtBulkOperations
 	}
 	return backend.ExtBehavioral
 }
