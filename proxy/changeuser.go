@@ -77,7 +77,8 @@ func (s *Session) changedUser(ctx context.Context, seq byte, req changeUserReque
 	s.resetForNewUser()
 	other := u.Name != old.Name
 	if other && !s.srv.guard.admitUser(u.Name, u.MaxConnections) {
-		return s.replyErr(seq, errTooManyUserConns(u.Name))
+		e := errTooManyUserConns(u.Name)
+		return s.reply(seq, wire.ErrPacket(e.Code, e.State, e.Message))
 	}
 	s.user, s.state.db = u, req.db
 	if req.collation != 0 {

@@ -265,3 +265,45 @@ func TestLoginSeesGlobalAutocommitOff(t *testing.T) {
 		t.Fatalf("rows after the client left without COMMIT: %d (%v), want 0", n, err)
 	}
 }
+
+// TestChangeUserMovesConnectionCount: COM_CHANGE_USER takes a connection
+// slot of the new user (1203 past its max_connections, the session staying
+// the old user's) and gives back the old user's.
+func TestChangeUserMovesConnectionCount(t *testing.T) {
+	topo := testenv.Topology(t)
+	yaml, addr, admin := testenv.ProxyConfig(t, topo.Addrs(), "")
+	yaml = strings.Replace(yaml, "users:\n", "users:\n  - {name: repl, password: repl, max_connections: 1}\n", 1)
+	s := testenv.StartSwitchyard(t, yaml, addr, admin, true)
+
+	changeUser := func(c *rawClient, user, password string) []byte {
+		b := append([]byte{mysql.COM_CHANGE_USER}, user+"\x00"...)
+		auth := mysql.CalcNativePassword(c.scramble, []byte(password))
+		b = append(append(b, byte(len(auth))), auth...)
+		b = append(b, 0)
+		b = binary.LittleEndian.AppendUint16(b, uint16(mysql.DEFAULT_COLLATION_ID))
+		b = append(b, mysql.AUTH_NATIVE_PASSWORD+"\x00"...)
+		if _, err := c.nc.Write(packet(0, b)); err != nil {
+			t.Fatal(err)
+		}
+		return c.read("the change's answer")
+	}
+	a := dialRaw(t, s.Addr)
+	a.loginMariaDB("repl", "repl", "", 0)
+	b := dialRaw(t, s.Addr)
+	b.loginMariaDB("app", "app", "test", 0)
+	if e := changeUser(b, "repl", "repl"); e[0] != mysql.ERR_HEADER || binary.LittleEndian.Uint16(e[1:]) != mysql.ER_TOO_MANY_USER_CONNECTIONS {
+		t.Fatalf("change to repl while repl's one connection is in use: %q, want 1203", e)
+	}
+	if u := b.query("SELECT CURRENT_USER()"); u != "app@%" {
+		t.Fatalf("after the refused change: CURRENT_USER() = %q, want app@%%", u)
+	}
+	if ok := changeUser(a, "app", "app"); ok[0] != mysql.OK_HEADER {
+		t.Fatalf("repl's session changes to app: %q, want OK", ok)
+	}
+	if ok := changeUser(b, "repl", "repl"); ok[0] != mysql.OK_HEADER {
+		t.Fatalf("change to repl once its slot is free: %q, want OK", ok)
+	}
+	if u := b.query("SELECT CURRENT_USER()"); u != "repl@%" {
+		t.Fatalf("after the change: CURRENT_USER() = %q, want repl@%%", u)
+	}
+}
