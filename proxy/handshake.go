@@ -158,7 +158,7 @@ func (srv *Server) checkLogin(ctx context.Context, s *Session) error {
 		s.log.Warn("backend unavailable at login", "err", err)
 		return nil
 	}
-	if status, ok := freshSession(conn); ok {
+	if status, ok := loginStatus(conn); ok {
 		// The handshake OK says it, and finish keeps the connection for
 		// the session when autocommit is off (its transaction is there).
 		s.resp.status = status & (mysql.SERVER_STATUS_AUTOCOMMIT | mysql.SERVER_STATUS_IN_TRANS)

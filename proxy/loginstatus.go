@@ -9,37 +9,47 @@ import (
 	"github.com/switchyard/switchyard/proxy/wire"
 )
 
-// freshSession gives the login's primary connection the session a direct
-// connection would get now: COM_RESET_CONNECTION re-reads the session
-// variables from the server's current globals (a pooled connection
-// carries those of when it was opened), and its OK's status flags are
-// what the server would put in its handshake OK, among them
-// SERVER_STATUS_AUTOCOMMIT: a client that connects while
-// @@global.autocommit is 0 must see autocommit off, and be in a
-// transaction from its first statement. It returns those flags and false
-// when the connection failed (it is then marked broken).
-func freshSession(conn *backend.Conn) (uint16, bool) {
-	if _, err := conn.Write([]byte{mysql.COM_RESET_CONNECTION}, 0); err != nil {
+// loginStatus returns the status flags a direct login would put in its
+// handshake OK, SERVER_STATUS_AUTOCOMMIT above all: a client that connects
+// while @@global.autocommit is 0 must see autocommit off, and be in a
+// transaction from its first statement. A pooled connection carries the
+// session defaults of when it was opened, so the login's connection is
+// reset: COM_RESET_CONNECTION re-reads the session variables from the
+// server's current globals, and its OK's status is the one a new session
+// gets. The reset also ends the GTID tracking, which is set again in the
+// same round trip (asking first, "SELECT @@global.autocommit", costs more:
+// a result set instead of two OK packets). false: the connection failed
+// (it is marked broken).
+func loginStatus(conn *backend.Conn) (uint16, bool) {
+	_, err := conn.Write([]byte{mysql.COM_RESET_CONNECTION}, 0)
+	if err == nil {
+		_, err = conn.Write(append([]byte{mysql.COM_QUERY}, trackGTID...), 0)
+	}
+	if err == nil {
+		err = conn.FlushForReply()
+	}
+	if err != nil {
 		conn.Broken = true
 		return 0, false
 	}
-	if err := conn.FlushForReply(); err != nil {
-		conn.Broken = true
-		return 0, false
+	var status uint16
+	for i := range 2 {
+		p, err := conn.ReadSmall()
+		if err != nil || len(p) == 0 || p[0] != wire.OKHeader {
+			conn.Broken = true // an error here leaves its state unknown
+			return 0, false
+		}
+		if i == 0 {
+			status = okStatus(p)
+		}
 	}
-	p, err := conn.ReadSmall()
-	if err != nil || len(p) == 0 || p[0] != wire.OKHeader {
-		conn.Broken = true // an error here leaves its state unknown
-		return 0, false
-	}
-	// The reset ends what the proxy had set up on the connection: its
-	// prepared statements and the GTID tracking, which the next borrow
-	// sets again (syncState); the default database stays.
+	// The reset dropped the connection's prepared statements and the
+	// variables of earlier sessions; the default database stays.
 	clear(conn.Stmts)
 	if ap, _ := conn.State.(*appliedState); ap != nil {
-		ap.tracking, ap.varsKey = false, 0
+		ap.tracking, ap.varsKey = true, 0
 	}
-	return okStatus(p), true
+	return status, true
 }
 
 // okStatus returns the status flags of an OK packet payload.
