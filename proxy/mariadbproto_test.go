@@ -307,3 +307,51 @@ func TestChangeUserMovesConnectionCount(t *testing.T) {
 		t.Fatalf("after the change: CURRENT_USER() = %q, want repl@%%", u)
 	}
 }
+
+// TestProgressReports: a client that asked for MARIADB_CLIENT_PROGRESS
+// gets the server's progress reports of a long ALTER TABLE (ERR header,
+// code 0xFFFF) and then its OK; one that did not ask gets the OK alone.
+func TestProgressReports(t *testing.T) {
+	p := sharedProxy(t)
+	topo := testenv.Topology(t)
+	direct := topo.DB(t, topo.Primary, "root", "", "test")
+	mustExec(t, direct, "DROP TABLE IF EXISTS progress_t")
+	mustExec(t, direct, "CREATE TABLE progress_t (id INT PRIMARY KEY AUTO_INCREMENT, v CHAR(200))")
+	t.Cleanup(func() { _, _ = direct.Exec("DROP TABLE IF EXISTS progress_t") })
+	mustExec(t, direct, "INSERT INTO progress_t (v) VALUES ('x')")
+	for range 18 { // 2^18 rows: a copying ALTER takes more than a second
+		mustExec(t, direct, "INSERT INTO progress_t (v) SELECT v FROM progress_t")
+	}
+
+	alter := func(ext uint32, column string) (reports int) {
+		c := dialRaw(t, p.Addr)
+		c.loginMariaDB("app", "app", "test", ext)
+		if _, err := c.nc.Write(packet(0, append([]byte{mysql.COM_QUERY}, "SET SESSION progress_report_time = 1"...))); err != nil {
+			t.Fatal(err)
+		}
+		if ok := c.read("the SET's answer"); ok[0] != mysql.OK_HEADER {
+			t.Fatalf("SET progress_report_time: %q", ok)
+		}
+		q := "ALTER TABLE progress_t ADD COLUMN " + column + " INT, ALGORITHM=COPY"
+		if _, err := c.nc.Write(packet(0, append([]byte{mysql.COM_QUERY}, q...))); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			p := c.read("the ALTER's answer")
+			if len(p) >= 3 && p[0] == mysql.ERR_HEADER && p[1] == 0xFF && p[2] == 0xFF {
+				reports++
+				continue
+			}
+			if p[0] != mysql.OK_HEADER {
+				t.Fatalf("%s: %q, want OK", q, p)
+			}
+			return reports
+		}
+	}
+	if n := alter(extProgress, "p1"); n == 0 {
+		t.Fatalf("a client that asked for progress reports got none during a copying ALTER TABLE of 2^18 rows")
+	}
+	if n := alter(0, "p2"); n != 0 {
+		t.Fatalf("a client that did not ask for progress reports got %d", n)
+	}
+}
