@@ -2,7 +2,9 @@ package proxy_test
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -139,11 +141,21 @@ func TestBulkExecute(t *testing.T) {
 	}
 
 	ret := c.prepare("INSERT INTO bulk_t VALUES (?, ?) RETURNING id, v")
+	before := primarySeq(t, direct)
 	if _, err := c.nc.Write(packet(0, bulkPacket(ret, []int32{4, 5}, []string{"d", "e"}))); err != nil {
 		t.Fatal(err)
 	}
 	if rows := c.resultRows("the bulk insert's RETURNING"); len(rows) != 2 {
 		t.Fatalf("RETURNING of a 2-row bulk insert: %d rows, want 2", len(rows))
+	}
+	// Its answer is a result set, whose EOF carries no GTID: the proxy
+	// must still know it, for the session's next read.
+	after := primarySeq(t, direct)
+	row := c.queryRow("EXPLAIN ROUTE /* switchyard: consistency=session */ SELECT * FROM bulk_t")
+	need := row[9] // needs_gtid
+	var seq uint64
+	if _, err := fmt.Sscanf(need[strings.LastIndexByte(need, '-')+1:], "%d", &seq); err != nil || seq <= before || seq > after {
+		t.Fatalf("after a bulk insert with RETURNING the session's next read needs GTID %q; want the write's, after sequence %d and up to %d", need, before, after)
 	}
 	if n := c.query("SELECT COUNT(*) FROM bulk_t"); n != "5" {
 		t.Fatalf("after the bulk inserts: %s rows through the proxy, want 5", n)
@@ -354,4 +366,40 @@ func TestProgressReports(t *testing.T) {
 	if n := alter(0, "p2"); n != 0 {
 		t.Fatalf("a client that did not ask for progress reports got %d", n)
 	}
+}
+
+// primarySeq returns the sequence number of the primary's last GTID.
+func primarySeq(t *testing.T, db *sql.DB) uint64 {
+	t.Helper()
+	var pos string
+	if err := db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
+		t.Fatal(err)
+	}
+	var seq uint64
+	if _, err := fmt.Sscanf(pos[strings.LastIndexByte(pos, '-')+1:], "%d", &seq); err != nil {
+		t.Fatalf("gtid_binlog_pos %q: %v", pos, err)
+	}
+	return seq
+}
+
+// queryRow runs a text query and returns the values of its one row.
+func (c *rawClient) queryRow(sql string) []string {
+	c.t.Helper()
+	if _, err := c.nc.Write(packet(0, append([]byte{mysql.COM_QUERY}, sql...))); err != nil {
+		c.t.Fatal(err)
+	}
+	rows := c.resultRows(sql)
+	if len(rows) != 1 {
+		c.t.Fatalf("%s: %d rows, want 1", sql, len(rows))
+	}
+	var vals []string
+	for r := rows[0]; len(r) > 0; {
+		if r[0] == 0xFB { // NULL
+			vals, r = append(vals, ""), r[1:]
+			continue
+		}
+		n := int(r[0]) // short values only (< 251 bytes)
+		vals, r = append(vals, string(r[1:1+n])), r[1+n:]
+	}
+	return vals
 }
