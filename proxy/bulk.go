@@ -22,6 +22,10 @@ const comStmtBulkExecute = 0xFA
 // bytes each) follow the flags.
 const bulkSendTypes = 128
 
+// codeReadOnlyTx is ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION, what a
+// read-only session answers a write with.
+const codeReadOnlyTx = 1792
+
 // bulkHeadLen is the command byte, statement id (4) and flags (2).
 const bulkHeadLen = 7
 
@@ -50,6 +54,14 @@ func (s *Session) stmtBulkExecute(ctx context.Context, size int, seq byte) error
 	conn, err := s.acquire(ctx, target{class: router.ClassWrite, consistency: s.consistency})
 	if err != nil {
 		return s.replyErr(seq+1, err)
+	}
+	if !conn.OnPrimary {
+		// The session holds a replica connection (an open cursor): a
+		// bulk write there would fail on read_only, or worse, for an
+		// account with SUPER, write on the replica.
+		s.finish(conn, nil)
+		return s.reply(seq+1, wire.ErrPacket(codeReadOnlyTx, "25006",
+			"switchyard runs this session on a replica for its open cursor; close the cursor (mysql_stmt_reset or mysql_stmt_free_result) before a bulk write"))
 	}
 	bs, err := s.ensurePrepared(conn, cs)
 	if err != nil {

@@ -403,3 +403,46 @@ func (c *rawClient) queryRow(sql string) []string {
 	}
 	return vals
 }
+
+// TestBulkWriteRefusedOnReplicaCursor: while the session holds a replica
+// connection for an open cursor, a bulk write is refused with 1792 by the
+// proxy instead of being sent to the replica.
+func TestBulkWriteRefusedOnReplicaCursor(t *testing.T) {
+	p := sharedProxy(t)
+	topo := testenv.Topology(t)
+	direct := topo.DB(t, topo.Primary, "root", "", "test")
+	mustExec(t, direct, "DROP TABLE IF EXISTS bulk_cursor_t")
+	mustExec(t, direct, "CREATE TABLE bulk_cursor_t (id INT PRIMARY KEY, v VARCHAR(10))")
+	mustExec(t, direct, "INSERT INTO bulk_cursor_t VALUES (100, 'x'), (101, 'y')")
+	t.Cleanup(func() { _, _ = direct.Exec("DROP TABLE IF EXISTS bulk_cursor_t") })
+
+	c := dialRaw(t, p.Addr)
+	c.loginMariaDB("app", "app", "test", extBulk)
+	sel := c.prepare("/* switchyard: replica */ SELECT id FROM bulk_cursor_t")
+	exec := []byte{mysql.COM_STMT_EXECUTE}
+	exec = binary.LittleEndian.AppendUint32(exec, sel)
+	exec = append(exec, 1, 1, 0, 0, 0) // CURSOR_TYPE_READ_ONLY, one iteration
+	if _, err := c.nc.Write(packet(0, exec)); err != nil {
+		t.Fatal(err)
+	}
+	if cols := c.read("the cursor's column count"); cols[0] != 1 {
+		t.Fatalf("cursor execute: %q, want 1 column", cols)
+	}
+	c.read("the column definition")
+	eof := c.read("the end of the columns")
+	if eof[0] != mysql.EOF_HEADER || binary.LittleEndian.Uint16(eof[3:])&mysql.SERVER_STATUS_CURSOR_EXISTS == 0 {
+		t.Fatalf("cursor execute: %q, want an EOF saying a cursor is open", eof)
+	}
+	// ProxyConfig names the servers db1 (the primary), db2, db3.
+	if route := c.queryRow("EXPLAIN ROUTE INSERT INTO bulk_cursor_t VALUES (1, 'a')"); route[2] != "held" || route[0] == "db1" {
+		t.Fatalf("with the cursor open the session goes to %s (%s), want a held replica connection (the hint)", route[0], route[2])
+	}
+	ins := c.prepare("INSERT INTO bulk_cursor_t VALUES (?, ?)")
+	if _, err := c.nc.Write(packet(0, bulkPacket(ins, []int32{1, 2}, []string{"a", "b"}))); err != nil {
+		t.Fatal(err)
+	}
+	e := c.read("the bulk insert's answer")
+	if e[0] != mysql.ERR_HEADER || binary.LittleEndian.Uint16(e[1:]) != 1792 || !bytes.Contains(e, []byte("switchyard")) {
+		t.Fatalf("bulk insert while a replica cursor is open: %q, want switchyard's 1792", e)
+	}
+}
