@@ -446,3 +446,42 @@ func TestBulkWriteRefusedOnReplicaCursor(t *testing.T) {
 		t.Fatalf("bulk insert while a replica cursor is open: %q, want switchyard's 1792", e)
 	}
 }
+
+// TestProxyAnswerAfterFailedMultiStatement: after a multi-statement whose
+// second statement fails (its first result said "more results exist"), a
+// result the proxy makes itself (EXPLAIN ROUTE) must not say "more
+// results": the client would wait for one forever.
+func TestProxyAnswerAfterFailedMultiStatement(t *testing.T) {
+	p := sharedProxy(t)
+	c := dialRaw(t, p.Addr)
+	resp := c.handshakeResponse("app", "app", "test")
+	caps := binary.LittleEndian.Uint32(resp) | mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_MULTI_RESULTS
+	binary.LittleEndian.PutUint32(resp, caps)
+	if _, err := c.nc.Write(packet(1, resp)); err != nil {
+		t.Fatal(err)
+	}
+	if ok := c.read("the login's answer"); ok[0] != mysql.OK_HEADER {
+		t.Fatalf("login: %q", ok)
+	}
+	if _, err := c.nc.Write(packet(0, append([]byte{mysql.COM_QUERY}, "SELECT 1; SELEC 2"...))); err != nil {
+		t.Fatal(err)
+	}
+	c.resultRows("SELECT 1")
+	if e := c.read("the second statement's error"); e[0] != mysql.ERR_HEADER {
+		t.Fatalf("SELEC 2: %q, want ERR", e)
+	}
+	if _, err := c.nc.Write(packet(0, append([]byte{mysql.COM_QUERY}, "EXPLAIN ROUTE SELECT 1"...))); err != nil {
+		t.Fatal(err)
+	}
+	c.read("the column count")
+	for {
+		if p := c.read("the column definitions"); p[0] == mysql.EOF_HEADER && len(p) < 9 {
+			break
+		}
+	}
+	c.read("the row")
+	eof := c.read("the end of the rows")
+	if st := binary.LittleEndian.Uint16(eof[3:]); st&mysql.SERVER_MORE_RESULTS_EXISTS != 0 {
+		t.Fatalf("EXPLAIN ROUTE's last EOF has status %#x: SERVER_MORE_RESULTS_EXISTS, and no result follows", st)
+	}
+}
