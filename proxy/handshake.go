@@ -70,8 +70,9 @@ type authHandler struct {
 	srv *Server
 	ctx context.Context
 
-	db    string
-	sess  *Session
+	db   string
+	sess *Session
+
 	hello *packetBounded // read the client's handshake response, for MariaDB's extended flags
 }
 

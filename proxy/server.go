@@ -40,13 +40,14 @@ const advertised = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_LOCAL_FILES |
 
 // Server accepts client connections and runs their sessions.
 type Server struct {
-	set     atomic.Pointer[settings]
-	topo    Topology
-	log     *slog.Logger
-	mysql   *server.Server // handshake and auth settings, built once
-	caps    uint32         // capability flags offered to clients
-	extCaps uint32         // MariaDB extended flags offered to clients (extcaps.go)
-	active  atomic.Int64
+	set    atomic.Pointer[settings]
+	topo   Topology
+	log    *slog.Logger
+	mysql  *server.Server // handshake and auth settings, built once
+	caps   uint32         // capability flags offered to clients
+	active atomic.Int64
+
+	extCaps uint32 // MariaDB extended flags offered to clients (extcaps.go)
 
 	pools      *pools
 	drained    sync.Map // backend name → true: no new reads go there

@@ -47,7 +47,6 @@ type Session struct {
 	log         *slog.Logger
 	client      *wire.Conn
 	caps        uint32 // capability flags in effect with the client
-	extCaps     uint32 // MariaDB extended flags in effect with the client (backend.ExtBehavioral)
 	collation   uint8
 	consistency string // the session's read consistency
 
@@ -70,17 +69,20 @@ type Session struct {
 	avoid      string
 	retrySince time.Time
 
-	stmts              map[uint32]*clientStmt
-	nextStmt           uint32
-	lastPrepared       uint32         // the client id of the last statement prepared, 0 after a failed prepare
-	changeUserFailures int            // refused COM_CHANGE_USER (changeuser.go)
-	salt               []byte         // the handshake scramble (COM_CHANGE_USER answers it)
-	lastWrite          router.GTIDPos // this session's newest write (consistency=session)
-	resp               response       // what the last response said
-	routed             router.Reason  // why the current statement went where it went
-	onReplica          bool
-	relayed            int       // response bytes relayed for the current command
-	arrived            time.Time // when the current command's header was read: statement latency starts there
+	stmts     map[uint32]*clientStmt
+	nextStmt  uint32
+	lastWrite router.GTIDPos // this session's newest write (consistency=session)
+	resp      response       // what the last response said
+	routed    router.Reason  // why the current statement went where it went
+	onReplica bool
+	relayed   int       // response bytes relayed for the current command
+	arrived   time.Time // when the current command's header was read: statement latency starts there
+
+	// MariaDB's protocol (extcaps.go, stmt.go, changeuser.go).
+	extCaps            uint32 // MariaDB extended flags in effect with the client (backend.ExtBehavioral)
+	lastPrepared       uint32 // the client id of the last statement prepared, 0 after a failed prepare
+	changeUserFailures int    // refused COM_CHANGE_USER
+	salt               []byte // the handshake scramble (COM_CHANGE_USER answers it)
 
 	idleArmed     time.Time // when the idle-timeout deadline was last set
 	killed        atomic.Bool

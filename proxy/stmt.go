@@ -35,15 +35,16 @@ const cursorLastRowSent = 0x0080
 
 // clientStmt is a statement the client prepared.
 type clientStmt struct {
-	sql       string
-	digest    string // normalized text, for the digest table
-	target    target
-	effect    effect
-	params    int
-	types     []byte // 2 bytes per parameter, from the last execute that bound them
+	sql      string
+	digest   string // normalized text, for the digest table
+	target   target
+	effect   effect
+	params   int
+	types    []byte // 2 bytes per parameter, from the last execute that bound them
+	cursor   bool   // a cursor is open on the held connection
+	longData bool   // long data was sent to the held connection
+
 	bulkTypes []byte // 2 bytes per parameter, from the last COM_STMT_BULK_EXECUTE that sent them
-	cursor    bool   // a cursor is open on the held connection
-	longData  bool   // long data was sent to the held connection
 }
 
 // lastPreparedID is the statement id MariaDB clients send for "the

@@ -48,16 +48,19 @@ const (
 
 // Options says how to open a backend connection.
 type Options struct {
-	Name, Address   string // the backend's config name and host:port
-	User            string
-	Credential      Credential
-	DB              string
-	TLS             tlsconf.Policy // the zero value is disabled
-	Capabilities    uint32         // what the client negotiated; only Behavioral bits are used
-	ExtCapabilities uint32         // MariaDB extended flags the client negotiated; only ExtBehavioral bits are used
-	Collation       uint8          // the client's handshake collation id
-	Attributes      map[string]string
-	Timeout         time.Duration // dial and handshake
+	Name, Address string // the backend's config name and host:port
+	User          string
+	Credential    Credential
+	DB            string
+	TLS           tlsconf.Policy // the zero value is disabled
+	Capabilities  uint32         // what the client negotiated; only Behavioral bits are used
+	Collation     uint8          // the client's handshake collation id
+	Attributes    map[string]string
+	Timeout       time.Duration // dial and handshake
+
+	// MariaDB extended flags the client negotiated; only ExtBehavioral
+	// bits are used.
+	ExtCapabilities uint32
 }
 
 // Conn is an authenticated backend connection, ready to relay.
