@@ -418,7 +418,7 @@ func TestBulkWriteRefusedOnReplicaCursor(t *testing.T) {
 
 	c := dialRaw(t, p.Addr)
 	c.loginMariaDB("app", "app", "test", extBulk)
-	sel := c.prepare("/* switchyard: replica */ SELECT id FROM bulk_cursor_t")
+	sel := c.prepare("/* switchyard: replica, consistency=eventual */ SELECT id FROM bulk_cursor_t")
 	exec := []byte{mysql.COM_STMT_EXECUTE}
 	exec = binary.LittleEndian.AppendUint32(exec, sel)
 	exec = append(exec, 1, 1, 0, 0, 0) // CURSOR_TYPE_READ_ONLY, one iteration
