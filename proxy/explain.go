@@ -103,7 +103,11 @@ func (s *Session) writeResultSet(seq byte, columns []string, rows [][]string) er
 		def = append(def, 0x0c, 45, 0, 0, 1, 0, 0, 0xFD, 0, 0, 0, 0, 0)
 		put(def)
 	}
-	eof := []byte{wire.EOFHeader, 0, 0, byte(s.resp.status), byte(s.resp.status >> 8)}
+	// Only the transaction flags: the last response's status may still
+	// say "more results" (a multi-statement that ended with an error),
+	// which would have the client wait for a result that never comes.
+	st := s.txStatus()
+	eof := []byte{wire.EOFHeader, 0, 0, byte(st), byte(st >> 8)}
 	put(eof)
 	for _, r := range rows {
 		var b []byte

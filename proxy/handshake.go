@@ -25,7 +25,7 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, log *slog.Logger) (
 	deadline := time.Now().Add(s.settings().cfg.Limits.HandshakeTimeout)
 	_ = nc.SetDeadline(deadline)
 	id := s.ids.next(func(id uint32) bool { _, ok := s.session(id); return ok })
-	hc := &packetBounded{capsRewriter: &capsRewriter{Conn: nc, caps: s.caps, id: id}}
+	hc := &packetBounded{capsRewriter: &capsRewriter{Conn: nc, caps: s.caps, ext: s.extCaps, id: id}}
 	ah := &authHandler{srv: s, ctx: ctx, id: id, deadline: deadline, hc: hc}
 	sc, err := s.serverHandshake(hc, ah)
 	if err != nil {
@@ -119,6 +119,8 @@ func (h *authHandler) OnAuthSuccess(c *server.Conn) error {
 		id:          h.id,
 		user:        u,
 		caps:        c.Capability() & srv.caps,
+		extCaps:     h.hc.clientExt() & srv.extCaps,
+		salt:        h.hc.salt,
 		collation:   c.Charset(),
 		consistency: set.cfg.Routing.Consistency,
 		resp:        response{status: mysql.SERVER_STATUS_AUTOCOMMIT},
@@ -136,6 +138,8 @@ func (h *authHandler) OnAuthSuccess(c *server.Conn) error {
 			return serverRefusal(be) // the server's own refusal goes to the client unchanged
 		}
 	}
+	c.UnsetStatus(mysql.SERVER_STATUS_AUTOCOMMIT)
+	c.SetStatus(sess.resp.status)
 	h.sess = sess
 	return nil
 }
@@ -161,8 +165,14 @@ func (srv *Server) checkLogin(ctx context.Context, s *Session) error {
 		s.log.Warn("backend unavailable at login", "err", err)
 		return nil
 	}
-	s.setCur(nil) // before the release: the connection is no longer this session's
-	conn.Release()
+	if status, ok := loginStatus(conn); ok {
+		// The handshake OK says it, and finish keeps the connection for
+		// the session when autocommit is off (its transaction is there).
+		s.resp.status = status & (mysql.SERVER_STATUS_AUTOCOMMIT | mysql.SERVER_STATUS_IN_TRANS)
+		s.finish(conn, nil)
+		return nil
+	}
+	s.dropConn()
 	return nil
 }
 
@@ -243,6 +253,8 @@ type capsRewriter struct {
 	net.Conn
 	caps    uint32
 	id      uint32
+	ext     uint32 // MariaDB's extended flags (extcaps.go)
+	salt    []byte // the greeting's scramble, which COM_CHANGE_USER answers too
 	written bool
 }
 
@@ -282,6 +294,17 @@ type packetBounded struct {
 	// proxyHeader: the client began with a PROXY protocol header, which
 	// only listen_proxy_protocol.trusted peers may send (proxyproto.go).
 	proxyHeader bool
+	hello       [responseExtOffset + 4]byte // the first bytes of the first packet (the handshake response)
+	helloN      int
+}
+
+// clientExt returns the extended flags of the client's handshake
+// response, when it was read in the clear.
+func (c *packetBounded) clientExt() uint32 {
+	if c.tls || c.helloN < len(c.hello) {
+		return 0
+	}
+	return clientExtCaps(c.hello[:])
 }
 
 // errUntrustedProxyHeader ends the handshake of a client that sent a PROXY
@@ -310,6 +333,9 @@ func (c *packetBounded) Read(p []byte) (int, error) {
 		return n, err
 	}
 	n, err := c.Conn.Read(p[:min(len(p), c.left)])
+	if c.packets == 0 {
+		c.helloN += copy(c.hello[c.helloN:], p[:n])
+	}
 	c.left -= n
 	c.endIfRead()
 	return n, err
@@ -329,16 +355,19 @@ func (c *packetBounded) endIfRead() {
 func (c *capsRewriter) Write(p []byte) (int, error) {
 	if !c.written {
 		c.written = true
-		if err := patchHandshake(p, c.caps, c.id); err != nil {
+		if err := patchHandshake(p, c.caps, c.ext, c.id); err != nil {
 			return 0, err
 		}
+		c.salt = greetingSalt(p)
 	}
 	return c.Conn.Write(p)
 }
 
 // patchHandshake overwrites the connection id and the capability flags of
-// a HandshakeV10 packet (header included) in place.
-func patchHandshake(p []byte, caps, id uint32) error {
+// a HandshakeV10 packet (header included) in place. With extended flags it
+// clears CLIENT_MYSQL, as a MariaDB server does, which tells the client
+// where they are.
+func patchHandshake(p []byte, caps, ext, id uint32) error {
 	pos := 5 // header(4) + protocol version(1)
 	for pos < len(p) && p[pos] != 0 {
 		pos++
@@ -349,6 +378,13 @@ func patchHandshake(p []byte, caps, id uint32) error {
 	pos += 1 + 4 + 8 + 1 // NUL, connection id, auth data part 1, filler
 	if pos+7 > len(p) {
 		return fmt.Errorf("BUG: initial handshake of %d bytes is too short to patch", len(p))
+	}
+	if ext != 0 {
+		if pos+greetingExtOffset+4 > len(p) {
+			return fmt.Errorf("BUG: initial handshake of %d bytes is too short for extended flags", len(p))
+		}
+		caps &^= mysql.CLIENT_LONG_PASSWORD
+		binary.LittleEndian.PutUint32(p[pos+greetingExtOffset:], ext)
 	}
 	binary.LittleEndian.PutUint16(p[pos:], uint16(caps))
 	binary.LittleEndian.PutUint16(p[pos+5:], uint16(caps>>16)) // after charset(1) and status(2)

@@ -95,6 +95,7 @@ type rawClient struct {
 	nc       net.Conn
 	r        *bufio.Reader
 	scramble []byte // from the greeting
+	greeting []byte
 }
 
 func dialRaw(t *testing.T, addr string) *rawClient {
@@ -106,7 +107,8 @@ func dialRaw(t *testing.T, addr string) *rawClient {
 	t.Cleanup(func() { nc.Close() })
 	_ = nc.SetDeadline(time.Now().Add(20 * time.Second))
 	c := &rawClient{t: t, nc: nc, r: bufio.NewReader(nc)}
-	c.scramble = greetingScramble(t, c.read("the greeting"))
+	c.greeting = c.read("the greeting")
+	c.scramble = greetingScramble(t, c.greeting)
 	return c
 }
 

@@ -72,6 +72,15 @@ func backendCaps(clientCaps uint32) uint32 {
 	return clientCaps&backend.Behavioral | mysql.CLIENT_SESSION_TRACK
 }
 
+// backendExtCaps are the MariaDB extended flags asked of backend
+// connections: bulk execution always (it changes nothing but what the
+// server accepts, so it does not split the pools, and works for a TLS
+// client whose flags the proxy cannot read), progress reports only for
+// clients that asked for them (they add packets to responses).
+func backendExtCaps(clientExt uint32) uint32 {
+	return backend.ExtBulkOperations | clientExt&backend.ExtProgress
+}
+
 // reconfigure applies new pool and TLS settings. Changed TLS policies or
 // pool settings start a new generation of pools.
 func (p *pools) reconfigure(cfg config.Config, tls tlsconf.Backends) {
@@ -109,11 +118,11 @@ func samePoolSettings(a, b backend.PoolConfig) bool {
 // get borrows a connection to server for user in the session's dialect.
 // A reload that retires the pool between the lookup and the borrow sends
 // the borrow to the new generation's pool (a few times at most).
-func (p *pools) get(ctx context.Context, server health.Server, u config.User, caps uint32, collation uint8, accept func(*backend.Conn) bool) (*backend.Conn, error) {
+func (p *pools) get(ctx context.Context, server health.Server, u config.User, caps, ext uint32, collation uint8, accept func(*backend.Conn) bool) (*backend.Conn, error) {
 	for range 3 {
 		cur := p.cur.Load()
-		key := backend.Key{Name: server.Name, Address: server.Address, User: u.Name, Caps: backendCaps(caps), Collation: collation,
-			Generation: cur.gen}
+		key := backend.Key{Name: server.Name, Address: server.Address, User: u.Name, Caps: backendCaps(caps), ExtCaps: backendExtCaps(ext),
+			Collation: collation, Generation: cur.gen}
 		pool, err := p.pool(key, u, cur)
 		if err == nil {
 			var c *backend.Conn

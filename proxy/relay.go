@@ -119,6 +119,9 @@ func (s *Session) relayHead(next *byte) (wire.Packet, error) {
 	}
 	p, err := s.cur.RelayBody(s.client, size, seq)
 	s.relayed += p.Size
+	if err == nil && p.IsProgress() {
+		return s.afterProgress(p, next)
+	}
 	if err == nil && p.IsERR() {
 		s.noteERR(p)
 		s.noteReplicaRefusal(p)
@@ -138,6 +141,19 @@ func (s *Session) noteReplicaRefusal(p wire.Packet) {
 		s.srv.metrics.replicaWriteRefused.Inc()
 		s.log.Error("a replica connection refused a statement that writes (1792): routing sent a write to a replica; the READ ONLY guard stopped it", "backend", s.cur.Name)
 	}
+}
+
+// afterProgress sends a progress report the client on at once (it is
+// for a person watching a long ALTER TABLE or LOAD DATA) and relays what
+// comes next: more reports, then the statement's response.
+func (s *Session) afterProgress(p wire.Packet, next *byte) (wire.Packet, error) {
+	*next = p.NextSeq
+	if err := s.client.Flush(); err != nil {
+		s.dropConn()
+		s.afterLoss()
+		return p, err
+	}
+	return s.relayHead(next)
 }
 
 // relayOK reads an OK packet, notes what it says and writes it to the

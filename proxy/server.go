@@ -47,6 +47,8 @@ type Server struct {
 	caps   uint32         // capability flags offered to clients
 	active atomic.Int64
 
+	extCaps uint32 // MariaDB extended flags offered to clients (extcaps.go)
+
 	pools    *pools
 	drained  sync.Map // backend name → true: no new reads go there
 	guard    guard
@@ -94,6 +96,7 @@ func NewServer(cfg config.Config, topo Topology, version string, log *slog.Logge
 		log:        log,
 		mysql:      ms,
 		caps:       ms.Capability() | advertised,
+		extCaps:    offeredExtCaps(version, tlsConf != nil),
 		sessions:   make(map[uint32]*Session),
 		metrics:    newMetrics(),
 		guard:      guard{m: newAuthMetrics()},

@@ -67,6 +67,12 @@ type Session struct {
 	relayed   int       // response bytes relayed for the current command
 	arrived   time.Time // when the current command's header was read: statement latency starts there
 
+	// MariaDB's protocol (extcaps.go, stmt.go, changeuser.go).
+	extCaps            uint32 // MariaDB extended flags in effect with the client (backend.ExtBehavioral)
+	lastPrepared       uint32 // the client id of the last statement prepared, 0 after a failed prepare
+	changeUserFailures int    // refused COM_CHANGE_USER
+	salt               []byte // the handshake scramble (COM_CHANGE_USER answers it)
+
 	idleArmed     time.Time // when the idle-timeout deadline was last set
 	killed        atomic.Bool
 	idleOutsideTx atomic.Bool // between commands and not in a transaction: Drain may close it
@@ -168,6 +174,8 @@ func (s *Session) dispatch(ctx context.Context, cmd byte, size int, seq byte) er
 		return s.stmtPrepare(ctx, size, seq)
 	case mysql.COM_STMT_EXECUTE:
 		return s.stmtExecute(ctx, size, seq)
+	case comStmtBulkExecute:
+		return s.stmtBulkExecute(ctx, size, seq)
 	case mysql.COM_STMT_SEND_LONG_DATA:
 		return s.stmtSendLongData(ctx, size, seq)
 	case mysql.COM_STMT_FETCH:

@@ -49,6 +49,22 @@ type clientStmt struct {
 	longData bool   // long data was sent to the held connection
 	key      string // stmtKey on a connection in database keyDB (see keyOn)
 	keyDB    string
+
+	bulkTypes []byte // 2 bytes per parameter, from the last COM_STMT_BULK_EXECUTE that sent them
+}
+
+// lastPreparedID is the statement id MariaDB clients send for "the
+// statement prepared last on this connection": mariadb_stmt_execute_direct
+// pipelines COM_STMT_PREPARE and COM_STMT_EXECUTE without waiting for the
+// id in between.
+const lastPreparedID = 0xFFFFFFFF
+
+// stmt returns the client's statement id, resolving lastPreparedID.
+func (s *Session) stmt(id uint32) *clientStmt {
+	if id == lastPreparedID {
+		id = s.lastPrepared
+	}
+	return s.stmts[id]
 }
 
 func errUnknownStmt(id uint32, cmd string) []byte {
@@ -83,6 +99,7 @@ func (s *Session) stmtPrepare(ctx context.Context, size int, seq byte) error {
 		return err
 	}
 	sql := string(body[1:])
+	s.lastPrepared = 0 // until this one succeeds
 	st, t, e := s.plan(sql)
 	conn, err := s.acquire(ctx, t)
 	if err != nil {
@@ -136,6 +153,7 @@ func (s *Session) stmtPrepare(ctx context.Context, size int, seq byte) error {
 		digest = classify.Digest(sql)
 	}
 	s.stmts[id] = &clientStmt{sql: sql, digest: digest, target: t, effect: e, params: params}
+	s.lastPrepared = id
 	s.finish(conn, nil)
 	return s.done(nil)
 }
@@ -232,7 +250,7 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 		return s.reply(seq+1, wire.ErrPacket(mysql.ER_MALFORMED_PACKET, "HY000", "malformed COM_STMT_EXECUTE packet"))
 	}
 	id := binary.LittleEndian.Uint32(body[1:5])
-	cs := s.stmts[id]
+	cs := s.stmt(id)
 	if cs == nil {
 		return s.reply(seq+1, errUnknownStmt(id, "mysqld_stmt_execute"))
 	}
@@ -326,7 +344,7 @@ func (s *Session) stmtSendLongData(ctx context.Context, size int, seq byte) erro
 		return err
 	}
 	id := binary.LittleEndian.Uint32(head[1:5])
-	cs := s.stmts[id]
+	cs := s.stmt(id)
 	if cs == nil {
 		_, err := s.client.DiscardBody(size, seq) // the execute reports the unknown id
 		return err
@@ -378,7 +396,7 @@ func (s *Session) stmtFetch(ctx context.Context, size int, seq byte) error {
 		return s.reply(seq+1, wire.ErrPacket(mysql.ER_MALFORMED_PACKET, "HY000", "malformed COM_STMT_FETCH packet"))
 	}
 	id := binary.LittleEndian.Uint32(body[1:5])
-	cs := s.stmts[id]
+	cs := s.stmt(id)
 	if cs == nil {
 		return s.reply(seq+1, errUnknownStmt(id, "mysqld_stmt_fetch"))
 	}
@@ -429,7 +447,7 @@ func (s *Session) stmtReset(ctx context.Context, size int, seq byte) error {
 		return s.reply(seq+1, wire.ErrPacket(mysql.ER_MALFORMED_PACKET, "HY000", "malformed COM_STMT_RESET packet"))
 	}
 	id := binary.LittleEndian.Uint32(body[1:5])
-	cs := s.stmts[id]
+	cs := s.stmt(id)
 	if cs == nil {
 		return s.reply(seq+1, errUnknownStmt(id, "mysqld_stmt_reset"))
 	}
@@ -469,6 +487,9 @@ func (s *Session) stmtClose(_ context.Context, size int, seq byte) error {
 		return nil
 	}
 	id := binary.LittleEndian.Uint32(body[1:5])
+	if id == lastPreparedID {
+		id = s.lastPrepared
+	}
 	cs := s.stmts[id]
 	if cs == nil {
 		return nil

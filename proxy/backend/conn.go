@@ -25,6 +25,20 @@ const Behavioral = mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_LONG_FLAG | mysql.CLIE
 	mysql.CLIENT_MULTI_RESULTS | mysql.CLIENT_PS_MULTI_RESULTS | mysql.CLIENT_SESSION_TRACK |
 	mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_QUERY_ATTRIBUTES
 
+// MariaDB's extended capability flags (bits 32-63 of its 64-bit flags, sent
+// in the last 4 of the handshake packets' reserved bytes by a server and a
+// client that both leave CLIENT_MYSQL, bit 0, unset), as 32-bit values.
+const (
+	ExtProgress       uint32 = 1 << 0 // MARIADB_CLIENT_PROGRESS: progress report packets
+	ExtBulkOperations uint32 = 1 << 2 // MARIADB_CLIENT_STMT_BULK_OPERATIONS: COM_STMT_BULK_EXECUTE
+)
+
+// ExtBehavioral are the extended flags mirrored from the client. Others
+// (MARIADB_CLIENT_CACHE_METADATA, EXTENDED_METADATA) are never asked for:
+// a statement shared by the sessions on one backend connection would skip
+// metadata a client has not cached yet.
+const ExtBehavioral = ExtProgress | ExtBulkOperations
+
 // Buffer sizes of a backend connection. Reads are large so that rows
 // stream in big chunks; writes carry commands, which are mostly small.
 const (
@@ -43,6 +57,10 @@ type Options struct {
 	Collation     uint8          // the client's handshake collation id
 	Attributes    map[string]string
 	Timeout       time.Duration // dial and handshake
+
+	// MariaDB extended flags the client negotiated; only ExtBehavioral
+	// bits are used.
+	ExtCapabilities uint32
 }
 
 // Conn is an authenticated backend connection, ready to relay.

@@ -41,6 +41,7 @@ const maxAuthRounds = 6
 type greeting struct {
 	threadID uint32
 	caps     uint32
+	extCaps  uint32 // MariaDB's extended flags; 0 from a server that sets CLIENT_MYSQL
 	salt     []byte
 	plugin   string
 }
@@ -95,8 +96,9 @@ func handshake(ctx context.Context, nc net.Conn, o Options) (*wire.Conn, uint32,
 		return nil, 0, 0, fmt.Errorf("%w: %w", ErrMisconfigured, err)
 	}
 	caps := responseFlags(o, encrypt) & g.caps
+	ext := o.ExtCapabilities & ExtBehavioral & g.extCaps
 	if encrypt {
-		if err := h.startTLS(ctx, nc, caps, o); err != nil {
+		if err := h.startTLS(ctx, nc, caps, ext, o); err != nil {
 			return nil, 0, 0, err
 		}
 	}
@@ -106,7 +108,7 @@ func handshake(ctx context.Context, nc net.Conn, o Options) (*wire.Conn, uint32,
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	if err := h.write(handshakeResponse(caps, o, a.plugin, auth)); err != nil {
+	if err := h.write(handshakeResponse(caps, ext, o, a.plugin, auth)); err != nil {
 		return nil, 0, 0, err
 	}
 	if err := h.authenticate(a); err != nil {
@@ -133,8 +135,8 @@ func responseFlags(o Options, encrypt bool) uint32 {
 
 // startTLS sends an SSLRequest and runs the TLS handshake; the rest of the
 // connection phase and every command then go over TLS.
-func (h *handshakeConn) startTLS(ctx context.Context, nc net.Conn, caps uint32, o Options) error {
-	if err := h.write(responseHead(caps, o.Collation)); err != nil {
+func (h *handshakeConn) startTLS(ctx context.Context, nc net.Conn, caps, ext uint32, o Options) error {
+	if err := h.write(responseHead(caps, ext, o.Collation)); err != nil {
 		return err
 	}
 	if h.R.Buffered() > 0 {
@@ -214,8 +216,10 @@ func (h *handshakeConn) authenticate(a *authenticator) error {
 }
 
 // responseHead is the start of a HandshakeResponse41, which is also the
-// whole SSLRequest: flags, max packet size, collation, 23 reserved bytes.
-func responseHead(caps uint32, collation uint8) []byte {
+// whole SSLRequest: flags, max packet size, collation, 23 reserved bytes,
+// the last 4 of which carry MariaDB's extended flags (ext is 0 unless the
+// server offered them, and so left CLIENT_MYSQL unset, as caps then does).
+func responseHead(caps, ext uint32, collation uint8) []byte {
 	if collation == 0 {
 		collation = mysql.DEFAULT_COLLATION_ID
 	}
@@ -223,12 +227,13 @@ func responseHead(caps uint32, collation uint8) []byte {
 	b = binary.LittleEndian.AppendUint32(b, caps)
 	b = binary.LittleEndian.AppendUint32(b, 0) // max packet size: the server's own limit applies
 	b = append(b, collation)
-	return append(b, make([]byte, 23)...)
+	b = append(b, make([]byte, 19)...)
+	return binary.LittleEndian.AppendUint32(b, ext)
 }
 
 // handshakeResponse is the HandshakeResponse41 packet.
-func handshakeResponse(caps uint32, o Options, plugin string, auth []byte) []byte {
-	b := responseHead(caps, o.Collation)
+func handshakeResponse(caps, ext uint32, o Options, plugin string, auth []byte) []byte {
+	b := responseHead(caps, ext, o.Collation)
 	b = append(append(b, o.User...), 0)
 	b = mysql.AppendLengthEncodedInteger(b, uint64(len(auth)))
 	b = append(b, auth...)
@@ -271,6 +276,9 @@ func parseGreeting(p []byte) (greeting, error) {
 	g.caps = uint32(binary.LittleEndian.Uint16(p[pos:]))
 	g.caps |= uint32(binary.LittleEndian.Uint16(p[pos+5:])) << 16 // after charset(1), status(2)
 	saltLen := int(p[pos+7])
+	if g.caps&mysql.CLIENT_LONG_PASSWORD == 0 { // CLIENT_MYSQL unset: a MariaDB server with extended flags
+		g.extCaps = binary.LittleEndian.Uint32(p[pos+14:])
+	}
 	pos += 2 + 1 + 2 + 2 + 1 + 10 // flags, charset, status, flags, scramble length, reserved
 	if g.caps&mysql.CLIENT_PROTOCOL_41 == 0 {
 		return bad("the server does not speak protocol 4.1")

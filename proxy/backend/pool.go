@@ -25,6 +25,7 @@ type Key struct {
 	Name, Address string
 	User          string
 	Caps          uint32
+	ExtCaps       uint32 // MariaDB's extended flags (ExtBehavioral)
 	Collation     uint8
 	// Generation counts the reloads that changed a backend's TLS policy
 	// or the pool settings, so that such a reload makes new pools rather
@@ -126,7 +127,7 @@ func (p *Pool) GetWhere(ctx context.Context, accept func(*Conn) bool) (*Conn, er
 	c, err := Dial(ctx, Options{
 		Name: p.key.Name, Address: p.key.Address,
 		User: p.key.User, Credential: *p.cred.Load(), TLS: p.tls,
-		Capabilities: p.key.Caps, Collation: p.key.Collation,
+		Capabilities: p.key.Caps, ExtCapabilities: p.key.ExtCaps, Collation: p.key.Collation,
 		Timeout: p.cfg.DialTimeout,
 	})
 	if err != nil {

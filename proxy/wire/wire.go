@@ -91,8 +91,20 @@ func (p Packet) First() byte {
 	return p.Head[0]
 }
 
-// IsERR reports an ERR packet.
+// IsERR reports an ERR packet. A progress report (IsProgress) looks like
+// one but does not end the response.
 func (p Packet) IsERR() bool { return p.First() == ERRHeader }
+
+// progressCode is the error code of MariaDB's progress report packet.
+const progressCode = 0xFFFF
+
+// IsProgress reports a MariaDB progress report: an ERR header with error
+// code 0xFFFF, sent during a long statement (ALTER TABLE, LOAD DATA…) to
+// a client that asked for MARIADB_CLIENT_PROGRESS. The statement's real
+// response follows it.
+func (p Packet) IsProgress() bool {
+	return len(p.Head) >= 3 && p.Head[0] == ERRHeader && binary.LittleEndian.Uint16(p.Head[1:3]) == progressCode
+}
 
 // IsEOF reports a classic EOF packet (a row never starts with 0xFE and is
 // shorter than 9 bytes).

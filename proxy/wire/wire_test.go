@@ -80,6 +80,27 @@ func TestPacketStatus(t *testing.T) {
 	}
 }
 
+func TestPacketIsProgress(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		payload  []byte
+		progress bool
+	}{
+		// 0xFF, code 0xFFFF, 1, stage 1, max stage 3, progress(3), "copy to tmp table"
+		{"progress report", append([]byte{0xFF, 0xFF, 0xFF, 1, 1, 3, 0x10, 0x27, 0}, "copy"...), true},
+		{"error", append([]byte{0xFF, 0x7A, 0x04, '#'}, "42S02no such table"...), false},
+		{"short error", []byte{0xFF, 0xFF}, false},
+		{"ok", []byte{0, 0xFF, 0xFF, 2, 0}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := Packet{Size: len(tc.payload), Head: tc.payload}
+			if p.IsProgress() != tc.progress {
+				t.Fatalf("IsProgress() = %v, want %v", p.IsProgress(), tc.progress)
+			}
+		})
+	}
+}
+
 // BenchmarkRelaySmallResult relays a one-row result set (column count,
 // column definition, EOF, row, EOF) as the proxy does for a point select:
 // it must not allocate.
