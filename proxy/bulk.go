@@ -55,14 +55,8 @@ func (s *Session) stmtBulkExecute(ctx context.Context, size int, seq byte) error
 	if err != nil {
 		return s.replyErr(seq+1, err)
 	}
-	if !conn.OnPrimary {
-		// The session holds a replica connection (an open cursor): a
-		// bulk write there would fail on read_only, or worse, for an
-		// account with SUPER, write on the replica.
-		s.finish(conn, nil)
-		return s.reply(seq+1, wire.ErrPacket(codeReadOnlyTx, "25006",
-			"switchyard runs this session on a replica for its open cursor; close the cursor (mysql_stmt_reset or mysql_stmt_free_result) before a bulk write"))
-	}
+	// acquire never gives a statement that may write a replica connection,
+	// even while the session holds one for a cursor (useOfHeld).
 	bs, err := s.ensurePrepared(conn, cs)
 	if err != nil {
 		s.finishFailed(conn)

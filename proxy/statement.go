@@ -645,16 +645,19 @@ func (s *Session) releaseHeld() {
 // gives it back (heldAfter).
 func (s *Session) finish(conn *backend.Conn, e *effect) {
 	s.setCur(nil)
+	r := &s.resp
 	if conn.Broken { // dropped by a failed relay: afterLoss has run
+		r.track.reset()
 		return
 	}
-	r := &s.resp
 	s.recordState(conn, e)
+	warnings := r.track.warnings
+	r.track.reset() // what it reported is recorded: it belongs to no later command
 	f := finished{
 		before:   s.holds,
 		status:   r.status,
 		failed:   r.err,
-		warnings: r.track.warnings,
+		warnings: warnings,
 		pinned:   s.pins != 0,
 		known:    e != nil,
 	}

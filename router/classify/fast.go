@@ -396,6 +396,10 @@ func (c *Classifier) explain(l *lexer) (Statement, bool) {
 		return c.classifyPart(inner, l.depth+1), true
 	case l.is(t, "for"):
 		return newStatement(Write), l.drain()
+	case l.is(t, "insert"), l.is(t, "update"), l.is(t, "delete"), l.is(t, "replace"):
+		// It writes nothing, but a read-only session refuses it (1792),
+		// as replica connections are (proxy's READ ONLY guard).
+		return newStatement(Write), l.drain()
 	}
 	return newStatement(Read), l.drain()
 }

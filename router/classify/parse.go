@@ -234,6 +234,10 @@ func analyze(n ast.StmtNode) Statement {
 			st.Unknown, visit = true, false
 		case x.Analyze: // EXPLAIN ANALYZE runs the statement
 			return analyze(x.Stmt)
+		case isDML(x.Stmt):
+			// It writes nothing, but a read-only session refuses it
+			// (1792), as replica connections are.
+			st.Kind, visit = Write, false
 		default:
 			st.Kind, visit = Read, false
 		}
@@ -504,3 +508,12 @@ func (f *features) Enter(n ast.Node) (ast.Node, bool) {
 }
 
 func (f *features) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+// isDML tells whether n is an INSERT, REPLACE, UPDATE or DELETE.
+func isDML(n ast.StmtNode) bool {
+	switch n.(type) {
+	case *ast.InsertStmt, *ast.UpdateStmt, *ast.DeleteStmt:
+		return true
+	}
+	return false
+}
