@@ -415,6 +415,12 @@ func TestBulkWriteBesideReplicaCursor(t *testing.T) {
 	mustExec(t, direct, "CREATE TABLE bulk_cursor_t (id INT PRIMARY KEY, v VARCHAR(10))")
 	mustExec(t, direct, "INSERT INTO bulk_cursor_t VALUES (100, 'x'), (101, 'y')")
 	t.Cleanup(func() { _, _ = direct.Exec("DROP TABLE IF EXISTS bulk_cursor_t") })
+	// The cursor's read is eventual: a table made after the rows reaches
+	// the replicas after them.
+	mustExec(t, direct, "DROP TABLE IF EXISTS bulk_cursor_mark")
+	mustExec(t, direct, "CREATE TABLE bulk_cursor_mark (a INT)")
+	t.Cleanup(func() { _, _ = direct.Exec("DROP TABLE IF EXISTS bulk_cursor_mark") })
+	waitReplicated(t, topo, "test.bulk_cursor_mark")
 
 	c := dialRaw(t, p.Addr)
 	c.loginMariaDB("app", "app", "test", extBulk)
