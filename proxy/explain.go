@@ -70,7 +70,7 @@ func (h hold) String() string {
 	if h == 0 {
 		return "none"
 	}
-	names := []string{"transaction", "autocommit_off", "pinned", "cursor", "long_data", "next_transaction", "last_statement"}
+	names := []string{"transaction", "autocommit_off", "pinned", "cursor", "long_data", "next_transaction", "last_statement", "diagnostics"}
 	var b strings.Builder
 	for i, n := range names {
 		if h&(1<<i) != 0 {

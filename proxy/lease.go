@@ -382,7 +382,10 @@ func (s *Session) recordState(conn *backend.Conn, e *effect) {
 			s.state.addSet(v.text, v.names)
 		}
 	}
-	if t.changed && (e == nil || !e.describesState()) || t.untracked {
+	// Only a statement can change what no entry describes: commands
+	// without one (e == nil: a prepare, a fetch, COM_RESET_CONNECTION)
+	// report at most what they reset.
+	if t.changed && e != nil && !e.describesState() || t.untracked {
 		pin |= pinServerState
 	}
 	if ap != nil {

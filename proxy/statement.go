@@ -389,7 +389,7 @@ func (s *Session) initDB(ctx context.Context, size int, seq byte) error {
 		return s.lostBeforeRun(seq + 1)
 	}
 	err = s.relayOne()
-	s.finish(conn, &effect{useDB: db})
+	s.finish(conn, &effect{useDB: db, stateKnown: true})
 	return err
 }
 

@@ -328,3 +328,28 @@ func assertNoErrantGTIDs(t *testing.T, topo *testenv.Topo) {
 		}
 	}
 }
+
+// TestChangingDatabaseDoesNotPin: USE (COM_INIT_DB, as the mariadb CLI
+// sends it) and COM_RESET_CONNECTION report state changes the proxy
+// replays; they must not pin the session to its connection.
+func TestChangingDatabaseDoesNotPin(t *testing.T) {
+	p := sharedProxy(t)
+	c, err := client.Connect(p.Addr, "app", "app", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.UseDB("mysql"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.Execute("EXPLAIN ROUTE SELECT 1"); err != nil {
+		t.Fatal(err)
+	} else if holds, _ := r.GetStringByName(0, "session_holds"); holds != "none" {
+		t.Fatalf("after COM_INIT_DB the session holds %q, want none", holds)
+	}
+	if r, err := c.Execute("SELECT DATABASE()"); err != nil {
+		t.Fatal(err)
+	} else if db, _ := r.GetString(0, 0); db != "mysql" {
+		t.Fatalf("DATABASE() = %q after COM_INIT_DB mysql", db)
+	}
+}
