@@ -66,24 +66,7 @@ func TestCursorFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	write := func(payload []byte) {
-		t.Helper()
-		c.ResetSequence()
-		if err := c.WritePacket(append(make([]byte, 4), payload...)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	read := func() []byte {
-		t.Helper()
-		b, err := c.ReadPacket()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b[0] == mysql.ERR_HEADER {
-			t.Fatalf("server error: %s", b[9:])
-		}
-		return b
-	}
+	write, read := packetIO(t, c)
 	write(append([]byte{mysql.COM_STMT_PREPARE}, "SELECT seq FROM seq_1_to_5"...))
 	ok := read()
 	stmt := binary.LittleEndian.Uint32(ok[1:5])
@@ -126,4 +109,28 @@ func TestCursorFetch(t *testing.T) {
 	if _, err := c.Execute("SELECT 1"); err != nil {
 		t.Fatalf("the connection after the cursor: %v", err)
 	}
+}
+
+// packetIO returns functions that write one command packet on c (a new
+// sequence) and read one packet, failing the test on an error packet.
+func packetIO(t *testing.T, c *client.Conn) (write func([]byte), read func() []byte) {
+	write = func(payload []byte) {
+		t.Helper()
+		c.ResetSequence()
+		if err := c.WritePacket(append(make([]byte, 4), payload...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read = func() []byte {
+		t.Helper()
+		b, err := c.ReadPacket()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b[0] == mysql.ERR_HEADER {
+			t.Fatalf("server error: %s", b[9:])
+		}
+		return b
+	}
+	return write, read
 }

@@ -216,24 +216,7 @@ func TestNoWriteOnReplicaWhileCursorOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	write := func(payload []byte) {
-		t.Helper()
-		c.ResetSequence()
-		if err := c.WritePacket(append(make([]byte, 4), payload...)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	read := func() []byte {
-		t.Helper()
-		b, err := c.ReadPacket()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b[0] == mysql.ERR_HEADER {
-			t.Fatalf("server error: %s", b[9:])
-		}
-		return b
-	}
+	write, read := packetIO(t, c)
 	write(append([]byte{mysql.COM_STMT_PREPARE}, "SELECT seq, @@server_id FROM seq_1_to_5"...))
 	ok := read()
 	stmt := binary.LittleEndian.Uint32(ok[1:5])
