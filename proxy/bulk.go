@@ -7,7 +7,6 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
-	"github.com/switchyard/switchyard/proxy/backend"
 	"github.com/switchyard/switchyard/proxy/wire"
 	"github.com/switchyard/switchyard/router"
 )
@@ -64,11 +63,11 @@ func (s *Session) stmtBulkExecute(ctx context.Context, size int, seq byte) error
 	}
 	binary.LittleEndian.PutUint32(body[1:5], bs.ID)
 	err = s.exchange(conn, withBulkTypes(body, cs.bulkTypes), seq, false)
-	if err == nil && !conn.Broken && !s.resp.err && s.resp.track.gtid == "" && containsFold(cs.sql, "RETURNING") {
-		s.learnLastGTID(conn)
-	}
 	e := cs.effect
 	e.write = true
+	if err == nil {
+		s.learnGTIDAfterRows(conn, &e) // RETURNING answers with rows, whose EOF carries no GTID
+	}
 	s.finish(conn, &e)
 	s.count(cs.digest, cs.sql)
 	return err
@@ -88,20 +87,4 @@ func withBulkTypes(body, types []byte) []byte {
 	binary.LittleEndian.PutUint16(out[5:7], flags|bulkSendTypes)
 	out = append(out, types...)
 	return append(out, body[bulkHeadLen:]...)
-}
-
-// learnLastGTID asks conn for the GTID of the write that just ran there.
-// A write with RETURNING answers with a result set, whose EOF carries no
-// session tracking: without its GTID the session's next read could go to
-// a replica that has not applied it yet. SELECT @@last_gtid uses no table,
-// so the write's warnings stay for SHOW WARNINGS.
-func (s *Session) learnLastGTID(conn *backend.Conn) {
-	gtid, err := conn.QueryValue("SELECT @@last_gtid")
-	if err != nil { // the client has its answer; the connection is lost
-		s.log.Warn("could not read the GTID of a write with RETURNING", "backend", conn.Name, "err", err)
-		s.dropConn()
-		s.afterLoss()
-		return
-	}
-	s.resp.track.gtid = gtid
 }

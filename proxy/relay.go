@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"encoding/binary"
 	"errors"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -133,8 +132,7 @@ func (s *Session) relayHead(next *byte) (wire.Packet, error) {
 // ONLY guard stopped a statement that writes, which the routing should
 // never have sent there.
 func (s *Session) noteReplicaRefusal(p wire.Packet) {
-	if s.cur == nil || s.cur.OnPrimary || len(p.Head) < 3 ||
-		binary.LittleEndian.Uint16(p.Head[1:3]) != mysql.ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION {
+	if s.cur == nil || s.cur.OnPrimary || p.ErrCode() != mysql.ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION {
 		return
 	}
 	if s.holds&holdTx == 0 { // in START TRANSACTION READ ONLY the server refuses it directly too

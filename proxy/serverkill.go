@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"encoding/binary"
 	"errors"
 
 	"github.com/switchyard/switchyard/proxy/wire"
@@ -28,7 +27,7 @@ var errServerKilled = errors.New("the server killed the backend connection")
 // noteERR records an ERR packet that ends a response, p as relayed.
 func (s *Session) noteERR(p wire.Packet) {
 	s.resp.err = true
-	if len(p.Head) >= 3 && binary.LittleEndian.Uint16(p.Head[1:3]) == codeConnectionKilled {
+	if p.ErrCode() == codeConnectionKilled {
 		s.resp.connKilled = true
 	}
 }

@@ -103,7 +103,15 @@ const progressCode = 0xFFFF
 // a client that asked for MARIADB_CLIENT_PROGRESS. The statement's real
 // response follows it.
 func (p Packet) IsProgress() bool {
-	return len(p.Head) >= 3 && p.Head[0] == ERRHeader && binary.LittleEndian.Uint16(p.Head[1:3]) == progressCode
+	return p.ErrCode() == progressCode
+}
+
+// ErrCode returns the error code of an ERR packet (0 for others).
+func (p Packet) ErrCode() uint16 {
+	if len(p.Head) < 3 || p.Head[0] != ERRHeader {
+		return 0
+	}
+	return binary.LittleEndian.Uint16(p.Head[1:3])
 }
 
 // IsEOF reports a classic EOF packet (a row never starts with 0xFE and is
