@@ -27,9 +27,9 @@ var (
 // readCommandHeader waits for the next command's header, with the read
 // buffer when the session is hot and without it otherwise, and makes sure
 // both buffers are attached for the command.
-func (s *Session) readCommandHeader() (size int, seq byte, err error) {
+func (s *Session) readCommandHeader(now time.Time) (size int, seq byte, err error) {
 	c := s.client
-	s.armIdleTimeout()
+	s.armIdleTimeout(now)
 	if c.R != nil {
 		size, seq, err = c.ReadHeader()
 	} else {
@@ -53,13 +53,13 @@ func (s *Session) readCommandHeader() (size int, seq byte, err error) {
 // Re-arming on every command would cost a timer update per statement, so
 // the deadline is moved only when a sixteenth of the timeout has passed
 // since it was last set: a client is disconnected after between 15/16 and
-// all of its idle timeout.
-func (s *Session) armIdleTimeout() {
+// all of its idle timeout. now is when the previous command ended, a
+// moment ago: the clock is not read again for it.
+func (s *Session) armIdleTimeout(now time.Time) {
 	idle := s.srv.settings().cfg.Limits.IdleTimeout
 	if idle <= 0 {
 		return
 	}
-	now := time.Now()
 	if now.Sub(s.idleArmed) < idle/16 {
 		return
 	}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"time"
 
@@ -108,20 +109,32 @@ func (s *Server) SetDrained(name string, drained bool) error {
 	if drained && srv.Role == health.RolePrimary {
 		return fmt.Errorf("%s is the primary: drain it with a switchover to a replica first", name)
 	}
-	if drained {
-		s.drained.Store(name, true)
-	} else {
-		s.drained.Delete(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := map[string]bool{}
+	if old := s.drained.Load(); old != nil {
+		m = maps.Clone(*old)
 	}
+	if drained {
+		m[name] = true
+	} else {
+		delete(m, name)
+	}
+	s.drained.Store(&m)
 	return nil
 }
 
 // IsDrained reports whether SetDrained took the backend out of rotation.
 func (s *Server) IsDrained(name string) bool { return s.isDrained(name) }
 
+// isDrained runs for each replica of every read's routing: a map that
+// is replaced, never changed, and is empty but while an operator drains,
+// costs no lock and, empty, no hashing.
 func (s *Server) isDrained(name string) bool {
-	_, ok := s.drained.Load(name)
-	return ok
+	if m := s.drained.Load(); m != nil {
+		return (*m)[name]
+	}
+	return false
 }
 
 // sweepIdle closes pooled connections idle past the idle timeout, until ctx ends.

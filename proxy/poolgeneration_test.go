@@ -71,7 +71,7 @@ func TestPoolGeneration(t *testing.T) {
 		if _, err := p.pool(key, config.User{Name: "app", Password: "app"}, p.cur.Load()); !errors.Is(err, backend.ErrPoolClosed) {
 			t.Errorf("%s: a pool of the old generation after the reload: %v, want ErrPoolClosed", st.name, err)
 		}
-		if _, ok := p.byKey.Load(key); ok {
+		if p.lookup(key) != nil {
 			t.Errorf("%s: the retired pool is still looked up", st.name)
 		}
 	}

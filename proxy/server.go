@@ -50,7 +50,7 @@ type Server struct {
 	extCaps uint32 // MariaDB extended flags offered to clients (extcaps.go)
 
 	pools    *pools
-	drained  sync.Map // backend name → true: no new reads go there
+	drained  atomic.Pointer[map[string]bool] // backend name → true: no new reads go there; replaced under mu, never changed
 	guard    guard
 	ids      proxyIDs // client connection ids (kill.go)
 	progress progress
@@ -65,7 +65,7 @@ type Server struct {
 	// in time and count by the failover settings.
 	holding atomic.Int64
 
-	mu       sync.Mutex
+	mu       sync.Mutex          // guards the fields below, and serializes SetDrained
 	sessions map[uint32]*Session // by the connection id the client sees
 	closing  bool
 	draining bool

@@ -101,7 +101,7 @@ func (s *Session) run(ctx context.Context) {
 	defer s.close()
 	lastEnd := time.Now()
 	for !s.killed.Load() {
-		size, seq, err := s.readCommandHeader()
+		size, seq, err := s.readCommandHeader(lastEnd)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {

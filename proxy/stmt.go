@@ -72,6 +72,12 @@ func errUnknownStmt(id uint32, cmd string) []byte {
 		fmt.Sprintf("Unknown prepared statement handler (%d) given to %s", id, cmd))
 }
 
+// The refusals of readBounded, formatted once: not for every statement.
+var (
+	prepareTooLarge = fmt.Sprintf("switchyard prepares statements of at most %d bytes; send larger ones as text queries", maxInlineQuery)
+	executeTooLarge = fmt.Sprintf("COM_STMT_EXECUTE of more than %d bytes; send large parameters with mysql_stmt_send_long_data", maxExecutePacket)
+)
+
 // readBounded reads a command body of at most limit bytes into the
 // session's scratch buffer. A larger one is read off and refused with 1153
 // and tooLarge (which says what to send instead); body is nil then, and err
@@ -93,8 +99,7 @@ func (s *Session) readBounded(size int, seq byte, limit int, tooLarge string) (b
 
 // stmtPrepare serves COM_STMT_PREPARE.
 func (s *Session) stmtPrepare(ctx context.Context, size int, seq byte) error {
-	body, err := s.readBounded(size, seq, maxInlineQuery,
-		fmt.Sprintf("switchyard prepares statements of at most %d bytes; send larger ones as text queries", maxInlineQuery))
+	body, err := s.readBounded(size, seq, maxInlineQuery, prepareTooLarge)
 	if body == nil {
 		return err
 	}
@@ -241,8 +246,7 @@ func (s *Session) ensurePrepared(conn *backend.Conn, cs *clientStmt) (*backend.S
 
 // stmtExecute serves COM_STMT_EXECUTE.
 func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
-	body, err := s.readBounded(size, seq, maxExecutePacket,
-		fmt.Sprintf("COM_STMT_EXECUTE of more than %d bytes; send large parameters with mysql_stmt_send_long_data", maxExecutePacket))
+	body, err := s.readBounded(size, seq, maxExecutePacket, executeTooLarge)
 	if body == nil {
 		return err
 	}
