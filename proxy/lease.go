@@ -187,7 +187,7 @@ func (s *Session) take(ctx context.Context, server health.Server, epoch uint64) 
 		// session without one never reuses a connection that has one.
 		accept = withoutDB
 	}
-	conn, err := s.srv.pools.get(ctx, server, s.user, s.caps, s.extCaps, s.collation, accept)
+	conn, err := s.srv.pools.get(ctx, &s.poolCache, server, s.user, s.caps, s.extCaps, s.collation, accept)
 	if err != nil {
 		return nil, err
 	}

@@ -126,12 +126,19 @@ func samePoolSettings(a, b backend.PoolConfig) bool {
 // get borrows a connection to server for user in the session's dialect.
 // A reload that retires the pool between the lookup and the borrow sends
 // the borrow to the new generation's pool (a few times at most).
-func (p *pools) get(ctx context.Context, server health.Server, u config.User, caps, ext uint32, collation uint8, accept func(*backend.Conn) bool) (*backend.Conn, error) {
+// cache is the session's (see poolCache).
+func (p *pools) get(ctx context.Context, cache *poolCache, server health.Server, u config.User, caps, ext uint32, collation uint8, accept func(*backend.Conn) bool) (*backend.Conn, error) {
 	for range 3 {
 		cur := p.cur.Load()
 		key := backend.Key{Name: server.Name, Address: server.Address, User: u.Name, Caps: backendCaps(caps), ExtCaps: backendExtCaps(ext),
 			Collation: collation, Generation: cur.gen}
-		pool, err := p.pool(key, u, cur)
+		pool := cache.get(key)
+		var err error
+		if pool == nil {
+			if pool, err = p.pool(key, u, cur); err == nil {
+				cache.put(key, pool)
+			}
+		}
 		if err == nil {
 			var c *backend.Conn
 			if c, err = pool.GetWhere(ctx, accept); err == nil {
@@ -145,6 +152,48 @@ func (p *pools) get(ctx context.Context, server health.Server, u config.User, ca
 	}
 	return nil, &backend.Error{Name: server.Name, Address: server.Address,
 		Err: errors.New("the pools were reconfigured by reloads three times during one borrow")}
+}
+
+// poolCache is one session's memory of the pools it borrowed from last.
+// The pool a statement needs is nearly always one of the few the session
+// used before (the primary, a replica or two), and comparing its key with
+// theirs costs less than hashing it for the shared map on every
+// statement. The generation is part of the key: after a reload that
+// retires pools, no entry matches and the cache starts over. Used by its
+// session's goroutine only.
+type poolCache struct {
+	// What every entry's key has: the session's user and dialect, and
+	// the generation of pools.
+	user       string
+	caps, ext  uint32
+	collation  uint8
+	generation uint64
+	next       int // the entry put replaces
+	entries    [3]struct {
+		name, address string
+		pool          *backend.Pool
+	}
+}
+
+func (c *poolCache) get(key backend.Key) *backend.Pool {
+	if key.User != c.user || key.Caps != c.caps || key.ExtCaps != c.ext || key.Collation != c.collation || key.Generation != c.generation {
+		return nil
+	}
+	for i := range c.entries {
+		if e := &c.entries[i]; e.pool != nil && e.name == key.Name && e.address == key.Address {
+			return e.pool
+		}
+	}
+	return nil
+}
+
+func (c *poolCache) put(key backend.Key, pool *backend.Pool) {
+	if key.User != c.user || key.Caps != c.caps || key.ExtCaps != c.ext || key.Collation != c.collation || key.Generation != c.generation {
+		*c = poolCache{user: key.User, caps: key.Caps, ext: key.ExtCaps, collation: key.Collation, generation: key.Generation}
+	}
+	e := &c.entries[c.next]
+	e.name, e.address, e.pool = key.Name, key.Address, pool
+	c.next = (c.next + 1) % len(c.entries)
 }
 
 // pool returns the pool for key, made on first use with u's credential

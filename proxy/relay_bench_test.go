@@ -6,7 +6,9 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -20,9 +22,12 @@ import (
 // (read, classify, route, borrow, relay, release, count) in this process
 // against the test topology's replicas, one client connection, with a
 // client that allocates nothing: allocs/op is the proxy's allocations
-// per statement. ns/op is mostly the round trips to the server; the CPU
-// the proxy spends per statement is measured from outside (docs/
-// BENCHMARKS.md, "CPU per query").
+// per statement. ns/op is mostly the round trips to the server; cpu-ns/op
+// and usr-ns/op are this process's CPU time (getrusage) per statement,
+// the proxy's and the small raw client's, which stays the same from one
+// version of the proxy to the next. The proxy's CPU per statement under
+// concurrent load is measured from outside (docs/BENCHMARKS.md, "CPU per
+// query").
 //
 //	SWITCHYARD_TEST_TOPOLOGY=... go test -run '^$' -bench PointSelect -benchmem ./proxy/
 
@@ -31,6 +36,7 @@ func BenchmarkPointSelectText(b *testing.B) {
 	payload := append(make([]byte, 4), mysql.COM_QUERY)
 	payload = append(payload, "SELECT c FROM bench_point WHERE id=7"...)
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		c.ResetSequence()
 		if err := c.WritePacket(payload); err != nil {
@@ -72,12 +78,32 @@ func BenchmarkPointSelectPrepared(b *testing.B) {
 	exec = append(exec, 0, 1, 0, 0, 0, 0, 1, mysql.MYSQL_TYPE_LONGLONG, 0)
 	exec = binary.LittleEndian.AppendUint64(exec, 7)
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		c.ResetSequence()
 		if err := c.WritePacket(exec); err != nil {
 			b.Fatal(err)
 		}
 		rd.result(b)
+	}
+}
+
+// reportCPU starts counting the process's CPU time; the function it
+// returns reports it per iteration.
+func reportCPU(b *testing.B) func() {
+	var start syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &start); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		var end syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &end); err != nil {
+			b.Fatal(err)
+		}
+		usr := time.Duration(end.Utime.Nano() - start.Utime.Nano())
+		sys := time.Duration(end.Stime.Nano() - start.Stime.Nano())
+		b.ReportMetric(float64(usr+sys)/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64(usr)/float64(b.N), "usr-ns/op")
 	}
 }
 

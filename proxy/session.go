@@ -80,6 +80,7 @@ type Session struct {
 	okBuf         []byte
 	// digestBuf holds the current statement's normalized text.
 	digestBuf []byte
+	poolCache poolCache // the pools this session borrowed from last
 }
 
 // response is what the session learns from the packets it relays.

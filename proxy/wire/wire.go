@@ -160,6 +160,14 @@ func (p Packet) Status() uint16 {
 
 // ReadHeader reads one frame header.
 func (c *Conn) ReadHeader() (size int, seq byte, err error) {
+	if c.R.Buffered() >= 4 {
+		// Nearly always, after the first packet of a response: read it in
+		// place, without io.ReadFull's calls through an interface.
+		h, _ := c.R.Peek(4)
+		size, seq = int(h[0])|int(h[1])<<8|int(h[2])<<16, h[3]
+		_, _ = c.R.Discard(4)
+		return size, seq, nil
+	}
 	if _, err = io.ReadFull(c.R, c.hdr[:]); err != nil {
 		return 0, 0, err
 	}
