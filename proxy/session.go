@@ -66,6 +66,7 @@ type Session struct {
 	onReplica bool
 	relayed   int       // response bytes relayed for the current command
 	arrived   time.Time // when the current command's header was read: statement latency starts there
+	counted   time.Time // when count last recorded a statement: its end
 
 	// MariaDB's protocol (extcaps.go, stmt.go, changeuser.go).
 	extCaps            uint32 // MariaDB extended flags in effect with the client (backend.ExtBehavioral)
@@ -140,7 +141,9 @@ func (s *Session) run(ctx context.Context) {
 		err = s.dispatch(ctx, cmdByte[0], size, seq)
 		s.idleOutsideTx.Store(s.holds&(holdTx|holdNoAutocommit) == 0)
 		s.idleBuffers(s.arrived.Sub(lastEnd))
-		lastEnd = time.Now()
+		if lastEnd = s.counted; lastEnd.Before(s.arrived) { // a command that count did not see
+			lastEnd = time.Now()
+		}
 		if err != nil {
 			if !errors.Is(err, errQuit) {
 				s.log.Debug("session ends", "err", err)

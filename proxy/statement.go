@@ -326,7 +326,8 @@ func (s *Session) dropForRetry(err error) error {
 // count records a statement in the metrics and the digest table, under
 // digest, or when that is empty the digest of sql.
 func (s *Session) count(digest, sql string) {
-	secs := time.Since(s.arrived).Seconds()
+	s.counted = time.Now() // the command loop's end of the command, read once
+	secs := s.counted.Sub(s.arrived).Seconds()
 	s.srv.metrics.countStatement(s.routed, s.onReplica, s.resp.err, secs)
 	if digest != "" {
 		s.digestBuf = append(s.digestBuf[:0], digest...)
