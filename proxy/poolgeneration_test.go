@@ -79,3 +79,63 @@ func TestPoolGeneration(t *testing.T) {
 		t.Errorf("a backend no longer configured gets mode %q, want backend_tls's %q", got, config.TLSDisabled)
 	}
 }
+
+// TestPoolCache checks a session's memory of its pools: a key it was given
+// comes back with its pool; a key that differs in anything (the backend's
+// name or address, the user, the dialect, the pool generation) does not;
+// a fourth pool replaces the oldest; another user or generation starts
+// the memory over.
+func TestPoolCache(t *testing.T) {
+	pools := [5]*backend.Pool{}
+	for i := range pools {
+		pools[i] = new(backend.Pool)
+	}
+	key := func(name string) backend.Key {
+		return backend.Key{Name: name, Address: name + ":3306", User: "app", Caps: 7, ExtCaps: 1, Collation: 45, Generation: 2}
+	}
+	var c poolCache
+	if got := c.get(key("db1")); got != nil {
+		t.Fatalf("empty cache: %p, want nil", got)
+	}
+	c.put(key("db1"), pools[0])
+	c.put(key("db2"), pools[1])
+	c.put(key("db3"), pools[2])
+	other := func(change func(*backend.Key)) backend.Key { k := key("db1"); change(&k); return k }
+	cases := []struct {
+		name string
+		key  backend.Key
+		want *backend.Pool
+	}{
+		{"db1", key("db1"), pools[0]},
+		{"db2", key("db2"), pools[1]},
+		{"db3", key("db3"), pools[2]},
+		{"another backend", key("db4"), nil},
+		{"same name, another address", other(func(k *backend.Key) { k.Address = "10.0.0.9:3306" }), nil},
+		{"another user", other(func(k *backend.Key) { k.User = "root" }), nil},
+		{"another dialect", other(func(k *backend.Key) { k.Caps = 8 }), nil},
+		{"other extended flags", other(func(k *backend.Key) { k.ExtCaps = 0 }), nil},
+		{"another collation", other(func(k *backend.Key) { k.Collation = 8 }), nil},
+		{"a newer generation", other(func(k *backend.Key) { k.Generation = 3 }), nil},
+	}
+	for _, tc := range cases {
+		if got := c.get(tc.key); got != tc.want {
+			t.Errorf("%s: %p, want %p", tc.name, got, tc.want)
+		}
+	}
+	c.put(key("db4"), pools[3]) // replaces db1, the oldest
+	if got := c.get(key("db1")); got != nil {
+		t.Errorf("db1 after a fourth pool: %p, want nil", got)
+	}
+	if got := c.get(key("db4")); got != pools[3] {
+		t.Errorf("db4: %p, want %p", got, pools[3])
+	}
+	newer := key("db2")
+	newer.Generation = 3
+	c.put(newer, pools[4])
+	if got := c.get(newer); got != pools[4] {
+		t.Errorf("db2 of generation 3: %p, want %p", got, pools[4])
+	}
+	if got := c.get(key("db4")); got != nil {
+		t.Errorf("db4 of generation 2 after generation 3 came: %p, want nil", got)
+	}
+}
