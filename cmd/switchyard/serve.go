@@ -17,6 +17,7 @@ import (
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/health"
 	"github.com/switchyard/switchyard/proxy"
+	"github.com/switchyard/switchyard/proxy/handoff"
 )
 
 // params is what serve needs from main; tests fill it directly.
@@ -62,6 +63,7 @@ func serve(p params) error {
 	forceCtx, force := context.WithCancel(context.Background())
 	defer force()
 	hup := make(chan struct{}, 1)
+	usr2 := make(chan struct{}, 1)
 	sigDone := make(chan struct{})
 	defer close(sigDone)
 	go func() {
@@ -75,6 +77,13 @@ func serve(p params) error {
 					select {
 					case hup <- struct{}{}:
 					default: // a reload is pending already; it will read the latest file
+					}
+					continue
+				}
+				if s == syscall.SIGUSR2 {
+					select {
+					case usr2 <- struct{}{}:
+					default: // an upgrade is starting already
 					}
 					continue
 				}
@@ -92,8 +101,20 @@ func serve(p params) error {
 
 	// Bind first: a second instance on a taken port must fail before it
 	// probes (and logs about) the backends, naming the field to change.
-	ln, adminLn, err := listen(p.cfg)
+	// A process started by an upgrade takes the old one's sockets instead.
+	hc, err := handoff.Inherited()
 	if err != nil {
+		return err
+	}
+	var ln, adminLn net.Listener
+	var inherited handoff.Msg
+	if hc != nil {
+		ln, adminLn, inherited, err = inherit(hc, log)
+		if err != nil {
+			_ = hc.Close()
+			return err
+		}
+	} else if ln, adminLn, err = listen(p.cfg); err != nil {
 		return err
 	}
 	closeListeners := func() { _ = ln.Close(); _ = adminLn.Close() }
@@ -141,6 +162,19 @@ func serve(p params) error {
 		_ = g.Wait()
 		return fmt.Errorf("proxy metrics: %w", err)
 	}
+	if hc != nil {
+		mon.InheritEpoch(inherited.Epoch, inherited.EpochPrimary)
+		srv.SetNextID(inherited.NextID)
+	}
+	var rl *reloader
+	upg := newUpgrader(log.With("component", "upgrade"), srv, mon, ln, adminLn,
+		func() time.Duration { return rl.current().Upgrade.Window })
+	if err := upg.Register(reg); err != nil {
+		closeListeners()
+		stopMon()
+		_ = g.Wait()
+		return fmt.Errorf("upgrade metrics: %w", err)
+	}
 	drainer := backendDrainer(srv, mon)
 	logMissing(log, drainer)
 	if drainer != nil {
@@ -152,7 +186,6 @@ func serve(p params) error {
 		}
 	}
 
-	var rl *reloader
 	adm := admin.New(admin.Options{
 		Topology:      mon,
 		Cluster:       mon,
@@ -164,6 +197,7 @@ func serve(p params) error {
 		Drainer:       drainer,
 		ResetCooldown: mon.ResetCooldown,
 		Reload:        func() error { return rl.reload() },
+		Upgrader:      upg,
 		Log:           log.With("component", "admin"),
 	})
 	rl = newReloader(p.configPath, p.cfg, log.With("component", "reload"), p.level, m, adm.SetToken,
@@ -195,13 +229,21 @@ func serve(p params) error {
 	if p.listening != nil {
 		p.listening(ln.Addr(), adminLn.Addr())
 	}
+	if hc != nil {
+		g.Go(func() error { adoptSessions(serveCtx, hc, srv, log.With("component", "upgrade")); return nil })
+	}
 
-	graceful := true
+	graceful, upgraded := true, false
 loop:
 	for {
 		select {
 		case <-hup:
 			_ = rl.reload() // logs its own outcome
+		case <-usr2:
+			go func() { _, _ = upg.Upgrade(context.Background(), "") }() // logs its own outcome
+		case <-upg.Committed():
+			upgraded = true
+			break loop
 		case <-stopCtx.Done():
 			break loop
 		case <-gctx.Done():
@@ -211,8 +253,13 @@ loop:
 		}
 	}
 
-	// 1. Fail readiness first.
 	cfg := rl.current()
+	if upgraded {
+		return finishUpgraded(upgradedParts{log: log, cfg: cfg, srv: srv, httpSrv: httpSrv, forceCtx: forceCtx,
+			stopServe: stopServe, proxyDone: proxyDone, stopMon: stopMon, g: g})
+	}
+
+	// 1. Fail readiness first.
 	adm.SetDraining(true)
 	log.Info("draining: /readyz now fails", "ready_delay", cfg.Shutdown.ReadyDelay,
 		"drain_timeout", cfg.Shutdown.DrainTimeout, "sessions", srv.ActiveConnections())
@@ -271,4 +318,46 @@ func wait(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
+}
+
+// upgradedParts is what finishUpgraded stops.
+type upgradedParts struct {
+	log       *slog.Logger
+	cfg       config.Config
+	srv       *proxy.Server
+	httpSrv   *http.Server
+	forceCtx  context.Context
+	stopServe context.CancelFunc
+	proxyDone <-chan struct{}
+	stopMon   context.CancelFunc
+	g         *errgroup.Group
+}
+
+// finishUpgraded ends the old process after an upgrade: the new one
+// serves the listeners and /readyz (which never failed), so this one
+// closes its copy of the admin socket at once, lets the sessions that
+// stayed (TLS, refused, mid-command) end on their own for upgrade.window,
+// then drains what is left as a graceful stop does, and exits. The
+// gossip member was handed over: nothing leaves the cluster.
+func finishUpgraded(p upgradedParts) error {
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = p.httpSrv.Shutdown(shutdownCtx)
+	cancel()
+	left := p.srv.ActiveConnections()
+	p.log.Info("upgraded: waiting for the sessions that stayed in this process", "sessions", left, "window", p.cfg.Upgrade.Window)
+	deadline := time.Now().Add(p.cfg.Upgrade.Window)
+	for p.srv.ActiveConnections() > 0 && time.Now().Before(deadline) && p.forceCtx.Err() == nil {
+		wait(p.forceCtx, 100*time.Millisecond)
+	}
+	drainCtx, cancelDrain := context.WithTimeout(p.forceCtx, p.cfg.Shutdown.DrainTimeout)
+	p.srv.Drain(drainCtx)
+	cancelDrain()
+	p.stopServe()
+	select {
+	case <-p.proxyDone:
+	case <-p.forceCtx.Done():
+	}
+	p.stopMon()
+	p.log.Info("upgraded: this process exits; the new one serves")
+	return p.g.Wait()
 }

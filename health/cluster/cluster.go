@@ -276,6 +276,21 @@ func (c *Cluster) Close() error {
 	return errors.Join(err, c.ml.Shutdown())
 }
 
+// Shutdown stops the member without telling the others it leaves: its
+// name and address are taken over at once by a new process (an upgrade),
+// which the peers then see as the same member, never gone. Close after
+// Shutdown does nothing.
+func (c *Cluster) Shutdown() error {
+	select {
+	case <-c.stop:
+		return nil
+	default:
+	}
+	close(c.stop)
+	c.wg.Wait()
+	return c.ml.Shutdown()
+}
+
 // receive stores a view from another member if it is newer.
 func (c *Cluster) receive(b []byte) {
 	var v View
