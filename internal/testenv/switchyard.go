@@ -233,3 +233,25 @@ func ProcStatus(pid int, field string) (int64, error) {
 	}
 	return 0, fmt.Errorf("%s not in /proc/%d/status", field, pid)
 }
+
+// BuildSwitchyardWith builds ./cmd/switchyard under name with extra go
+// build flags (for example -ldflags that set a variable), once per name.
+func BuildSwitchyardWith(tb testing.TB, name string, flags ...string) string {
+	tb.Helper()
+	builtMu.Lock()
+	defer builtMu.Unlock()
+	if bin, ok := built[name]; ok {
+		return bin
+	}
+	bin, err := buildBinary(name, flags...)
+	if err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	built[name] = bin
+	return bin
+}
+
+var (
+	builtMu sync.Mutex
+	built   = map[string]string{}
+)
