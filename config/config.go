@@ -79,8 +79,15 @@ type Shutdown struct {
 // Window; a session still in the middle of a command (or a TLS session,
 // which cannot move) stays in the old process, which waits Window more for
 // them to end and then closes them as a graceful stop does.
+//
+// KeepParent keeps the first process (the one a supervisor started) as a
+// small parent once its sessions moved: it forwards signals to the process
+// that serves and exits with its status, so that Kubernetes, systemd or
+// Docker, which watch the process they started, see one process from start
+// to stop across any number of upgrades.
 type Upgrade struct {
-	Window time.Duration `yaml:"window"`
+	Window     time.Duration `yaml:"window"`
+	KeepParent bool          `yaml:"keep_parent"`
 }
 
 // User is a client credential. The same name and password open the
@@ -205,6 +212,6 @@ func Default() Config {
 			DrainTimeout: 15 * time.Second, // fits, with ReadyDelay, in Kubernetes' default 30s grace period
 		},
 		// Longer than most statements: a session moves once its command ends.
-		Upgrade: Upgrade{Window: 30 * time.Second},
+		Upgrade: Upgrade{Window: 30 * time.Second, KeepParent: true},
 	}
 }

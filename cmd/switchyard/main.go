@@ -5,7 +5,7 @@
 //	switchyard --version
 //	switchyard status [--admin HOST:PORT] [--token T] [--digests N]
 //	switchyard switchover --to NAME | drain NAME [--undo] | reset-cooldown   (actions.go)
-//	switchyard upgrade [--binary PATH]   (upgrade.go)
+//	switchyard upgrade [--binary PATH] | install-binary PATH   (upgrade.go)
 //
 // Signals: SIGHUP reloads the config file (see reload.go); SIGTERM or SIGINT
 // stops gracefully (see serve.go), and a second one skips the waits;
@@ -32,6 +32,7 @@ var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"drain":          drainMain,
 	"reset-cooldown": resetCooldownMain,
 	"upgrade":        upgradeMain,
+	"install-binary": installBinaryMain,
 }
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -59,7 +60,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			"  switchyard switchover --to NAME [--admin HOST:PORT] [--token TOKEN]\n"+
 			"  switchyard drain NAME [--undo] [--admin HOST:PORT] [--token TOKEN]\n"+
 			"  switchyard reset-cooldown [--admin HOST:PORT] [--token TOKEN]\n"+
-			"  switchyard upgrade [--binary PATH] [--admin HOST:PORT] [--token TOKEN]\n\nflags:\n")
+			"  switchyard upgrade [--binary PATH] [--admin HOST:PORT] [--token TOKEN]\n"+
+			"  switchyard install-binary PATH\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -111,6 +113,13 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		level:      level,
 		signals:    sigs,
 	})
+	if up, ok := errors.AsType[*errUpgraded](err); ok {
+		if up.keep {
+			return keep(log, sigs, up.child)
+		}
+		log.Info("switchyard upgraded; this process exits", "serving", up.child.PID())
+		return 0
+	}
 	if err != nil {
 		log.Error("switchyard stopped", "err", err)
 		return 1

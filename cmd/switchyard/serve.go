@@ -168,7 +168,7 @@ func serve(p params) error {
 	}
 	var rl *reloader
 	upg := newUpgrader(log.With("component", "upgrade"), srv, mon, ln, adminLn,
-		func() time.Duration { return rl.current().Upgrade.Window })
+		func() config.Config { return rl.current() }, hc == nil)
 	if err := upg.Register(reg); err != nil {
 		closeListeners()
 		stopMon()
@@ -255,8 +255,11 @@ loop:
 
 	cfg := rl.current()
 	if upgraded {
-		return finishUpgraded(upgradedParts{log: log, cfg: cfg, srv: srv, httpSrv: httpSrv, forceCtx: forceCtx,
-			stopServe: stopServe, proxyDone: proxyDone, stopMon: stopMon, g: g})
+		if err := finishUpgraded(upgradedParts{log: log, cfg: cfg, srv: srv, httpSrv: httpSrv, forceCtx: forceCtx,
+			stopServe: stopServe, proxyDone: proxyDone, stopMon: stopMon, g: g}); err != nil {
+			return err
+		}
+		return &errUpgraded{child: upg.child, keep: upg.first && cfg.Upgrade.KeepParent}
 	}
 
 	// 1. Fail readiness first.

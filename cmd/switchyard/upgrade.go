@@ -9,12 +9,15 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchyard/switchyard/admin"
+	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/health"
 	"github.com/switchyard/switchyard/proxy"
 	"github.com/switchyard/switchyard/proxy/handoff"
@@ -50,10 +53,12 @@ type upgrader struct {
 	srv         *proxy.Server
 	mon         *health.Monitor
 	ln, adminLn net.Listener
-	window      func() time.Duration
+	cfg         func() config.Config
 
 	running   sync.Mutex
 	committed chan struct{} // closed when a new process took over
+	child     *handoff.Child // the new process, once committed
+	first     bool           // this process was not started by an upgrade
 
 	mu   sync.Mutex
 	last *admin.UpgradeResponse
@@ -62,13 +67,13 @@ type upgrader struct {
 	busy  prometheus.Gauge
 }
 
-func newUpgrader(log *slog.Logger, srv *proxy.Server, mon *health.Monitor, ln, adminLn net.Listener, window func() time.Duration) *upgrader {
+func newUpgrader(log *slog.Logger, srv *proxy.Server, mon *health.Monitor, ln, adminLn net.Listener, cfg func() config.Config, first bool) *upgrader {
 	exe, err := os.Executable()
 	if err != nil {
 		exe = os.Args[0]
 	}
 	return &upgrader{
-		log: log, exe: exe, args: os.Args[1:], srv: srv, mon: mon, ln: ln, adminLn: adminLn, window: window,
+		log: log, exe: exe, args: os.Args[1:], srv: srv, mon: mon, ln: ln, adminLn: adminLn, cfg: cfg, first: first,
 		committed: make(chan struct{}),
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchyard_upgrades_total",
@@ -108,6 +113,8 @@ func (u *upgrader) setStatus(r admin.UpgradeResponse) {
 	u.last = &r
 	u.mu.Unlock()
 }
+
+func (u *upgrader) keepParent() bool { return u.cfg().Upgrade.KeepParent }
 
 // Committed is closed once a new process took over: serve then lets the
 // sessions that stayed end and exits.
@@ -158,6 +165,13 @@ func (u *upgrader) Upgrade(ctx context.Context, binary string) (admin.UpgradeRes
 func (u *upgrader) run(ctx context.Context, binary string, res *admin.UpgradeResponse) error {
 	if _, err := os.Stat(binary); err != nil {
 		return fmt.Errorf("new binary: %w", err)
+	}
+	if u.first && u.keepParent() {
+		// Before the new process can upgrade in turn and leave its own
+		// successor an orphan: that one must become this process's child.
+		if err := becomeSubreaper(); err != nil {
+			u.log.Warn("upgrade: cannot follow later upgrades (PR_SET_CHILD_SUBREAPER)", "err", err)
+		}
 	}
 	child, err := handoff.Start(binary, u.args)
 	if err != nil {
@@ -214,7 +228,7 @@ func (u *upgrader) run(ctx context.Context, binary string, res *admin.UpgradeRes
 
 	// Both accept on the listening socket now; this one stops.
 	u.srv.PauseAccepting()
-	wctx, cancel := context.WithTimeout(ctx, u.window())
+	wctx, cancel := context.WithTimeout(ctx, u.cfg().Upgrade.Window)
 	hr := u.srv.HandOff(wctx, child)
 	cancel()
 	res.Moved, res.TLS, res.Failed, res.Left = hr.Moved, hr.TLS, hr.Failed, hr.Left
@@ -229,6 +243,7 @@ func (u *upgrader) run(ctx context.Context, binary string, res *admin.UpgradeRes
 		rollback()
 		return fmt.Errorf("the new process (pid %d) failed during the handoff (%d sessions had moved): %w (%s)", res.NewPID, hr.Moved, err, child.ExitStatus())
 	}
+	u.child = child
 	return nil
 }
 
@@ -337,4 +352,55 @@ func upgradeMain(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout)
 	return 0
+}
+
+// installBinaryMain is `switchyard install-binary PATH`: it copies this
+// binary to PATH (written beside it, then renamed over it, so that a
+// process starting PATH never runs half a file). It is how an image with no
+// shell (distroless) puts its binary on a volume for `switchyard upgrade
+// --binary PATH` in another container of the pod.
+func installBinaryMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(stderr, "usage: switchyard install-binary PATH")
+		return 2
+	}
+	if err := installBinary(args[0]); err != nil {
+		fmt.Fprintln(stderr, "switchyard install-binary:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "installed %s (switchyard %s)\n", args[0], version)
+	return 0
+}
+
+func installBinary(dest string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	src, err := os.Open(self)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dest), ".switchyard-*")
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(tmp, src)
+	if err == nil {
+		err = tmp.Chmod(0o755)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dest)
+	}
+	if err != nil {
+		_ = os.Remove(tmp.Name())
+	}
+	return err
 }

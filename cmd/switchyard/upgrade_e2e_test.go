@@ -493,17 +493,23 @@ func TestUpgradeKeepsEveryClient(t *testing.T) {
 	readyStop := readyWatch(t, sy.AdminAddr)
 
 	time.Sleep(time.Second)
-	pid := sy.PID()
+	first := sy.PID()
+	pid := first
 	for i := range 3 {
 		next, moved := upgrade(t, sy.AdminAddr, pids)
 		if moved < clients {
 			t.Errorf("upgrade %d moved %d sessions, want at least %d", i+1, moved, clients)
 		}
-		if !waitGone(pid, 20*time.Second) {
+		// The first process stays as the parent (upgrade.keep_parent);
+		// the others exit once their sessions moved.
+		if pid != first && !waitGone(pid, 20*time.Second) {
 			t.Errorf("upgrade %d: the old process %d is still running", i+1, pid)
 		}
 		pid = next
 		time.Sleep(time.Second) // traffic through the new process
+	}
+	if !alive(first) {
+		t.Errorf("the first process %d exited: a supervisor watching it would have stopped everything", first)
 	}
 	close(w.stop)
 	w.wg.Wait()
@@ -538,6 +544,15 @@ func TestUpgradeKeepsEveryClient(t *testing.T) {
 	m := scrapeMetrics(t, sy.AdminAddr)
 	if got := m.Value("switchyard_upgrade_sessions_total", "result", "adopted"); got < clients {
 		t.Errorf("the last process adopted %v sessions, want at least %d", got, clients)
+	}
+
+	// SIGTERM to the first process, as a supervisor sends it, stops the
+	// one that serves, and the first exits after it.
+	if err := syscall.Kill(first, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if !waitGone(pid, 20*time.Second) || !waitGone(first, 5*time.Second) {
+		t.Errorf("after SIGTERM to the first process: serving %d alive %v, first %d alive %v", pid, alive(pid), first, alive(first))
 	}
 }
 

@@ -45,6 +45,13 @@ func Start(binary string, args []string) (*Child, error) {
 // PID is the new process's id.
 func (c *Child) PID() int { return c.cmd.Process.Pid }
 
+// Exited is closed when the child has exited; ExitCode is then its code.
+func (c *Child) Exited() <-chan struct{} { return c.exited }
+
+// ExitCode is the child's exit code once Exited is closed (-1 when a
+// signal ended it).
+func (c *Child) ExitCode() int { return c.cmd.ProcessState.ExitCode() }
+
 // ExitStatus describes how the child ended, or "running".
 func (c *Child) ExitStatus() string {
 	select {
