@@ -56,7 +56,7 @@ type upgrader struct {
 	cfg         func() config.Config
 
 	running   sync.Mutex
-	committed chan struct{} // closed when a new process took over
+	committed chan struct{}  // closed when a new process took over
 	child     *handoff.Child // the new process, once committed
 	first     bool           // this process was not started by an upgrade
 
