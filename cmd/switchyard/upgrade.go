@@ -228,7 +228,9 @@ func (u *upgrader) run(ctx context.Context, binary string, res *admin.UpgradeRes
 
 	// Both accept on the listening socket now; this one stops.
 	u.srv.PauseAccepting()
-	wctx, cancel := context.WithTimeout(ctx, u.cfg().Upgrade.Window)
+	// Not the caller's context: a CLI that gives up waiting must not
+	// leave the handoff half done.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.cfg().Upgrade.Window)
 	hr := u.srv.HandOff(wctx, child)
 	cancel()
 	res.Moved, res.TLS, res.Failed, res.Left = hr.Moved, hr.TLS, hr.Failed, hr.Left
@@ -337,6 +339,12 @@ func upgradeMain(args []string, stdout, stderr io.Writer) int {
 	if len(pos) > 0 {
 		fmt.Fprintln(stderr, "usage: switchyard upgrade [--binary PATH] [--admin HOST:PORT] [--token TOKEN]")
 		return 2
+	}
+	if binary != "" && !filepath.IsAbs(binary) {
+		// The running process resolves it, from its own directory.
+		if abs, err := filepath.Abs(binary); err == nil {
+			binary = abs
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

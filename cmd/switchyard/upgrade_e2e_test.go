@@ -620,3 +620,86 @@ func TestUpgradeFailureKeepsServing(t *testing.T) {
 	w.errs.check(t)
 	checkTx()
 }
+
+// TestUpgradeIsNotAMemberDeath: the peer of an upgraded proxy sees it
+// alive and fresh the whole time (same name, same gossip address), and the
+// new process is a member of the cluster.
+func TestUpgradeIsNotAMemberDeath(t *testing.T) {
+	topo := testenv.Topology(t)
+	gossip := []string{
+		fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
+		fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
+	}
+	var sys []*testenv.Switchyard
+	pids := &pidSet{}
+	t.Cleanup(pids.stopAll)
+	for i, name := range []string{"p0", "p1"} {
+		extra := fmt.Sprintf("%sadmin_token: %s\nhealth: {interval: 250ms, timeout: 1s}\ncluster: {name: %s, bind: %q, join: [%q], expected_size: 2}\n",
+			fastStop, upgradeToken, name, gossip[i], gossip[1-i])
+		yaml, addr, adm := testenv.ProxyConfig(t, topo.Addrs(), extra)
+		sys = append(sys, testenv.StartSwitchyard(t, yaml, addr, adm, true))
+	}
+	peer, err := admin.NewClient(sys[1].AdminAddr, upgradeToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// p0 as p1 sees it: alive and fresh.
+	p0Seen := func() (alive, fresh bool) {
+		v, err := peer.Topology(bg)
+		if err != nil {
+			return false, false
+		}
+		for _, m := range v.Members {
+			if m.Name == "p0" {
+				return m.Alive, m.Fresh
+			}
+		}
+		return false, false
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for a, f := p0Seen(); !a || !f; a, f = p0Seen() {
+		if time.Now().After(deadline) {
+			t.Fatal("p1 never saw p0 alive and fresh")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	c := heldConn(t, sys[0].Addr)
+	var seen atomic.Int64
+	var notAlive atomic.Int64
+	done := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			seen.Add(1)
+			if a, f := p0Seen(); !a || !f {
+				notAlive.Add(1)
+			}
+		}
+	}()
+	upgrade(t, sys[0].AdminAddr, pids)
+	time.Sleep(3 * time.Second) // several probe rounds and gossip intervals
+	close(done)
+	<-watched
+	if n := notAlive.Load(); n > 0 {
+		t.Errorf("p1 saw p0 dead or stale %d times of %d during and after its upgrade", n, seen.Load())
+	}
+	stillWorks(t, c)
+	self, err := admin.NewClient(sys[0].AdminAddr, upgradeToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := self.Topology(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.ClusterMembers != 2 {
+		t.Errorf("the upgraded p0 counts %d fresh members, want 2", v.ClusterMembers)
+	}
+}
