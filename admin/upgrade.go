@@ -32,7 +32,8 @@ type UpgradeResponse struct {
 	Seconds float64   `json:"seconds"`
 	// Sessions: moved to the new process; tls and failed stay in the old
 	// one until they end (at most upgrade.window, then drained); left
-	// were still mid-command when the window ended.
+	// were still mid-command when the window ended: each moves at its
+	// next command, within one more upgrade.window.
 	Moved  int `json:"moved"`
 	TLS    int `json:"tls"`
 	Failed int `json:"failed"`

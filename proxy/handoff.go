@@ -125,16 +125,13 @@ type HandOffResult struct {
 
 // HandOff asks every session to move through mv, each between two
 // commands, until none is left to move or ctx ends. Accepting must be
-// paused first (PauseAccepting): new clients go to the new process.
+// paused first (PauseAccepting): new clients go to the new process. It may
+// be called again to go on waiting for sessions that were mid-command;
+// sessions move, each at its next command, until EndHandOff.
 func (s *Server) HandOff(ctx context.Context, mv SessionMover) HandOffResult {
 	s.mu.Lock()
 	s.mover = mv
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.mover = nil
-		s.mu.Unlock()
-	}()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -167,6 +164,14 @@ func (s *Server) HandOff(ctx context.Context, mv SessionMover) HandOffResult {
 		case <-tick.C:
 		}
 	}
+}
+
+// EndHandOff ends the moves: a session asked to move that has not moved
+// yet stays in this process.
+func (s *Server) EndHandOff() {
+	s.mu.Lock()
+	s.mover = nil
+	s.mu.Unlock()
 }
 
 // NextID is the next client connection id this process would give; a new

@@ -255,7 +255,7 @@ loop:
 
 	cfg := rl.current()
 	if upgraded {
-		if err := finishUpgraded(upgradedParts{log: log, cfg: cfg, srv: srv, httpSrv: httpSrv, forceCtx: forceCtx,
+		if err := finishUpgraded(upgradedParts{log: log, cfg: cfg, srv: srv, child: upg.child, httpSrv: httpSrv, forceCtx: forceCtx,
 			stopServe: stopServe, proxyDone: proxyDone, stopMon: stopMon, g: g}); err != nil {
 			return err
 		}
@@ -328,6 +328,7 @@ type upgradedParts struct {
 	log       *slog.Logger
 	cfg       config.Config
 	srv       *proxy.Server
+	child     *handoff.Child
 	httpSrv   *http.Server
 	forceCtx  context.Context
 	stopServe context.CancelFunc
@@ -338,15 +339,25 @@ type upgradedParts struct {
 
 // finishUpgraded ends the old process after an upgrade: the new one
 // serves the listeners and /readyz (which never failed), so this one
-// closes its copy of the admin socket at once, lets the sessions that
-// stayed (TLS, refused, mid-command) end on their own for upgrade.window,
-// then drains what is left as a graceful stop does, and exits. The
-// gossip member was handed over: nothing leaves the cluster.
+// closes its copy of the admin socket at once. Sessions that were still
+// mid-command get upgrade.window more to reach their next command and
+// move; those that stayed (TLS, refused, still busy) may end on their own
+// for upgrade.window; what is left is drained as a graceful stop does, and
+// the process exits. The gossip member was handed over: nothing leaves
+// the cluster.
 func finishUpgraded(p upgradedParts) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = p.httpSrv.Shutdown(shutdownCtx)
 	cancel()
+	moveCtx, cancelMove := context.WithTimeout(p.forceCtx, p.cfg.Upgrade.Window)
+	late := p.srv.HandOff(moveCtx, p.child)
+	cancelMove()
+	p.srv.EndHandOff()
+	if err := p.child.Finish(); err != nil {
+		p.log.Warn("upgrade: the new process did not confirm the end of the handoff", "err", err)
+	}
 	left := p.srv.ActiveConnections()
+	p.log.Info("upgrade: handoff over", "moved", late.Moved, "tls_staying", late.TLS, "failed_staying", late.Failed, "still_busy", late.Left)
 	p.log.Info("upgraded: waiting for the sessions that stayed in this process", "sessions", left, "window", p.cfg.Upgrade.Window)
 	deadline := time.Now().Add(p.cfg.Upgrade.Window)
 	for p.srv.ActiveConnections() > 0 && time.Now().Before(deadline) && p.forceCtx.Err() == nil {

@@ -234,7 +234,8 @@ func (u *upgrader) run(ctx context.Context, binary string, res *admin.UpgradeRes
 	hr := u.srv.HandOff(wctx, child)
 	cancel()
 	res.Moved, res.TLS, res.Failed, res.Left = hr.Moved, hr.TLS, hr.Failed, hr.Left
-	if err := child.Finish(); err != nil {
+	if err := child.Ping(); err != nil {
+		u.srv.EndHandOff()
 		// The new process died while sessions moved: those it adopted are
 		// lost with it; this one takes the listener back.
 		if ln, lerr := net.FileListener(lnFile); lerr == nil {
@@ -314,6 +315,12 @@ func adoptSessions(ctx context.Context, hc *handoff.Conn, srv *proxy.Server, log
 				log.Error("upgrade: answer not sent", "err", err)
 				return
 			}
+		case handoff.KindPing:
+			handoff.CloseAll(files)
+			if err := hc.Send(handoff.Msg{Kind: handoff.KindAck}); err != nil {
+				log.Error("upgrade: answer not sent", "err", err)
+				return
+			}
 		case handoff.KindDone:
 			handoff.CloseAll(files)
 			_ = hc.Send(handoff.Msg{Kind: handoff.KindAck})
@@ -354,9 +361,11 @@ func upgradeMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "upgrade done in %.1fs: pid %d serves (was %d); %d sessions moved", res.Seconds, res.NewPID, res.OldPID, res.Moved)
-	if res.TLS+res.Failed+res.Left > 0 {
-		fmt.Fprintf(stdout, "; %d stay in the old process until they end (%d TLS, %d failed to move, %d mid-command)",
-			res.TLS+res.Failed+res.Left, res.TLS, res.Failed, res.Left)
+	if res.Left > 0 {
+		fmt.Fprintf(stdout, "; %d mid-command (each moves at its next command, within upgrade.window)", res.Left)
+	}
+	if res.TLS+res.Failed > 0 {
+		fmt.Fprintf(stdout, "; %d stay in the old process until they end (%d TLS, %d failed to move)", res.TLS+res.Failed, res.TLS, res.Failed)
 	}
 	fmt.Fprintln(stdout)
 	return 0

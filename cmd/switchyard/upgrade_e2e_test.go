@@ -703,3 +703,62 @@ func TestUpgradeIsNotAMemberDeath(t *testing.T) {
 		t.Errorf("the upgraded p0 counts %d fresh members, want 2", v.ClusterMembers)
 	}
 }
+
+// TestUpgradeWaitsForACommand: a session in the middle of a statement
+// longer than upgrade.window finishes it in the old process and moves at
+// its next command.
+func TestUpgradeWaitsForACommand(t *testing.T) {
+	topo := testenv.Topology(t)
+	yaml, addr, adm := testenv.ProxyConfig(t, topo.Addrs(), fastStop+"admin_token: "+upgradeToken+"\nupgrade: {window: 2s, keep_parent: false}\n")
+	sy := testenv.StartSwitchyard(t, yaml, addr, adm, true)
+	pids := &pidSet{}
+	t.Cleanup(pids.stopAll)
+	c := heldConn(t, sy.Addr)
+	slept := make(chan error, 1)
+	go func() {
+		var r int
+		slept <- c.QueryRowContext(bg, "SELECT SLEEP(3)").Scan(&r)
+	}()
+	running(t, topo, "SELECT SLEEP(3)")
+	start := time.Now()
+	out, errOut, code := runAction(t, "upgrade", "--admin", adm, "--token", upgradeToken)
+	t.Logf("upgrade answered after %v: %s", time.Since(start), out)
+	if code != 0 || !strings.Contains(out, "1 mid-command") {
+		t.Fatalf("upgrade: exit %d, want 0 with the sleeping session mid-command:\n%s%s", code, out, errOut)
+	}
+	m := servesRE.FindStringSubmatch(out)
+	pid, _ := strconv.Atoi(m[1])
+	pids.add(pid)
+	if err := <-slept; err != nil {
+		t.Fatalf("the statement under way failed: %v", err)
+	}
+	stillWorks(t, c)
+	t.Logf("statement done after %v", time.Since(start))
+	if !waitGone(sy.PID(), 10*time.Second) {
+		t.Errorf("the old process %d still runs after its last session moved", sy.PID())
+	}
+	if got := scrapeMetrics(t, adm).Value("switchyard_upgrade_sessions_total", "result", "adopted"); got != 1 {
+		t.Errorf("the new process adopted %v sessions, want the one that was busy", got)
+	}
+	t.Logf("checked after %v", time.Since(start))
+}
+
+// running waits until a server of topo runs the statement.
+func running(t *testing.T, topo *testenv.Topo, stmt string) {
+	t.Helper()
+	var dbs []*sql.DB
+	for _, a := range topo.Addrs() {
+		dbs = append(dbs, topo.DB(t, a, "root", "", ""))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, db := range dbs {
+			var n int
+			if err := db.QueryRowContext(bg, "SELECT COUNT(*) FROM information_schema.processlist WHERE info = ?", stmt).Scan(&n); err == nil && n > 0 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no server runs %q", stmt)
+}

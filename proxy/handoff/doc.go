@@ -16,7 +16,9 @@
 //	child → ready (it accepts on them)            the parent stops accepting
 //	parent → session{image} + client and backend sockets
 //	child → ack{id} or nack{id, err}              (one per session)
-//	parent → done                                 the parent exits
+//	parent → ping, child → ack                    the child is alive: commit
+//	parent → session… (those that were mid-command, for a second window)
+//	parent → done, child → ack                    the parent exits
 //
 // Any failure before ready is a rollback: the parent goes on accepting
 // and serving, the child is killed. After ready, a session the child

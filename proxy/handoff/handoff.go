@@ -26,6 +26,7 @@ const (
 	KindAck       = "ack"
 	KindNack      = "nack"
 	KindDone      = "done"
+	KindPing      = "ping" // answered with ack: the child is alive and reading
 )
 
 // Msg is a message's header. Fields a kind does not use stay empty.

@@ -105,11 +105,17 @@ func (c *Child) Move(id uint32, image []byte, files []*os.File) error {
 	}
 }
 
+// Ping checks that the child still answers.
+func (c *Child) Ping() error { return c.ask(KindPing) }
+
 // Finish tells the child the handoff is over and waits for its ack.
-func (c *Child) Finish() error {
+func (c *Child) Finish() error { return c.ask(KindDone) }
+
+// ask sends a message of kind and waits for the child's ack.
+func (c *Child) ask(kind string) error {
 	c.moves.Lock()
 	defer c.moves.Unlock()
-	if err := c.Send(Msg{Kind: KindDone}); err != nil {
+	if err := c.Send(Msg{Kind: kind}); err != nil {
 		return err
 	}
 	m, extra, err := c.Recv(10 * time.Second)
@@ -118,7 +124,7 @@ func (c *Child) Finish() error {
 		return err
 	}
 	if m.Kind != KindAck {
-		return fmt.Errorf("handoff: unexpected %s after done", m.Kind)
+		return fmt.Errorf("handoff: unexpected %s after %s", m.Kind, kind)
 	}
 	return nil
 }
