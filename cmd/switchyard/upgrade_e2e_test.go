@@ -762,3 +762,67 @@ func running(t *testing.T, topo *testenv.Topo, stmt string) {
 	}
 	t.Fatalf("no server runs %q", stmt)
 }
+
+// TestUpgradeLeavesTLSSessionsToTheOldProcess: a TLS session cannot move
+// (crypto/tls keeps its keys); it goes on working on the old process,
+// which exits once the client closes it, while a plain session moves.
+func TestUpgradeLeavesTLSSessionsToTheOldProcess(t *testing.T) {
+	topo := testenv.Topology(t)
+	dir := t.TempDir()
+	ca := testenv.NewCA(t, dir, "ca")
+	cert, key := ca.Issue(t, dir, "localhost")
+	extra := fmt.Sprintf("%sadmin_token: %s\nupgrade: {window: 20s, keep_parent: false}\ntls: {cert: %q, key: %q}\n", fastStop, upgradeToken, cert, key)
+	yaml, addr, adm := testenv.ProxyConfig(t, topo.Addrs(), extra)
+	sy := testenv.StartSwitchyard(t, yaml, addr, adm, true)
+	pids := &pidSet{}
+	t.Cleanup(pids.stopAll)
+
+	secure, err := sql.Open("mysql", testenv.DSN(addr, "app", "app", "test")+"&tls=skip-verify")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer secure.Close()
+	sc, err := secure.Conn(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.QueryRowContext(bg, "SELECT @@version").Scan(new(string)); err != nil {
+		t.Fatal(err)
+	}
+	if err := secure.QueryRowContext(bg, "SELECT 1").Scan(new(int)); err != nil {
+		t.Fatal(err)
+	}
+	plain := heldConn(t, addr)
+
+	out, errOut, code := runAction(t, "upgrade", "--admin", adm, "--token", upgradeToken)
+	if code != 0 || !strings.Contains(out, "1 sessions moved") || !strings.Contains(out, "(1 TLS, 0 failed to move)") {
+		t.Fatalf("upgrade: exit %d, want the plain session moved and the TLS one staying:\n%s%s", code, out, errOut)
+	}
+	m := servesRE.FindStringSubmatch(out)
+	pid, _ := strconv.Atoi(m[1])
+	pids.add(pid)
+	stillWorks(t, plain)
+	for range 3 {
+		var one int
+		if err := sc.QueryRowContext(bg, "SELECT 1").Scan(&one); err != nil {
+			t.Fatalf("the TLS session broke after the upgrade: %v", err)
+		}
+	}
+	if !alive(sy.PID()) {
+		t.Fatal("the old process exited while it still served a TLS session")
+	}
+	sc.Close()
+	secure.Close()
+	if !waitGone(sy.PID(), 10*time.Second) {
+		t.Errorf("the old process %d still runs after its last (TLS) session closed", sy.PID())
+	}
+	// New TLS clients go to the new process.
+	again, err := sql.Open("mysql", testenv.DSN(addr, "app", "app", "test")+"&tls=skip-verify")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if err := again.PingContext(bg); err != nil {
+		t.Errorf("a new TLS client after the upgrade: %v", err)
+	}
+}
