@@ -39,6 +39,10 @@ type params struct {
 // wait, but the proxy starts without it.
 const firstProbeWait = 3 * time.Second
 
+// inheritProbeWait is firstProbeWait for a process started by an upgrade
+// (below readyWait, the old process's patience).
+const inheritProbeWait = 20 * time.Second
+
 // serve runs the proxy until a stop signal, then stops gracefully:
 //
 //  1. /readyz fails (draining), so load balancers stop sending;
@@ -134,9 +138,22 @@ func serve(p params) error {
 	g, gctx := errgroup.WithContext(context.Background())
 	g.Go(func() error { return mon.Run(monCtx) })
 
+	// A process started by an upgrade waits longer and does not start
+	// without its first round: the old process serves meanwhile, and a
+	// new one that answered /readyz "no primary known" would fail it.
+	probeWait := firstProbeWait
+	if hc != nil {
+		probeWait = inheritProbeWait
+	}
 	select {
 	case <-mon.Ready():
-	case <-time.After(firstProbeWait):
+	case <-time.After(probeWait):
+		if hc != nil {
+			closeListeners()
+			stopMon()
+			_ = g.Wait()
+			return fmt.Errorf("upgrade: the first probe round did not finish in %v; the old process keeps serving", probeWait)
+		}
 		log.Warn("first probe round not finished; starting anyway", "waited", firstProbeWait)
 	case <-stopCtx.Done():
 	}
