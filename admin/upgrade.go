@@ -21,7 +21,9 @@ type Upgrader interface {
 }
 
 // UpgradeResponse is the body of POST /upgrade, whatever happened, and
-// the upgrade field of /topology.
+// the upgrade field of /topology: in the old process the upgrade it ran,
+// in the new one the handoff it came from (moved: the sessions it adopted,
+// failed: those it refused).
 type UpgradeResponse struct {
 	Result  string    `json:"result"`          // "ok", "failed" (rolled back: the old process serves), "running"
 	Error   string    `json:"error,omitempty"` // why it failed

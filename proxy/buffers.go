@@ -29,10 +29,12 @@ var (
 // both buffers are attached for the command.
 func (s *Session) readCommandHeader() (size int, seq byte, err error) {
 	c := s.client
+	// Before startWaiting: a move asked from then on sets a past read
+	// deadline that this must not push back.
+	s.armIdleTimeout()
 	if !s.startWaiting() {
 		return 0, 0, errMoveNow
 	}
-	s.armIdleTimeout()
 	if c.R != nil {
 		// Peek first: a wait cut short by an upgrade (requestMove) leaves
 		// a partly read header in the buffer, where the move finds it.

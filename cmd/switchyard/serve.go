@@ -157,6 +157,14 @@ func serve(p params) error {
 		log.Warn("first probe round not finished; starting anyway", "waited", firstProbeWait)
 	case <-stopCtx.Done():
 	}
+	if hc != nil && stopCtx.Err() == nil {
+		if err := awaitPrimary(stopCtx, mon, inheritProbeWait); err != nil {
+			closeListeners()
+			stopMon()
+			_ = g.Wait()
+			return err
+		}
+	}
 	if stopCtx.Err() != nil { // stopped before serving anything
 		closeListeners()
 		stopMon()
@@ -247,7 +255,7 @@ func serve(p params) error {
 		p.listening(ln.Addr(), adminLn.Addr())
 	}
 	if hc != nil {
-		g.Go(func() error { adoptSessions(serveCtx, hc, srv, log.With("component", "upgrade")); return nil })
+		g.Go(func() error { adoptSessions(serveCtx, hc, srv, log.With("component", "upgrade"), upg); return nil })
 	}
 
 	graceful, upgraded := true, false
@@ -391,4 +399,23 @@ func finishUpgraded(p upgradedParts) error {
 	p.stopMon()
 	p.log.Info("upgraded: this process exits; the new one serves")
 	return p.g.Wait()
+}
+
+// awaitPrimary waits until the monitor knows a primary, at most d: a
+// process started by an upgrade takes nothing over before, so that
+// /readyz, answered by either process meanwhile, never fails.
+func awaitPrimary(ctx context.Context, mon *health.Monitor, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		if _, ok := mon.Snapshot().Primary(); ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("upgrade: no primary known after %v; the old process keeps serving", d)
+		}
+		wait(ctx, 50*time.Millisecond)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
 }

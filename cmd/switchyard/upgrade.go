@@ -288,7 +288,8 @@ func inherit(hc *handoff.Conn, log *slog.Logger) (ln, adminLn net.Listener, m ha
 
 // adoptSessions is the new process's side once it serves: it says ready,
 // then adopts each session the old process sends until done.
-func adoptSessions(ctx context.Context, hc *handoff.Conn, srv *proxy.Server, log *slog.Logger) {
+func adoptSessions(ctx context.Context, hc *handoff.Conn, srv *proxy.Server, log *slog.Logger, upg *upgrader) {
+	started, oldPID := time.Now(), os.Getppid()
 	defer hc.Close()
 	if err := hc.Send(handoff.Msg{Kind: handoff.KindReady}); err != nil {
 		log.Error("upgrade: ready not sent", "err", err)
@@ -325,6 +326,9 @@ func adoptSessions(ctx context.Context, hc *handoff.Conn, srv *proxy.Server, log
 			handoff.CloseAll(files)
 			_ = hc.Send(handoff.Msg{Kind: handoff.KindAck})
 			log.Info("upgrade: handoff complete", "adopted", adopted, "refused", refused)
+			// /topology shows where this process came from.
+			upg.setStatus(admin.UpgradeResponse{Result: "ok", OldPID: oldPID, NewPID: os.Getpid(), Started: started,
+				Seconds: time.Since(started).Seconds(), Moved: adopted, Failed: refused})
 			return
 		default:
 			handoff.CloseAll(files)

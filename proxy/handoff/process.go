@@ -14,8 +14,21 @@ type Child struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	err    error // the exit status, once exited is closed
-	moves  sync.Mutex
+
+	// Once the child is ready, one reader takes its answers: sessions
+	// are sent without waiting for the previous one's ack (the moves of
+	// many sessions overlap), and each waits for its own.
+	reader  sync.Once
+	mu      sync.Mutex
+	waiting map[uint32]chan Msg // by session id
+	ctl     chan Msg            // acks of ping and done
+	gone    chan struct{}       // closed when the reader stops
+	readErr error               // why, once gone is closed
+	askMu   sync.Mutex          // one ping or done at a time
 }
+
+// answerWait bounds the wait for one answer of the child.
+const answerWait = 30 * time.Second
 
 // Start runs binary with args as the new process, its end of the socket
 // pair named by EnvFD, its output where this process's goes.
@@ -77,10 +90,18 @@ func (c *Child) Kill() {
 }
 
 // Move sends one session and waits for the child's answer: nil when it
-// adopted the session. Sessions move one at a time.
+// adopted the session. Safe for concurrent use, after the child is ready.
 func (c *Child) Move(id uint32, image []byte, files []*os.File) error {
-	c.moves.Lock()
-	defer c.moves.Unlock()
+	c.startReader()
+	ch := make(chan Msg, 1)
+	c.mu.Lock()
+	c.waiting[id] = ch
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.waiting, id)
+		c.mu.Unlock()
+	}()
 	names := make([]string, len(files))
 	for i := range files {
 		names[i] = "client"
@@ -91,12 +112,11 @@ func (c *Child) Move(id uint32, image []byte, files []*os.File) error {
 	if err := c.Send(Msg{Kind: KindSession, ID: id, Session: image, Files: names}, files...); err != nil {
 		return err
 	}
-	m, extra, err := c.Recv(10 * time.Second)
-	CloseAll(extra)
+	m, err := c.answer(ch)
 	switch {
 	case err != nil:
 		return err
-	case m.Kind == KindAck && m.ID == id:
+	case m.Kind == KindAck:
 		return nil
 	case m.Kind == KindNack:
 		return fmt.Errorf("the new process refused session %d: %s", id, m.Err)
@@ -113,13 +133,13 @@ func (c *Child) Finish() error { return c.ask(KindDone) }
 
 // ask sends a message of kind and waits for the child's ack.
 func (c *Child) ask(kind string) error {
-	c.moves.Lock()
-	defer c.moves.Unlock()
+	c.startReader()
+	c.askMu.Lock()
+	defer c.askMu.Unlock()
 	if err := c.Send(Msg{Kind: kind}); err != nil {
 		return err
 	}
-	m, extra, err := c.Recv(10 * time.Second)
-	CloseAll(extra)
+	m, err := c.answer(c.ctl)
 	if err != nil {
 		return err
 	}
@@ -127,4 +147,52 @@ func (c *Child) ask(kind string) error {
 		return fmt.Errorf("handoff: unexpected %s after %s", m.Kind, kind)
 	}
 	return nil
+}
+
+// answer waits for a message on ch, the reader's end, or answerWait.
+func (c *Child) answer(ch <-chan Msg) (Msg, error) {
+	t := time.NewTimer(answerWait)
+	defer t.Stop()
+	select {
+	case m := <-ch:
+		return m, nil
+	case <-c.gone:
+		return Msg{}, c.readErr
+	case <-t.C:
+		return Msg{}, fmt.Errorf("handoff: no answer from the new process in %v", answerWait)
+	}
+}
+
+// startReader starts the goroutine that routes the child's answers; it
+// ends when the socket fails or closes.
+func (c *Child) startReader() {
+	c.reader.Do(func() {
+		c.waiting = map[uint32]chan Msg{}
+		c.ctl = make(chan Msg, 1)
+		c.gone = make(chan struct{})
+		go func() {
+			for {
+				m, files, err := c.Recv(0)
+				CloseAll(files)
+				if err != nil {
+					c.readErr = err
+					close(c.gone)
+					return
+				}
+				if m.ID == 0 {
+					select {
+					case c.ctl <- m:
+					default: // nobody asked: dropped
+					}
+					continue
+				}
+				c.mu.Lock()
+				ch := c.waiting[m.ID]
+				c.mu.Unlock()
+				if ch != nil {
+					ch <- m // buffered, one answer per session
+				}
+			}
+		}()
+	})
 }
