@@ -48,6 +48,12 @@ func (h *Handler) upgrade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	binary := r.URL.Query().Get("binary")
+	if binary != "" && *h.token.Load() == "" {
+		// Without a token any local user could have the proxy run a file
+		// of their choosing.
+		writeError(w, http.StatusForbidden, "naming a binary to upgrade to needs admin_token to be set; without it only the running binary's path may be upgraded to (omit binary)")
+		return
+	}
 	log := h.log.With("binary", binary, "remote", r.RemoteAddr)
 	log.Info("upgrade requested")
 	res, err := h.opts.Upgrader.Upgrade(r.Context(), binary)

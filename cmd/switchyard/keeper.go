@@ -25,6 +25,9 @@ import (
 type errUpgraded struct {
 	child *handoff.Child
 	keep  bool // this process stays as the keeper (upgrade.keep_parent, first process)
+	// stop: a stop signal came while the upgrade finished; the keeper
+	// passes it on at once.
+	stop bool
 }
 
 func (e *errUpgraded) Error() string {
@@ -44,9 +47,12 @@ func becomeSubreaper() error {
 
 // keep forwards signals to the serving process and follows it across its
 // own upgrades; it returns the exit code of the last one.
-func keep(log *slog.Logger, signals <-chan os.Signal, first *handoff.Child) int {
+func keep(log *slog.Logger, signals <-chan os.Signal, first *handoff.Child, stop bool) int {
 	log.Info("upgrade: staying as the parent of the serving process (upgrade.keep_parent)", "pid", first.PID())
 	current := first.PID()
+	if stop {
+		_ = syscall.Kill(current, syscall.SIGTERM)
+	}
 	direct := true // current is first, whose status os/exec collects
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()

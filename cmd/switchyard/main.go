@@ -115,7 +115,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	})
 	if up, ok := errors.AsType[*errUpgraded](err); ok {
 		if up.keep {
-			return keep(log, sigs, up.child)
+			return keep(log, sigs, up.child, up.stop)
 		}
 		log.Info("switchyard upgraded; this process exits", "serving", up.child.PID())
 		return 0

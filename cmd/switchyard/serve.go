@@ -284,7 +284,7 @@ loop:
 			stopServe: stopServe, proxyDone: proxyDone, stopMon: stopMon, g: g}); err != nil {
 			return err
 		}
-		return &errUpgraded{child: upg.child, keep: upg.first && cfg.Upgrade.KeepParent}
+		return &errUpgraded{child: upg.child, keep: upg.first && cfg.Upgrade.KeepParent, stop: stopCtx.Err() != nil}
 	}
 
 	// 1. Fail readiness first.
