@@ -2,7 +2,6 @@ package proxy_test
 
 import (
 	"context"
-	"syscall"
 	"testing"
 	"time"
 
@@ -45,7 +44,7 @@ func TestUpgradeMovesPipelinedCommands(t *testing.T) {
 	if err != nil {
 		t.Fatalf("upgrade: %v", err)
 	}
-	t.Cleanup(func() { stopPID(res.NewPID) })
+	t.Cleanup(func() { testenv.StopPID(res.NewPID) })
 	if res.Moved != 1 {
 		t.Errorf("upgrade moved %d sessions, want the pipelining one (%+v)", res.Moved, res)
 	}
@@ -65,16 +64,4 @@ func TestUpgradeMovesPipelinedCommands(t *testing.T) {
 	if got := m.Value("switchyard_upgrade_sessions_total", "result", "adopted"); got != 1 {
 		t.Errorf("the new process adopted %v sessions, want 1", got)
 	}
-}
-
-// stopPID stops a process an upgrade started (not the test's child).
-func stopPID(pid int) {
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	for range 100 {
-		if syscall.Kill(pid, 0) != nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	_ = syscall.Kill(pid, syscall.SIGKILL)
 }

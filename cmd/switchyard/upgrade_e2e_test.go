@@ -62,35 +62,15 @@ func (p *pidSet) stopAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, pid := range p.pids {
-		_ = syscall.Kill(pid, syscall.SIGTERM)
-	}
-	for _, pid := range p.pids {
-		if !waitGone(pid, 10*time.Second) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
+		testenv.StopPID(pid)
 	}
 }
 
-// alive tells whether pid runs (a zombie does not).
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
-}
-
-func waitGone(pid int, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if !alive(pid) {
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
-}
+// alive and waitGone: short names for the testenv helpers.
+var (
+	alive    = testenv.Alive
+	waitGone = testenv.WaitGone
+)
 
 var servesRE = regexp.MustCompile(`pid (\d+) serves \(was (\d+)\); (\d+) sessions moved`)
 

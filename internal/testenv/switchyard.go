@@ -255,3 +255,36 @@ var (
 	builtMu sync.Mutex
 	built   = map[string]string{}
 )
+
+// Alive tells whether pid runs (a zombie does not): for processes a test
+// did not start itself, such as those a switchyard upgrade starts.
+func Alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
+}
+
+// WaitGone polls until pid no longer runs, at most d; false if it still does.
+func WaitGone(pid int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if !Alive(pid) {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+// StopPID stops a process the test did not start: SIGTERM, then SIGKILL
+// after 10s.
+func StopPID(pid int) {
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	if !WaitGone(pid, 10*time.Second) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
