@@ -830,3 +830,34 @@ func running(t *testing.T, topo *testenv.Topo, stmt string) {
 	}
 	t.Fatalf("no server runs %q", stmt)
 }
+
+// TestSIGUSR2Upgrades: a process manager's SIGUSR2 does what switchyard
+// upgrade does.
+func TestSIGUSR2Upgrades(t *testing.T) {
+	topo := testenv.Topology(t)
+	yaml, addr, adm := testenv.ProxyConfig(t, topo.Addrs(), fastStop+"admin_token: "+upgradeToken+"\nupgrade: {keep_parent: false}\n")
+	sy := testenv.StartSwitchyard(t, yaml, addr, adm, true)
+	pids := &pidSet{}
+	t.Cleanup(pids.stopAll)
+	c := heldConn(t, addr)
+	old := sy.PID()
+	if err := syscall.Kill(old, syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	if !waitGone(old, 30*time.Second) {
+		t.Fatalf("the old process %d still runs 30s after SIGUSR2", old)
+	}
+	ac, err := admin.NewClient(adm, upgradeToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := ac.Topology(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Upgrade == nil || v.Upgrade.OldPID != old || v.Upgrade.NewPID == old || v.Upgrade.Moved != 1 {
+		t.Fatalf("/topology after SIGUSR2: upgrade %+v, want one session moved from %d to a new process", v.Upgrade, old)
+	}
+	pids.add(v.Upgrade.NewPID)
+	stillWorks(t, c)
+}
