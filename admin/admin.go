@@ -85,7 +85,9 @@ type Options struct {
 	// Reload reloads the config file as SIGHUP does and returns why it
 	// refused the file, if it did.
 	Reload func() error
-	Log    *slog.Logger // nil discards
+	// Upgrader runs POST /upgrade and tells /topology how the last one went.
+	Upgrader Upgrader
+	Log      *slog.Logger // nil discards
 }
 
 // Handler is the admin HTTP handler.
@@ -127,6 +129,7 @@ func New(opts Options) *Handler {
 	h.handle("POST /backends/{name}/undrain", func(w http.ResponseWriter, r *http.Request) { h.drain(w, r, false) })
 	h.handle("POST /failover/reset-cooldown", h.resetCooldown)
 	h.handle("POST /reload", h.reload)
+	h.handle("POST /upgrade", h.upgrade)
 	if opts.Pprof {
 		h.handle("/debug/pprof/", pprof.Index)
 		h.handle("/debug/pprof/cmdline", pprof.Cmdline)
@@ -229,6 +232,9 @@ func (h *Handler) topology(w http.ResponseWriter, _ *http.Request) {
 	}
 	v := NewTopologyView(h.opts.Topology.Snapshot(), members)
 	v.Draining = h.draining.Load()
+	if h.opts.Upgrader != nil {
+		v.Upgrade = h.opts.Upgrader.UpgradeStatus()
+	}
 	if h.opts.Drainer != nil {
 		v.markDrained(h.opts.Drainer.IsDrained)
 	}

@@ -22,6 +22,9 @@ type TopologyView struct {
 	Primary  string    `json:"primary"` // name of the primary; "" when none is known
 	ProbedAt time.Time `json:"probed_at,omitzero"`
 	Draining bool      `json:"draining"` // this proxy is shutting down
+	// Upgrade is the last switchyard upgrade of this process (running,
+	// ok: the new process is taking over, failed: rolled back); nil if none.
+	Upgrade *UpgradeResponse `json:"upgrade,omitempty"`
 
 	// RecordedEpoch is the newest promotion epoch recorded in the
 	// databases or heard by gossip, and RecordedPrimary the server it

@@ -32,6 +32,7 @@ type Config struct {
 	// switch the primary over and drain backends.
 	AdminToken string   `yaml:"admin_token"`
 	Shutdown   Shutdown `yaml:"shutdown"`
+	Upgrade    Upgrade  `yaml:"upgrade"`
 
 	// ListenProxyProtocol reads a PROXY protocol header (v1 or v2) on
 	// client connections from its trusted networks, and requires one from
@@ -71,6 +72,22 @@ func (p ProxyProtocol) TrustedPrefixes() ([]netip.Prefix, error) {
 type Shutdown struct {
 	ReadyDelay   time.Duration `yaml:"ready_delay"`
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// Upgrade paces switchyard upgrade (and SIGUSR2): the old process hands
+// its sessions to the new one, each between two commands, for at most
+// Window; a session still in the middle of a command (or a TLS session,
+// which cannot move) stays in the old process, which waits Window more for
+// them to end and then closes them as a graceful stop does.
+//
+// KeepParent keeps the first process (the one a supervisor started) as a
+// small parent once its sessions moved: it forwards signals to the process
+// that serves and exits with its status, so that Kubernetes, systemd or
+// Docker, which watch the process they started, see one process from start
+// to stop across any number of upgrades.
+type Upgrade struct {
+	Window     time.Duration `yaml:"window"`
+	KeepParent bool          `yaml:"keep_parent"`
 }
 
 // User is a client credential. The same name and password open the
@@ -194,5 +211,7 @@ func Default() Config {
 			ReadyDelay:   2 * time.Second,  // a few health-check periods of a load balancer that polls /readyz every 1s
 			DrainTimeout: 15 * time.Second, // fits, with ReadyDelay, in Kubernetes' default 30s grace period
 		},
+		// Longer than most statements: a session moves once its command ends.
+		Upgrade: Upgrade{Window: 30 * time.Second, KeepParent: true},
 	}
 }

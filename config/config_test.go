@@ -51,6 +51,7 @@ func TestLoadGood(t *testing.T) {
 		Log:        Log{Format: "json", Level: "debug"},
 		AdminToken: "0123456789abcdef0123456789abcdef",
 		Shutdown:   Shutdown{ReadyDelay: 5 * time.Second, DrainTimeout: 20 * time.Second},
+		Upgrade:    Upgrade{Window: 30 * time.Second, KeepParent: true},
 		Failover:   defaultFailover(),
 		Routing:    defaultRouting(), // good.yaml leaves routing and pool at their defaults
 		Pool:       defaultPool(),

@@ -128,6 +128,11 @@ func (c Config) validate() problems {
 			c.Shutdown.DrainTimeout, Default().Shutdown.DrainTimeout)
 	}
 
+	if c.Upgrade.Window <= 0 {
+		p.add("upgrade.window", "is %s; set a positive duration (default %s)",
+			c.Upgrade.Window, Default().Upgrade.Window)
+	}
+
 	switch c.Log.Format {
 	case "text", "json":
 	default:

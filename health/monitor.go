@@ -250,7 +250,10 @@ func (m *Monitor) Run(ctx context.Context) error {
 		}
 		m.cl.Store(cl)
 		defer func() {
-			m.cl.Store(nil)
+			// The member running now: HandGossipOver may have replaced cl.
+			if cur := m.cl.Swap(nil); cur != nil && cur != cl {
+				_ = cur.Close()
+			}
 			if err := cl.Close(); err != nil {
 				m.logger.Debug("cluster close", "err", err)
 			}

@@ -29,17 +29,32 @@ var (
 // both buffers are attached for the command.
 func (s *Session) readCommandHeader(now time.Time) (size int, seq byte, err error) {
 	c := s.client
+	// Before startWaiting: a move asked from then on sets a past read
+	// deadline that this must not push back.
 	s.armIdleTimeout(now)
+	if !s.startWaiting() {
+		return 0, 0, errMoveNow
+	}
 	if c.R != nil {
-		size, seq, err = c.ReadHeader()
+		// Peek first: a wait cut short by an upgrade (requestMove) leaves
+		// a partly read header in the buffer, where the move finds it.
+		if _, err = c.R.Peek(4); err == nil {
+			size, seq, err = c.ReadHeader()
+		}
 	} else {
 		var hdr [4]byte
-		if _, err = io.ReadFull(c.Sock, hdr[:]); err == nil {
+		var n int
+		if n, err = io.ReadFull(c.Sock, hdr[:]); err == nil {
 			size, seq = int(hdr[0])|int(hdr[1])<<8|int(hdr[2])<<16, hdr[3]
 			r := readerPool.Get().(*bufio.Reader)
 			r.Reset(c.Sock)
 			c.R = r
+		} else if n > 0 {
+			s.pending = append(s.pending, hdr[:n]...)
 		}
+	}
+	if s.stopWaiting() && err == nil {
+		s.rearmReadDeadline() // the move was asked just as the command came: it runs first
 	}
 	if err == nil && c.W == nil {
 		w := writerPool.Get().(*bufio.Writer)

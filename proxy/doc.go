@@ -7,7 +7,9 @@
 // Concurrency: Server.Serve runs one goroutine per client connection. A
 // Session's fields belong to that goroutine; other goroutines only touch a
 // session through its kill method (KILL from another client, shutdown),
-// which closes sockets and nothing else.
+// which closes sockets and nothing else, and requestMove (an upgrade,
+// handoff.go), which only sets a flag and a past read deadline; the
+// session's own goroutine exports it between two commands.
 //
 // Memory: a session holds small buffers while idle and never materializes a
 // result set, so a slow client slows its backend down (TCP back-pressure)

@@ -64,6 +64,9 @@ func (s *Server) Reload(cfg config.Config) error {
 // every remaining session is closed.
 func (s *Server) Drain(ctx context.Context) {
 	s.mu.Lock()
+	if !s.draining {
+		close(s.drainCh)
+	}
 	s.draining = true
 	ln := s.ln
 	s.mu.Unlock()

@@ -32,6 +32,7 @@ import (
 //	switchyard_auth_failures_total                    counter  {command: handshake, change_user} wrong credentials (toward max_auth_failures)
 //	switchyard_client_handshakes_abandoned_total      counter  {reason: closed, timeout, tls, malformed, proxy_header} ended before a credential; not failures
 //	switchyard_auth_delayed_connections               gauge    connections waiting before their greeting after failed logins
+//	switchyard_upgrade_sessions_total                 counter  {result: moved, adopted, refused, failed, tls_stayed} sessions an upgrade handed over (or not)
 //	switchyard_hints_invalid_total                    counter  statements with a hint item that could not be read (ignored)
 type metrics struct {
 	clients    prometheus.Gauge
@@ -51,6 +52,7 @@ type metrics struct {
 	readsRetried        prometheus.Counter
 	replicaWriteRefused prometheus.Counter
 	hintsInvalid        prometheus.Counter
+	upgradeSessions     *prometheus.CounterVec
 
 	// Pre-resolved children for the hot path: no label hashing per statement.
 	byRoute   map[routeKey]prometheus.Counter
@@ -73,6 +75,10 @@ var roleNames = [2]string{"primary", "replica"}
 
 func newMetrics() *metrics {
 	m := &metrics{
+		upgradeSessions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_upgrade_sessions_total",
+			Help: "Client sessions an upgrade handed over: moved (old process), adopted (new process), refused by the new process, failed to move, or tls_stayed (finished in the old process).",
+		}, []string{"result"}),
 		clients: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "switchyard_client_connections", Help: "Client connections open now.",
 		}),
@@ -155,7 +161,7 @@ func newMetrics() *metrics {
 // Register registers the proxy's metrics on reg.
 func (s *Server) Register(reg prometheus.Registerer) error {
 	m := s.metrics
-	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed, m.poolWait, m.timedOut, m.formerPrimaryAborts, m.downReplicaAborts, m.readsRetried, m.replicaWriteRefused, m.hintsInvalid,
+	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed, m.poolWait, m.timedOut, m.formerPrimaryAborts, m.downReplicaAborts, m.readsRetried, m.replicaWriteRefused, m.hintsInvalid, m.upgradeSessions,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "switchyard_statements_held", Help: "Statements held now while no primary is known.",
 		}, func() float64 { return float64(s.holding.Load()) }),

@@ -196,6 +196,18 @@ func (c *poolCache) put(key backend.Key, pool *backend.Pool) {
 	c.next = (c.next + 1) % len(c.entries)
 }
 
+// adopt makes a connection an upgrade handed over one of the pool's that
+// the session would borrow it from, so that it is pooled when the session
+// gives it back (it is closed instead when that pool is full).
+func (p *pools) adopt(c *backend.Conn, u config.User, caps, ext uint32, collation uint8) {
+	cur := p.cur.Load()
+	key := backend.Key{Name: c.Name, Address: c.Address, User: u.Name, Caps: backendCaps(caps), ExtCaps: backendExtCaps(ext),
+		Collation: collation, Generation: cur.gen}
+	if pool, err := p.pool(key, u, cur); err == nil {
+		pool.Adopt(c)
+	}
+}
+
 // pool returns the pool for key, made on first use with u's credential
 // and the backend's policy in gen.
 func (p *pools) pool(key backend.Key, u config.User, gen *generation) (*backend.Pool, error) {

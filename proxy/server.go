@@ -69,7 +69,15 @@ type Server struct {
 	sessions map[uint32]*Session // by the connection id the client sees
 	closing  bool
 	draining bool
+	drainCh  chan struct{} // closed when Drain starts
 	ln       net.Listener
+
+	// An upgrade (handoff.go, accept.go): while paused, Serve waits for
+	// resume instead of accepting; mover is set while HandOff runs.
+	paused   bool
+	resume   chan net.Listener
+	mover    SessionMover
+	movedOut atomic.Int64
 
 	wg sync.WaitGroup
 }
@@ -98,6 +106,7 @@ func NewServer(cfg config.Config, topo Topology, version string, log *slog.Logge
 		caps:       ms.Capability() | advertised,
 		extCaps:    offeredExtCaps(version, tlsConf != nil),
 		sessions:   make(map[uint32]*Session),
+		drainCh:    make(chan struct{}),
 		metrics:    newMetrics(),
 		guard:      guard{m: newAuthMetrics()},
 		classifier: classify.New(10000),
@@ -174,7 +183,12 @@ func (s *Server) acknowledged(gtid string, pos router.GTIDPos) {
 // Serve accepts connections on ln until ctx is done or ln is closed, then
 // closes every session and waits for them.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		cur := s.ln
+		s.mu.Unlock()
+		_ = cur.Close()
+	})
 	defer stop()
 	s.mu.Lock()
 	s.ln = ln
@@ -192,6 +206,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			if errors.As(err, &ne) && ne.Timeout() {
 				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
 				time.Sleep(tempDelay)
+				continue
+			}
+			if next := s.awaitResume(ctx); next != nil {
+				ln = next
 				continue
 			}
 			cancelSweep()

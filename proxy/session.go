@@ -46,6 +46,12 @@ type Session struct {
 	curSince time.Time     // when cur was given the current command
 	killedAt time.Time     // when the current command was killed (KILL QUERY, limits.query_timeout)
 	aborted  bool          // the current command's connection was aborted
+	// An upgrade moving the session (handoff.go): move is where it is;
+	// waiting while it waits for a command header, and poked when the
+	// wait was cut short by a past read deadline.
+	move    moveState
+	waiting bool
+	poked   bool
 
 	// retryRead: during exchange, the command is a read that may be sent
 	// again elsewhere if its connection fails before any of the answer
@@ -77,6 +83,7 @@ type Session struct {
 	idleArmed     time.Time // when the idle-timeout deadline was last set
 	killed        atomic.Bool
 	idleOutsideTx atomic.Bool // between commands and not in a transaction: Drain may close it
+	pending       []byte      // client bytes read before a move was asked, not yet handled (handoff.go)
 	buf           []byte      // scratch for small packets
 	okBuf         []byte
 	// digestBuf holds the current statement's normalized text.
@@ -100,13 +107,28 @@ type response struct {
 // run is the command loop. It returns when the client quits or fails, or
 // the session is killed.
 func (s *Session) run(ctx context.Context) {
-	defer s.close()
+	moved := false
+	defer func() {
+		if !moved {
+			s.close()
+		}
+	}()
 	lastEnd := time.Now()
 	for !s.killed.Load() {
+		if s.moveRequested() && s.moveOut() {
+			moved = true
+			return
+		}
 		size, seq, err := s.readCommandHeader(lastEnd)
 		if err != nil {
+			if errors.Is(err, errMoveNow) {
+				continue
+			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
+				if s.moveRequested() {
+					continue // requestMove cut the wait short
+				}
 				s.idleTimedOut()
 				return
 			}

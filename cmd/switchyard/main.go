@@ -5,9 +5,11 @@
 //	switchyard --version
 //	switchyard status [--admin HOST:PORT] [--token T] [--digests N]
 //	switchyard switchover --to NAME | drain NAME [--undo] | reset-cooldown   (actions.go)
+//	switchyard upgrade [--binary PATH] | install-binary PATH   (upgrade.go)
 //
 // Signals: SIGHUP reloads the config file (see reload.go); SIGTERM or SIGINT
-// stops gracefully (see serve.go), and a second one skips the waits.
+// stops gracefully (see serve.go), and a second one skips the waits;
+// SIGUSR2 upgrades in place (see upgrade.go).
 package main
 
 import (
@@ -29,6 +31,8 @@ var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"switchover":     switchoverMain,
 	"drain":          drainMain,
 	"reset-cooldown": resetCooldownMain,
+	"upgrade":        upgradeMain,
+	"install-binary": installBinaryMain,
 }
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -55,7 +59,9 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			"  switchyard --version\n  switchyard status [--admin HOST:PORT] [--token TOKEN] [--digests N]\n"+
 			"  switchyard switchover --to NAME [--admin HOST:PORT] [--token TOKEN]\n"+
 			"  switchyard drain NAME [--undo] [--admin HOST:PORT] [--token TOKEN]\n"+
-			"  switchyard reset-cooldown [--admin HOST:PORT] [--token TOKEN]\n\nflags:\n")
+			"  switchyard reset-cooldown [--admin HOST:PORT] [--token TOKEN]\n"+
+			"  switchyard upgrade [--binary PATH] [--admin HOST:PORT] [--token TOKEN]\n"+
+			"  switchyard install-binary PATH\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -97,7 +103,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	log := newLogger(stderr, format, level)
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 	err = serve(params{
 		configPath: *configPath,
@@ -107,6 +113,13 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		level:      level,
 		signals:    sigs,
 	})
+	if up, ok := errors.AsType[*errUpgraded](err); ok {
+		if up.keep {
+			return keep(log, sigs, up.child, up.stop)
+		}
+		log.Info("switchyard upgraded; this process exits", "serving", up.child.PID())
+		return 0
+	}
 	if err != nil {
 		log.Error("switchyard stopped", "err", err)
 		return 1

@@ -17,6 +17,7 @@ import (
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/health"
 	"github.com/switchyard/switchyard/proxy"
+	"github.com/switchyard/switchyard/proxy/handoff"
 )
 
 // params is what serve needs from main; tests fill it directly.
@@ -37,6 +38,10 @@ type params struct {
 // clients see the primary's version in the handshake, so it is worth a short
 // wait, but the proxy starts without it.
 const firstProbeWait = 3 * time.Second
+
+// inheritProbeWait is firstProbeWait for a process started by an upgrade
+// (below readyWait, the old process's patience).
+const inheritProbeWait = 20 * time.Second
 
 // serve runs the proxy until a stop signal, then stops gracefully:
 //
@@ -62,6 +67,7 @@ func serve(p params) error {
 	forceCtx, force := context.WithCancel(context.Background())
 	defer force()
 	hup := make(chan struct{}, 1)
+	usr2 := make(chan struct{}, 1)
 	sigDone := make(chan struct{})
 	defer close(sigDone)
 	go func() {
@@ -75,6 +81,13 @@ func serve(p params) error {
 					select {
 					case hup <- struct{}{}:
 					default: // a reload is pending already; it will read the latest file
+					}
+					continue
+				}
+				if s == syscall.SIGUSR2 {
+					select {
+					case usr2 <- struct{}{}:
+					default: // an upgrade is starting already
 					}
 					continue
 				}
@@ -92,8 +105,20 @@ func serve(p params) error {
 
 	// Bind first: a second instance on a taken port must fail before it
 	// probes (and logs about) the backends, naming the field to change.
-	ln, adminLn, err := listen(p.cfg)
+	// A process started by an upgrade takes the old one's sockets instead.
+	hc, err := handoff.Inherited()
 	if err != nil {
+		return err
+	}
+	var ln, adminLn net.Listener
+	var inherited handoff.Msg
+	if hc != nil {
+		ln, adminLn, inherited, err = inherit(hc, log)
+		if err != nil {
+			_ = hc.Close()
+			return err
+		}
+	} else if ln, adminLn, err = listen(p.cfg); err != nil {
 		return err
 	}
 	closeListeners := func() { _ = ln.Close(); _ = adminLn.Close() }
@@ -113,11 +138,32 @@ func serve(p params) error {
 	g, gctx := errgroup.WithContext(context.Background())
 	g.Go(func() error { return mon.Run(monCtx) })
 
+	// A process started by an upgrade waits longer and does not start
+	// without its first round: the old process serves meanwhile, and a
+	// new one that answered /readyz "no primary known" would fail it.
+	probeWait := firstProbeWait
+	if hc != nil {
+		probeWait = inheritProbeWait
+	}
 	select {
 	case <-mon.Ready():
-	case <-time.After(firstProbeWait):
+	case <-time.After(probeWait):
+		if hc != nil {
+			closeListeners()
+			stopMon()
+			_ = g.Wait()
+			return fmt.Errorf("upgrade: the first probe round did not finish in %v; the old process keeps serving", probeWait)
+		}
 		log.Warn("first probe round not finished; starting anyway", "waited", firstProbeWait)
 	case <-stopCtx.Done():
+	}
+	if hc != nil && stopCtx.Err() == nil {
+		if err := awaitPrimary(stopCtx, mon, inheritProbeWait); err != nil {
+			closeListeners()
+			stopMon()
+			_ = g.Wait()
+			return err
+		}
 	}
 	if stopCtx.Err() != nil { // stopped before serving anything
 		closeListeners()
@@ -141,6 +187,19 @@ func serve(p params) error {
 		_ = g.Wait()
 		return fmt.Errorf("proxy metrics: %w", err)
 	}
+	if hc != nil {
+		mon.InheritEpoch(inherited.Epoch, inherited.EpochPrimary)
+		srv.SetNextID(inherited.NextID)
+	}
+	var rl *reloader
+	upg := newUpgrader(log.With("component", "upgrade"), srv, mon, ln, adminLn,
+		func() config.Config { return rl.current() }, hc == nil)
+	if err := upg.Register(reg); err != nil {
+		closeListeners()
+		stopMon()
+		_ = g.Wait()
+		return fmt.Errorf("upgrade metrics: %w", err)
+	}
 	drainer := backendDrainer(srv, mon)
 	logMissing(log, drainer)
 	if drainer != nil {
@@ -152,7 +211,6 @@ func serve(p params) error {
 		}
 	}
 
-	var rl *reloader
 	adm := admin.New(admin.Options{
 		Topology:      mon,
 		Cluster:       mon,
@@ -164,6 +222,7 @@ func serve(p params) error {
 		Drainer:       drainer,
 		ResetCooldown: mon.ResetCooldown,
 		Reload:        func() error { return rl.reload() },
+		Upgrader:      upg,
 		Log:           log.With("component", "admin"),
 	})
 	rl = newReloader(p.configPath, p.cfg, log.With("component", "reload"), p.level, m, adm.SetToken,
@@ -195,13 +254,21 @@ func serve(p params) error {
 	if p.listening != nil {
 		p.listening(ln.Addr(), adminLn.Addr())
 	}
+	if hc != nil {
+		g.Go(func() error { adoptSessions(serveCtx, hc, srv, log.With("component", "upgrade"), upg); return nil })
+	}
 
-	graceful := true
+	graceful, upgraded := true, false
 loop:
 	for {
 		select {
 		case <-hup:
 			_ = rl.reload() // logs its own outcome
+		case <-usr2:
+			go func() { _, _ = upg.Upgrade(context.Background(), "") }() // logs its own outcome
+		case <-upg.Committed():
+			upgraded = true
+			break loop
 		case <-stopCtx.Done():
 			break loop
 		case <-gctx.Done():
@@ -211,8 +278,16 @@ loop:
 		}
 	}
 
-	// 1. Fail readiness first.
 	cfg := rl.current()
+	if upgraded {
+		if err := finishUpgraded(upgradedParts{log: log, cfg: cfg, srv: srv, child: upg.child, httpSrv: httpSrv, forceCtx: forceCtx,
+			stopServe: stopServe, proxyDone: proxyDone, stopMon: stopMon, g: g}); err != nil {
+			return err
+		}
+		return &errUpgraded{child: upg.child, keep: upg.first && cfg.Upgrade.KeepParent, stop: stopCtx.Err() != nil}
+	}
+
+	// 1. Fail readiness first.
 	adm.SetDraining(true)
 	log.Info("draining: /readyz now fails", "ready_delay", cfg.Shutdown.ReadyDelay,
 		"drain_timeout", cfg.Shutdown.DrainTimeout, "sessions", srv.ActiveConnections())
@@ -270,5 +345,77 @@ func wait(ctx context.Context, d time.Duration) {
 	select {
 	case <-t.C:
 	case <-ctx.Done():
+	}
+}
+
+// upgradedParts is what finishUpgraded stops.
+type upgradedParts struct {
+	log       *slog.Logger
+	cfg       config.Config
+	srv       *proxy.Server
+	child     *handoff.Child
+	httpSrv   *http.Server
+	forceCtx  context.Context
+	stopServe context.CancelFunc
+	proxyDone <-chan struct{}
+	stopMon   context.CancelFunc
+	g         *errgroup.Group
+}
+
+// finishUpgraded ends the old process after an upgrade: the new one
+// serves the listeners and /readyz (which never failed), so this one
+// closes its copy of the admin socket at once. Sessions that were still
+// mid-command get upgrade.window more to reach their next command and
+// move; those that stayed (TLS, refused, still busy) may end on their own
+// for upgrade.window; what is left is drained as a graceful stop does, and
+// the process exits. The gossip member was handed over: nothing leaves
+// the cluster.
+func finishUpgraded(p upgradedParts) error {
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = p.httpSrv.Shutdown(shutdownCtx)
+	cancel()
+	moveCtx, cancelMove := context.WithTimeout(p.forceCtx, p.cfg.Upgrade.Window)
+	late := p.srv.HandOff(moveCtx, p.child)
+	cancelMove()
+	p.srv.EndHandOff()
+	if err := p.child.Finish(); err != nil {
+		p.log.Warn("upgrade: the new process did not confirm the end of the handoff", "err", err)
+	}
+	left := p.srv.ActiveConnections()
+	p.log.Info("upgrade: handoff over", "moved", late.Moved, "tls_staying", late.TLS, "failed_staying", late.Failed, "still_busy", late.Left)
+	p.log.Info("upgraded: waiting for the sessions that stayed in this process", "sessions", left, "window", p.cfg.Upgrade.Window)
+	deadline := time.Now().Add(p.cfg.Upgrade.Window)
+	for p.srv.ActiveConnections() > 0 && time.Now().Before(deadline) && p.forceCtx.Err() == nil {
+		wait(p.forceCtx, 100*time.Millisecond)
+	}
+	drainCtx, cancelDrain := context.WithTimeout(p.forceCtx, p.cfg.Shutdown.DrainTimeout)
+	p.srv.Drain(drainCtx)
+	cancelDrain()
+	p.stopServe()
+	select {
+	case <-p.proxyDone:
+	case <-p.forceCtx.Done():
+	}
+	p.stopMon()
+	p.log.Info("upgraded: this process exits; the new one serves")
+	return p.g.Wait()
+}
+
+// awaitPrimary waits until the monitor knows a primary, at most d: a
+// process started by an upgrade takes nothing over before, so that
+// /readyz, answered by either process meanwhile, never fails.
+func awaitPrimary(ctx context.Context, mon *health.Monitor, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		if _, ok := mon.Snapshot().Primary(); ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("upgrade: no primary known after %v; the old process keeps serving", d)
+		}
+		wait(ctx, 50*time.Millisecond)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 	}
 }

@@ -265,15 +265,35 @@ func (c *Cluster) SetKey(key []byte) error {
 
 // Close leaves the cluster (telling the others, bounded) and stops.
 func (c *Cluster) Close() error {
+	if !c.stopLoops() {
+		return nil
+	}
+	err := c.ml.Leave(time.Second)
+	return errors.Join(err, c.ml.Shutdown())
+}
+
+// stopLoops stops the join and send loops once; false when they had
+// been stopped already (by Close or Shutdown).
+func (c *Cluster) stopLoops() bool {
 	select {
 	case <-c.stop:
-		return nil
+		return false
 	default:
 	}
 	close(c.stop)
 	c.wg.Wait()
-	err := c.ml.Leave(time.Second)
-	return errors.Join(err, c.ml.Shutdown())
+	return true
+}
+
+// Shutdown stops the member without telling the others it leaves: its
+// name and address are taken over at once by a new process (an upgrade),
+// which the peers then see as the same member, never gone. Close after
+// Shutdown does nothing.
+func (c *Cluster) Shutdown() error {
+	if !c.stopLoops() {
+		return nil
+	}
+	return c.ml.Shutdown()
 }
 
 // receive stores a view from another member if it is newer.

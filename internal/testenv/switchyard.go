@@ -233,3 +233,58 @@ func ProcStatus(pid int, field string) (int64, error) {
 	}
 	return 0, fmt.Errorf("%s not in /proc/%d/status", field, pid)
 }
+
+// BuildSwitchyardWith builds ./cmd/switchyard under name with extra go
+// build flags (for example -ldflags that set a variable), once per name.
+func BuildSwitchyardWith(tb testing.TB, name string, flags ...string) string {
+	tb.Helper()
+	builtMu.Lock()
+	defer builtMu.Unlock()
+	if bin, ok := built[name]; ok {
+		return bin
+	}
+	bin, err := buildBinary(name, flags...)
+	if err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	built[name] = bin
+	return bin
+}
+
+var (
+	builtMu sync.Mutex
+	built   = map[string]string{}
+)
+
+// Alive tells whether pid runs (a zombie does not): for processes a test
+// did not start itself, such as those a switchyard upgrade starts.
+func Alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
+}
+
+// WaitGone polls until pid no longer runs, at most d; false if it still does.
+func WaitGone(pid int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if !Alive(pid) {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+// StopPID stops a process the test did not start: SIGTERM, then SIGKILL
+// after 10s.
+func StopPID(pid int) {
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	if !WaitGone(pid, 10*time.Second) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
