@@ -2,24 +2,23 @@ package health
 
 import (
 	"fmt"
-	"github.com/switchyard/switchyard/health/failover"
 	"net"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/switchyard/switchyard/health/failover"
+	"github.com/switchyard/switchyard/internal/gtid"
 )
 
-// Everything that differs between MariaDB and MySQL lives in this file:
-// the statements a probe runs and the column names it reads back.
+// What differs between MariaDB and MySQL in a probe lives in this file:
+// the statements it runs and the column names it reads back. The GTID SQL
+// (the applied position) is internal/gtid's, shared with the proxy and the
+// failover executor.
 
 // flavorOf tells the family from the version string, either the handshake's
 // ("5.5.5-10.11.6-MariaDB-0+deb12u1") or @@version's.
-func flavorOf(version string) Flavor {
-	if strings.Contains(version, "MariaDB") {
-		return FlavorMariaDB
-	}
-	return FlavorMySQL
-}
+var flavorOf = gtid.FlavorOf
 
 // dialect is one flavor's probe SQL and replica status column names.
 type dialect struct {
@@ -38,7 +37,7 @@ type dialect struct {
 
 var dialects = map[Flavor]dialect{
 	FlavorMariaDB: {
-		stateSQL: "SELECT @@version AS version, @@read_only AS read_only, @@gtid_current_pos AS gtid",
+		stateSQL: stateSQL(FlavorMariaDB),
 		// ALL: a multi-source replica's default connection is not the only one.
 		replicaStatusSQL: "SHOW ALL SLAVES STATUS",
 		channel:          "Connection_name",
@@ -52,7 +51,7 @@ var dialects = map[Flavor]dialect{
 		received:         "Gtid_IO_Pos",
 	},
 	FlavorMySQL: {
-		stateSQL: "SELECT @@version AS version, @@read_only AS read_only, @@gtid_executed AS gtid",
+		stateSQL: stateSQL(FlavorMySQL),
 		// MySQL 8.0.22+; it reports every channel.
 		replicaStatusSQL: "SHOW REPLICA STATUS",
 		channel:          "Channel_Name",
@@ -65,6 +64,11 @@ var dialects = map[Flavor]dialect{
 		sqlError:         "Last_SQL_Error",
 		received:         "Retrieved_Gtid_Set",
 	},
+}
+
+// stateSQL is the probe's state query of flavor f.
+func stateSQL(f Flavor) string {
+	return "SELECT @@version AS version, @@read_only AS read_only, " + gtid.DialectOf(f).Applied + " AS gtid"
 }
 
 // row is one result row by column name. NULL columns are absent.

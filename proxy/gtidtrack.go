@@ -3,6 +3,7 @@ package proxy
 import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/switchyard/switchyard/internal/gtid"
 	"github.com/switchyard/switchyard/proxy/backend"
 	"github.com/switchyard/switchyard/proxy/wire"
 )
@@ -26,7 +27,11 @@ func (s *Session) learnGTIDAfterRows(conn *backend.Conn, e *effect) {
 	if !e.write || !r.rowsLast || r.err || r.track.gtid != "" || conn.Broken || r.status&mysql.SERVER_STATUS_IN_TRANS != 0 {
 		return
 	}
-	v, err := conn.QueryValue("SELECT @@last_gtid")
+	ap, _ := conn.State.(*appliedState)
+	if ap == nil || gtid.DialectOf(ap.flavor).LastGTIDSQL == "" {
+		return
+	}
+	v, err := conn.QueryValue(gtid.DialectOf(ap.flavor).LastGTIDSQL)
 	if err != nil {
 		s.log.Warn("could not read the GTID of a write that returned rows", "backend", conn.Name, "err", err)
 		s.dropConn()
@@ -57,7 +62,7 @@ func (s *Session) keepGTIDTracking(conn *backend.Conn, e *effect) {
 	if ap == nil {
 		return
 	}
-	if ap.tracking = trackOn(conn, trackingFor(ap.mysql)); !ap.tracking {
+	if ap.tracking = trackOn(conn, trackingFor(ap.flavor)); !ap.tracking {
 		conn.Broken = true // its answer may be unread
 	}
 }

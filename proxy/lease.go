@@ -23,6 +23,7 @@ import (
 
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/health"
+	"github.com/switchyard/switchyard/internal/gtid"
 	"github.com/switchyard/switchyard/proxy/backend"
 	"github.com/switchyard/switchyard/router"
 )
@@ -102,7 +103,7 @@ func (s *Session) borrowFor(ctx context.Context, d router.Decision) (*backend.Co
 // afterBorrow has a replica wait for the GTID a read needs, then gives the
 // connection the session's state, or moves the read to the primary when
 // the replica does not get there in time or cannot take the state.
-func (s *Session) afterBorrow(ctx context.Context, t target, d router.Decision, need router.GTIDPos, conn *backend.Conn, hold *failoverWait) (*backend.Conn, error) {
+func (s *Session) afterBorrow(ctx context.Context, t target, d router.Decision, need gtid.Position, conn *backend.Conn, hold *failoverWait) (*backend.Conn, error) {
 	if !d.Wait {
 		return conn, nil // borrow stamped it and made it the current command
 	}
@@ -197,7 +198,7 @@ func (s *Session) take(ctx context.Context, server health.Server, epoch uint64) 
 	conn.Epoch = epoch
 	conn.OnPrimary = server.Role != health.RoleReplica
 	if conn.State == nil {
-		conn.State = &appliedState{mysql: server.Flavor == health.FlavorMySQL}
+		conn.State = &appliedState{flavor: server.Flavor}
 	}
 	s.setCur(conn)
 	if topo := s.srv.topo.Snapshot(); topo.Epoch != epoch {
@@ -211,7 +212,7 @@ func (s *Session) take(ctx context.Context, server health.Server, epoch uint64) 
 
 // route asks the router, holding the statement (bounded, by hold) while
 // no primary is known: a failover may be about to give one.
-func (s *Session) route(ctx context.Context, t target, hold *failoverWait) (router.Decision, router.GTIDPos, error) {
+func (s *Session) route(ctx context.Context, t target, hold *failoverWait) (router.Decision, gtid.Position, error) {
 	need := s.need(t.consistency)
 	req := s.request(t, need)
 	for {
@@ -227,17 +228,17 @@ func (s *Session) route(ctx context.Context, t target, hold *failoverWait) (rout
 }
 
 // need is the GTID position a read must see under the consistency level.
-func (s *Session) need(consistency string) router.GTIDPos {
+func (s *Session) need(consistency string) gtid.Position {
 	switch consistency {
 	case config.ConsistencySession:
 		return s.lastWrite
 	case config.ConsistencyGlobal:
 		return s.srv.progress.newest()
 	}
-	return nil
+	return gtid.Position{}
 }
 
-func (s *Session) request(t target, need router.GTIDPos) router.Request {
+func (s *Session) request(t target, need gtid.Position) router.Request {
 	return router.Request{
 		Class:        t.class,
 		HintPrimary:  t.hintPrimary,
@@ -273,7 +274,7 @@ func noPrimary(topo *health.Topology) error {
 }
 
 // waitGTID has a replica wait, bounded, until it applied need.
-func (s *Session) waitGTID(conn *backend.Conn, need router.GTIDPos) bool {
+func (s *Session) waitGTID(conn *backend.Conn, need gtid.Position) bool {
 	secs := strconv.FormatFloat(s.srv.settings().policy.GTIDWait.Seconds(), 'f', 3, 64)
 	v, err := conn.QueryValue("SELECT MASTER_GTID_WAIT('" + need.String() + "', " + secs + ")")
 	if err != nil {
@@ -405,9 +406,13 @@ func (s *Session) recordState(conn *backend.Conn, e *effect) {
 	}
 	s.pins |= pin
 	if t.gtid != "" {
-		pos := router.ParseGTIDPos(t.gtid)
-		s.lastWrite = s.lastWrite.Merge(pos)
-		s.srv.acknowledged(t.gtid, pos)
+		// Filled: a session's single MySQL GTIDs would otherwise grow its
+		// set by a span per gap; it asks no more of a replica.
+		if pos, err := gtid.Parse(t.gtid); err == nil {
+			pos = pos.Filled()
+			s.lastWrite = s.lastWrite.Merge(pos)
+			s.srv.acknowledged(t.gtid, pos)
+		}
 	}
 }
 

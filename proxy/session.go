@@ -15,6 +15,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/internal/gtid"
 	"github.com/switchyard/switchyard/proxy/backend"
 	"github.com/switchyard/switchyard/proxy/wire"
 	"github.com/switchyard/switchyard/router"
@@ -60,9 +61,9 @@ type Session struct {
 
 	stmts     map[uint32]*clientStmt
 	nextStmt  uint32
-	lastWrite router.GTIDPos // this session's newest write (consistency=session)
-	resp      response       // what the last response said
-	routed    router.Reason  // why the current statement went where it went
+	lastWrite gtid.Position // this session's newest write (consistency=session)
+	resp      response      // what the last response said
+	routed    router.Reason // why the current statement went where it went
 	onReplica bool
 	relayed   int       // response bytes relayed for the current command
 	arrived   time.Time // when the current command's header was read: statement latency starts there

@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/switchyard/switchyard/internal/gtid"
 	"github.com/switchyard/switchyard/proxy/backend"
 	"github.com/switchyard/switchyard/proxy/wire"
 )
@@ -80,7 +81,7 @@ type appliedState struct {
 	// readOnly: SET SESSION TRANSACTION READ ONLY is in force, as on every
 	// connection to a server that is not the primary.
 	readOnly bool
-	mysql    bool // the server is MySQL (its GTIDs are tracked differently)
+	flavor   gtid.Flavor // its GTIDs, and the SQL that waits for one, are this flavor's
 }
 
 // withoutDB accepts a pooled connection with no default database.
@@ -142,7 +143,7 @@ func (s *Session) syncState(conn *backend.Conn) error {
 	}
 	// After the replayed SETs, which may set session_track_system_variables.
 	if err == nil && !ap.tracking {
-		err = query(trackingFor(ap.mysql))
+		err = query(trackingFor(ap.flavor))
 	}
 	if err == nil && ap.db != s.state.db && s.state.db != "" {
 		err = seqWrite(append([]byte{mysql.COM_INIT_DB}, s.state.db...))

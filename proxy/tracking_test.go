@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/switchyard/switchyard/internal/gtid"
 	"github.com/switchyard/switchyard/proxy/wire"
 )
 
@@ -79,16 +80,16 @@ func TestQuoteSurvivesEverySQLMode(t *testing.T) {
 // TestTrackingPerFlavor: MySQL 8 reports its GTIDs only with
 // session_track_gtids; MariaDB has no such variable and would refuse it.
 func TestTrackingPerFlavor(t *testing.T) {
-	if strings.Contains(trackingFor(false), "session_track_gtids") {
+	if strings.Contains(trackingFor(gtid.MariaDB), "session_track_gtids") {
 		t.Fatal("MariaDB's tracking statement sets session_track_gtids, which MariaDB refuses")
 	}
-	if !strings.Contains(trackingFor(true), "session_track_gtids = 'OWN_GTID'") {
+	if !strings.Contains(trackingFor(gtid.MySQL), "session_track_gtids = 'OWN_GTID'") {
 		t.Fatal("MySQL's tracking statement does not track its own GTIDs")
 	}
-	for _, f := range []bool{false, true} {
+	for _, f := range []gtid.Flavor{gtid.MariaDB, gtid.MySQL} {
 		for _, v := range []string{"session_track_state_change = ON", "session_track_schema = ON", "session_track_system_variables = '*'", "session_track_transaction_info = 'CHARACTERISTICS'"} {
 			if !strings.Contains(trackingFor(f), v) {
-				t.Fatalf("tracking statement (mysql=%v) lacks %s", f, v)
+				t.Fatalf("tracking statement (%s) lacks %s", f, v)
 			}
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/gtid"
 )
 
 // Errors of Execute, Rejoin and Repoint.
@@ -326,7 +328,7 @@ func (x *executor) verify(ctx context.Context) (toState, error) {
 		if !sameAddr(src, x.p.From.Address) {
 			return st, fmt.Errorf("%w: %s replicates from %s, not from %s", ErrStale, t, src, x.p.From)
 		}
-		if st.received, err = ParsePosition(x.p.Flavor, row[x.d.received]); err != nil {
+		if st.received, err = gtid.ParseAs(x.p.Flavor, row[x.d.received]); err != nil {
 			return st, fmt.Errorf("%s: %w", t, err)
 		}
 	}
@@ -365,7 +367,7 @@ func (x *executor) demoteFrom(ctx context.Context) (Position, error) {
 	if err != nil {
 		return Position{}, err
 	}
-	return ParsePosition(x.p.Flavor, s)
+	return gtid.ParseAs(x.p.Flavor, s)
 }
 
 // catchUp waits, bounded, for To to apply target, then counts what it lacks
@@ -376,12 +378,12 @@ func (x *executor) catchUp(ctx context.Context, target Position) error {
 	x.res.CaughtUp = true
 	if !target.IsEmpty() {
 		wctx, cancel := context.WithTimeout(ctx, x.p.CatchupWait+5*time.Second)
-		r, err := x.one(wctx, x.p.To, x.d.waitSQL(x.p.Flavor, target.String(), x.p.CatchupWait), "r")
+		r, err := x.one(wctx, x.p.To, gtid.DialectOf(x.p.Flavor).WaitSQL(target.String(), x.p.CatchupWait), "r")
 		cancel()
 		if err != nil && ctx.Err() != nil {
 			return err
 		}
-		if err != nil || r != "0" {
+		if err != nil || !gtid.DialectOf(x.p.Flavor).Reached(r, false) {
 			x.res.CaughtUp = false
 			if x.p.Kind == KindSwitchover {
 				return fmt.Errorf("%w: %s did not apply %s within %s (result %q, err %v)",
@@ -391,11 +393,11 @@ func (x *executor) catchUp(ctx context.Context, target Position) error {
 				"backend", x.p.To.Name, "target", target.String(), "wait", x.p.CatchupWait, "result", r, "err", err)
 		}
 	}
-	exec, err := x.one(ctx, x.p.To, x.d.executedSQL, "gtid")
+	exec, err := x.one(ctx, x.p.To, executedSQL(x.p.Flavor), "gtid")
 	if err != nil {
 		return err
 	}
-	have, err := ParsePosition(x.p.Flavor, exec)
+	have, err := gtid.ParseAs(x.p.Flavor, exec)
 	if err != nil {
 		return fmt.Errorf("%s: %w", x.p.To, err)
 	}
@@ -568,8 +570,8 @@ func Rejoin(ctx context.Context, dial Dialer, f Flavor, t, primary Target, cred 
 	if err != nil {
 		return err
 	}
-	mp, err1 := ParsePosition(f, mine)
-	pp, err2 := ParsePosition(f, theirs)
+	mp, err1 := gtid.ParseAs(f, mine)
+	pp, err2 := gtid.ParseAs(f, theirs)
 	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}

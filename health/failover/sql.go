@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"time"
+
+	"github.com/switchyard/switchyard/internal/gtid"
 )
 
 // Everything that differs between MariaDB and MySQL when promoting, fencing
 // and repointing lives in this file. The probe statements live in health's
-// flavor.go; the epoch table, shared by both, is defined here.
+// flavor.go and the GTID SQL in internal/gtid; the epoch table, shared by both, is defined here.
 
 // The epoch table. Each promotion records one row, replicated from the new
 // primary to every server that follows it; a server's copy says which epoch
@@ -47,8 +48,6 @@ const (
 // dialect is one flavor's promotion SQL and status columns.
 type dialect struct {
 	stopReplica, startReplica, resetReplica string
-	// executedSQL returns one column "gtid": what the server has applied.
-	executedSQL string
 	// binlogPosSQL returns one column "gtid": everything in the server's
 	// binlog, the position a demoted primary resumes from.
 	binlogPosSQL     string
@@ -71,7 +70,6 @@ var dialects = map[Flavor]dialect{
 		stopReplica:      "STOP SLAVE",
 		startReplica:     "START SLAVE",
 		resetReplica:     "RESET SLAVE ALL",
-		executedSQL:      "SELECT @@gtid_current_pos AS gtid",
 		binlogPosSQL:     "SELECT @@gtid_binlog_pos AS gtid",
 		replicaStatusSQL: "SHOW SLAVE STATUS",
 		received:         "Gtid_IO_Pos",
@@ -97,7 +95,6 @@ var dialects = map[Flavor]dialect{
 		stopReplica:      "STOP REPLICA",
 		startReplica:     "START REPLICA",
 		resetReplica:     "RESET REPLICA ALL",
-		executedSQL:      "SELECT @@GLOBAL.gtid_executed AS gtid",
 		binlogPosSQL:     "SELECT @@GLOBAL.gtid_executed AS gtid",
 		replicaStatusSQL: "SHOW REPLICA STATUS",
 		received:         "Retrieved_Gtid_Set",
@@ -121,15 +118,9 @@ var dialects = map[Flavor]dialect{
 	},
 }
 
-// waitSQL waits up to timeout for the server to have applied pos. Both
-// functions return 0 when it has; MariaDB returns -1 and MySQL 1 on timeout.
-func (d dialect) waitSQL(f Flavor, pos string, timeout time.Duration) string {
-	secs := max(timeout.Seconds(), 0.001)
-	if f == MySQL {
-		return fmt.Sprintf("SELECT WAIT_FOR_EXECUTED_GTID_SET(%s, %.3f) AS r", quote(pos), secs)
-	}
-	return fmt.Sprintf("SELECT MASTER_GTID_WAIT(%s, %.3f) AS r", quote(pos), secs)
-}
+// executedSQL returns one column "gtid": what a server of flavor f has
+// applied.
+func executedSQL(f Flavor) string { return "SELECT " + gtid.DialectOf(f).Applied + " AS gtid" }
 
 // ReplCredentials are the replication account a repointed server uses.
 // Empty User keeps the credentials the server already has.
