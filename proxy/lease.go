@@ -5,7 +5,9 @@ package proxy
 // then calls acquire, which routes (router.Route), holds the statement
 // while no primary can be used (failoverWait), borrows from the pool
 // (borrow, take), gives the connection the session's state (syncState),
-// and has a replica wait for the GTID a read needs (afterBorrow); or
+// or, on a replica that must first apply the GTID a read needs, writes the
+// wait and the state ahead of the command's packet (afterBorrow,
+// prelude.go); or
 // decides, by useOfHeld, what the connection the session already holds
 // means for this command. After the exchange, finish records what the
 // server reported (recordState) and keeps or gives back the connection by
@@ -18,7 +20,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/switchyard/switchyard/config"
@@ -51,11 +52,19 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 		case heldBeside: // the router never sends a statement that may write to a replica
 		}
 	}
+	redirect := s.redirect // a read whose wait timed out: the primary answers it
+	s.redirect, s.prelude = false, prelude{}
+	if redirect {
+		t.class, t.hintReplica = router.ClassWrite, false
+	}
 	hold := failoverWait{srv: s.srv}
 	defer hold.done()
 	for {
 		d, need, err := s.route(ctx, t, &hold)
 		s.routed, s.onReplica = d.Reason, d.Backend.Role == health.RoleReplica // a refusal too is counted under its route
+		if redirect {
+			s.routed = router.ReasonNoReplica
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -100,24 +109,42 @@ func (s *Session) borrowFor(ctx context.Context, d router.Decision) (*backend.Co
 	return s.borrow(ctx, d.Backend, d.Epoch)
 }
 
-// afterBorrow has a replica wait for the GTID a read needs, then gives the
-// connection the session's state, or moves the read to the primary when
-// the replica does not get there in time or cannot take the state.
+// afterBorrow readies a replica that must first apply the GTID a read
+// needs: it writes the wait and the session's state ahead of the command's
+// packet (prelude.go), or, for a command that does not send its packet
+// right away (!t.pipeline), has the replica wait now, a round trip of its
+// own; and moves the read to the primary when the replica does not get
+// there in time or cannot take the state.
 func (s *Session) afterBorrow(ctx context.Context, t target, d router.Decision, need gtid.Position, conn *backend.Conn, hold *failoverWait) (*backend.Conn, error) {
 	if !d.Wait {
+		if !need.IsEmpty() && s.onReplica {
+			s.srv.metrics.consistentReads[readKnown].Inc()
+		}
 		return conn, nil // borrow stamped it and made it the current command
 	}
-	if s.waitGTID(conn, need) {
-		s.srv.progress.noteApplied(d.Backend.Name, need)
-		if s.syncAfterWait(conn) {
+	err := s.writePrelude(conn, need)
+	if err == nil && t.pipeline {
+		return conn, nil
+	}
+	if err == nil {
+		s.srv.metrics.consistentReads[readSeparate].Inc()
+		if err = conn.Flush(); err == nil {
+			err = s.settlePrelude(conn)
+		} else {
+			s.prelude = prelude{}
+			conn.Broken = true
+		}
+		if err == nil {
 			return conn, nil
 		}
-	} else {
-		s.setCur(nil) // before the release: the connection is no longer this session's
-		conn.Release()
 	}
+	if errors.Is(err, errNotCaughtUp) {
+		s.srv.metrics.consistentReads[readRedirected].Inc()
+	}
+	s.setCur(nil) // before the release: the connection is no longer this session's
+	conn.Release()
 	t.class, t.hintReplica = router.ClassWrite, false
-	d, _, err := s.route(ctx, t, hold)
+	d, _, err = s.route(ctx, t, hold)
 	if err != nil {
 		return nil, err
 	}
@@ -126,19 +153,6 @@ func (s *Session) afterBorrow(ctx context.Context, t target, d router.Decision, 
 	}
 	s.routed, s.onReplica = router.ReasonNoReplica, false
 	return conn, nil
-}
-
-// syncAfterWait gives a replica connection that caught up the session's
-// state. A failure (the connection broke, or the server refused the state)
-// is not the read's: it goes to the primary instead.
-func (s *Session) syncAfterWait(conn *backend.Conn) bool {
-	err := s.syncState(conn)
-	if err != nil {
-		s.log.Debug("a replica that caught up could not take the session state; the read goes to the primary", "backend", conn.Name, "err", err)
-		s.setCur(nil)
-		conn.Release() // syncState marked it broken: its state is unknown
-	}
-	return err == nil
 }
 
 // checkHeldEpoch refuses to go on with a connection to a primary that is no
@@ -273,17 +287,6 @@ func noPrimary(topo *health.Topology) error {
 	return fmt.Errorf("%w: %s", router.ErrNoPrimary, b.String())
 }
 
-// waitGTID has a replica wait, bounded, until it applied need.
-func (s *Session) waitGTID(conn *backend.Conn, need gtid.Position) bool {
-	secs := strconv.FormatFloat(s.srv.settings().policy.GTIDWait.Seconds(), 'f', 3, 64)
-	v, err := conn.QueryValue("SELECT MASTER_GTID_WAIT('" + need.String() + "', " + secs + ")")
-	if err != nil {
-		conn.Broken = true
-		return false
-	}
-	return v == "0"
-}
-
 // releaseHeld gives the held connection back to the pool.
 func (s *Session) releaseHeld() {
 	conn := s.held
@@ -296,6 +299,12 @@ func (s *Session) releaseHeld() {
 // gives it back (heldAfter).
 func (s *Session) finish(conn *backend.Conn, e *effect) {
 	s.setCur(nil)
+	if s.prelude.conn == conn {
+		// The command ended before its packet went out: the wait and
+		// the state are still in conn's buffer, unsent.
+		s.prelude = prelude{}
+		conn.Broken = true
+	}
 	r := &s.resp
 	if conn.Broken { // dropped by a failed relay: afterLoss has run
 		r.track.reset()

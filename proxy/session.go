@@ -55,6 +55,13 @@ type Session struct {
 	retryRead  bool
 	avoid      string
 	retrySince time.Time
+	// prelude: a replica's wait and the session's state, written on the
+	// current connection by acquire and sent with the command's packet
+	// (prelude.go). redirect: the wait timed out; the next acquire routes
+	// the read to the primary. waitBuf holds the wait statement.
+	prelude  prelude
+	redirect bool
+	waitBuf  []byte
 	// cursorAsked: during stmtExecute's exchange, the execute asked the
 	// server for a cursor (see opensCursor).
 	cursorAsked bool
@@ -268,6 +275,9 @@ func (s *Session) forwardPacket(conn *backend.Conn, size int, seq byte) error {
 
 // sendPacket writes a packet the session holds in memory to conn; every
 // caller reads the reply next, which the flush waits for.
+// A prelude acquire wrote ahead of it goes out in the same write, and its
+// answers are read before the command's (afterPrelude): errRetryRead then
+// means the command is to be sent again, to the primary.
 func (s *Session) sendPacket(conn *backend.Conn, payload []byte, seq byte) error {
 	_, err := conn.Write(payload, seq)
 	if err == nil {
@@ -275,8 +285,13 @@ func (s *Session) sendPacket(conn *backend.Conn, payload []byte, seq byte) error
 	}
 	if err != nil {
 		conn.Broken = true
+		s.prelude = prelude{}
+		return err
 	}
-	return err
+	if s.prelude.conn == conn {
+		return s.afterPrelude(conn, payload[0])
+	}
+	return nil
 }
 
 // dropConn abandons the current connection after a failure: it is closed,
