@@ -158,7 +158,7 @@ func (h fakeHandler) HandleQuery(q string) (*mysql.Result, error) {
 		}
 		names := slices.Sorted(maps.Keys(cols))
 		if len(names) == 0 {
-			names = []string{d.host} // an empty result still has columns
+			names = []string{d.Host} // an empty result still has columns
 		}
 		var values [][]any
 		for _, r := range st.status {

@@ -20,7 +20,8 @@ import (
 // ("5.5.5-10.11.6-MariaDB-0+deb12u1") or @@version's.
 var flavorOf = gtid.FlavorOf
 
-// dialect is one flavor's probe SQL and replica status column names.
+// dialect is one flavor's probe SQL; the replica status columns are the
+// failover executor's (failover.StatusColumns), the GTID SQL internal/gtid's.
 type dialect struct {
 	// stateSQL returns one row with columns version, read_only and gtid.
 	stateSQL string
@@ -28,11 +29,7 @@ type dialect struct {
 	// multi-source connections, MySQL channels); none on a server that does
 	// not replicate.
 	replicaStatusSQL string
-
-	channel, host, port, lag, ioRunning, sqlRunning, ioError, sqlError string
-	// received is what the replica has received from its source: the
-	// position it reaches once its relay log is applied.
-	received string
+	failover.StatusColumns
 }
 
 var dialects = map[Flavor]dialect{
@@ -40,29 +37,13 @@ var dialects = map[Flavor]dialect{
 		stateSQL: stateSQL(FlavorMariaDB),
 		// ALL: a multi-source replica's default connection is not the only one.
 		replicaStatusSQL: "SHOW ALL SLAVES STATUS",
-		channel:          "Connection_name",
-		host:             "Master_Host",
-		port:             "Master_Port",
-		lag:              "Seconds_Behind_Master",
-		ioRunning:        "Slave_IO_Running",
-		sqlRunning:       "Slave_SQL_Running",
-		ioError:          "Last_IO_Error",
-		sqlError:         "Last_SQL_Error",
-		received:         "Gtid_IO_Pos",
+		StatusColumns:    failover.Columns(FlavorMariaDB),
 	},
 	FlavorMySQL: {
 		stateSQL: stateSQL(FlavorMySQL),
 		// MySQL 8.0.22+; it reports every channel.
 		replicaStatusSQL: "SHOW REPLICA STATUS",
-		channel:          "Channel_Name",
-		host:             "Source_Host",
-		port:             "Source_Port",
-		lag:              "Seconds_Behind_Source",
-		ioRunning:        "Replica_IO_Running",
-		sqlRunning:       "Replica_SQL_Running",
-		ioError:          "Last_IO_Error",
-		sqlError:         "Last_SQL_Error",
-		received:         "Retrieved_Gtid_Set",
+		StatusColumns:    failover.Columns(FlavorMySQL),
 	},
 }
 
@@ -120,13 +101,13 @@ func parseReplicaStatus(f Flavor, rows []row) replicaStatus {
 	d := dialects[f]
 	var pick row
 	for _, r := range rows {
-		if r[d.host] == "" {
+		if r[d.Host] == "" {
 			continue
 		}
-		if pick == nil || r[d.channel] == "" {
+		if pick == nil || r[d.Channel] == "" {
 			pick = r
 		}
-		if r[d.channel] == "" {
+		if r[d.Channel] == "" {
 			break
 		}
 	}
@@ -135,22 +116,22 @@ func parseReplicaStatus(f Flavor, rows []row) replicaStatus {
 	}
 	st := replicaStatus{
 		Replicating:      true,
-		SourceAddress:    net.JoinHostPort(pick[d.host], pick[d.port]),
+		SourceAddress:    net.JoinHostPort(pick[d.Host], pick[d.Port]),
 		Lag:              -1,
-		IOThreadRunning:  pick[d.ioRunning] == "Yes",
-		SQLThreadRunning: pick[d.sqlRunning] == "Yes",
-		Received:         strings.Join(strings.Fields(pick[d.received]), ""),
+		IOThreadRunning:  pick[d.IORunning] == "Yes",
+		SQLThreadRunning: pick[d.SQLRunning] == "Yes",
+		Received:         strings.Join(strings.Fields(pick[d.Received]), ""),
 	}
-	if s, ok := pick[d.lag]; ok {
+	if s, ok := pick[d.Lag]; ok {
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
 			st.Lag = time.Duration(n) * time.Second
 		}
 	}
 	var errs []string
-	if e := pick[d.ioError]; e != "" {
+	if e := pick[d.IOError]; e != "" {
 		errs = append(errs, "I/O thread: "+e)
 	}
-	if e := pick[d.sqlError]; e != "" {
+	if e := pick[d.SQLError]; e != "" {
 		errs = append(errs, "SQL thread: "+e)
 	}
 	st.Error = strings.Join(errs, "; ")

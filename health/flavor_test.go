@@ -28,8 +28,8 @@ func TestFlavorOf(t *testing.T) {
 func TestDialectsComplete(t *testing.T) {
 	for _, f := range []Flavor{FlavorMariaDB, FlavorMySQL} {
 		d, ok := dialects[f]
-		if !ok || d.stateSQL == "" || d.replicaStatusSQL == "" || d.host == "" || d.port == "" ||
-			d.lag == "" || d.channel == "" || d.ioRunning == "" || d.sqlRunning == "" {
+		if !ok || d.stateSQL == "" || d.replicaStatusSQL == "" || d.Host == "" || d.Port == "" ||
+			d.Lag == "" || d.Channel == "" || d.IORunning == "" || d.SQLRunning == "" {
 			t.Errorf("dialect %s incomplete: %+v", f, d)
 		}
 	}

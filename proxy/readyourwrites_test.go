@@ -204,20 +204,6 @@ func syncReplicas(ctx context.Context, t *testing.T, topo *testenv.Topo, direct 
 	}
 }
 
-// consistentReads reads switchyard_consistent_reads_total{how}.
-func consistentReads(t *testing.T, s *testenv.Switchyard) map[string]float64 {
-	t.Helper()
-	m, err := testenv.ScrapeMetrics(context.Background(), s.AdminAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, how := range []string{"known", "pipelined", "redirected", "separate"} {
-		out[how] = m.Value("switchyard_consistent_reads_total", "how", how)
-	}
-	return out
-}
-
 // rywTable makes a table of n rows on the primary, applied by both
 // replicas before it returns.
 func rywTable(ctx context.Context, t *testing.T, topo *testenv.Topo, n int) (table string, direct *sql.DB) {
@@ -258,7 +244,7 @@ func TestReadYourWritesWithoutWaitRoundTrip(t *testing.T) {
 			}
 		}
 		t.Run(tc.name+"/pipelined", func(t *testing.T) {
-			before := consistentReads(t, s)
+			before := scrapeReads(t, s)
 			unlock := holdReplicas(ctx, t, topo)
 			mustExec(t, writer, "INSERT INTO "+table+" VALUES (?)", 100+2*i)
 			released := make(chan struct{})
@@ -269,24 +255,24 @@ func TestReadYourWritesWithoutWaitRoundTrip(t *testing.T) {
 			}()
 			count(t, 11+2*i)
 			<-released
-			after := consistentReads(t, s)
+			after := scrapeReads(t, s)
 			if after["pipelined"] <= before["pipelined"] || after["separate"] != before["separate"] || after["redirected"] != before["redirected"] {
 				t.Errorf("consistent reads before %v, after %v: want a pipelined wait, no separate one, none redirected", before, after)
 			}
 		})
 		t.Run(tc.name+"/known", func(t *testing.T) {
 			mustExec(t, writer, "INSERT INTO "+table+" VALUES (?)", 101+2*i)
-			before := consistentReads(t, s)
+			before := scrapeReads(t, s)
 			// The first reads may still wait (pipelined) until each replica
 			// is known to have the write: from then on none waits.
 			deadline := time.Now().Add(20 * time.Second)
-			for consistentReads(t, s)["known"] == before["known"] {
+			for scrapeReads(t, s)["known"] == before["known"] {
 				if time.Now().After(deadline) {
-					t.Fatalf("no read served without a wait: %v", consistentReads(t, s))
+					t.Fatalf("no read served without a wait: %v", scrapeReads(t, s))
 				}
 				count(t, 12+2*i)
 			}
-			after := consistentReads(t, s)
+			after := scrapeReads(t, s)
 			if after["separate"] != before["separate"] || after["redirected"] != before["redirected"] {
 				t.Errorf("consistent reads before %v, after %v: want no separate wait, none redirected", before, after)
 			}
@@ -336,7 +322,7 @@ func TestReadYourWritesRedirectedAfterTimedOutWait(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			writer, reader := open(t, s.Addr, tc.params), open(t, s.Addr, tc.params)
-			before := consistentReads(t, s)
+			before := scrapeReads(t, s)
 			unlock := holdReplicas(ctx, t, topo)
 			want++
 			mustExec(t, writer, "INSERT INTO "+table+" VALUES (?)", want)
@@ -345,7 +331,7 @@ func TestReadYourWritesRedirectedAfterTimedOutWait(t *testing.T) {
 			if err != nil || n != want || fromPrimary != want {
 				t.Fatalf("read after a write whose wait timed out: %d rows (%d from the primary), %v; want %d, all from the primary", n, fromPrimary, err, want)
 			}
-			after := consistentReads(t, s)
+			after := scrapeReads(t, s)
 			if after["redirected"] <= before["redirected"] || after["separate"] != before["separate"] {
 				t.Errorf("consistent reads before %v, after %v: want a redirected read, no separate wait", before, after)
 			}

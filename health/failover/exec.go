@@ -324,11 +324,11 @@ func (x *executor) verify(ctx context.Context) (toState, error) {
 		if row == nil {
 			return st, fmt.Errorf("%w: %s no longer replicates", ErrStale, t)
 		}
-		src := net.JoinHostPort(row[x.d.host], row[x.d.port])
+		src := net.JoinHostPort(row[x.d.Host], row[x.d.Port])
 		if !sameAddr(src, x.p.From.Address) {
 			return st, fmt.Errorf("%w: %s replicates from %s, not from %s", ErrStale, t, src, x.p.From)
 		}
-		if st.received, err = gtid.ParseAs(x.p.Flavor, row[x.d.received]); err != nil {
+		if st.received, err = gtid.ParseAs(x.p.Flavor, row[x.d.Received]); err != nil {
 			return st, fmt.Errorf("%s: %w", t, err)
 		}
 	}
@@ -496,7 +496,7 @@ func (x *executor) repoint(ctx context.Context, t Target, demoted bool) error {
 func firstSource(rows []Row, d dialect) Row {
 	var pick Row
 	for _, r := range rows {
-		if r[d.host] == "" {
+		if r[d.Host] == "" {
 			continue
 		}
 		if pick == nil {
@@ -597,17 +597,17 @@ func Rejoin(ctx context.Context, dial Dialer, f Flavor, t, primary Target, cred 
 		switch {
 		case r == nil:
 			return fmt.Errorf("rejoin %s: no replication status after START", t)
-		case r[d.ioErrno] == strconv.Itoa(erMasterFatal) || r[d.sqlError] != "":
+		case r[d.IOErrno] == strconv.Itoa(erMasterFatal) || r[d.SQLError] != "":
 			_ = x.exec(ctx, t, d.stopReplica)
 			_ = x.exec(ctx, t, d.resetReplica)
 			return fmt.Errorf("%w: %s cannot replicate from %s: %s%s; it stays read-only",
-				ErrDiverged, t, primary, r[d.ioError], r[d.sqlError])
-		case r[d.ioRunning] == "Yes" && r[d.sqlRunning] == "Yes":
+				ErrDiverged, t, primary, r[d.IOError], r[d.SQLError])
+		case r[d.IORunning] == "Yes" && r[d.SQLRunning] == "Yes":
 			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("rejoin %s: replication not running within %s (IO %s, SQL %s, %s)",
-				t, wait, r[d.ioRunning], r[d.sqlRunning], r[d.ioError])
+				t, wait, r[d.IORunning], r[d.SQLRunning], r[d.IOError])
 		}
 		select {
 		case <-ctx.Done():

@@ -126,8 +126,8 @@ func (c *fakeConn) do(sql string) (uint64, []Row, error) {
 			}
 			return "No"
 		}
-		return 0, []Row{{d.host: h, d.port: p, d.received: s.received, d.ioRunning: yes(s.ioRunning),
-			d.sqlRunning: yes(s.sqlRun), d.ioErrno: s.ioErrno}}, nil
+		return 0, []Row{{d.Host: h, d.Port: p, d.Received: s.received, d.IORunning: yes(s.ioRunning),
+			d.SQLRunning: yes(s.sqlRun), d.IOErrno: s.ioErrno}}, nil
 	case sql == EpochQuery:
 		if !s.table {
 			return 0, nil, &mysql.MyError{Code: ErNoSuchTable, Message: "no table"}

@@ -52,8 +52,7 @@ type dialect struct {
 	// binlog, the position a demoted primary resumes from.
 	binlogPosSQL     string
 	replicaStatusSQL string
-	// Status columns.
-	received, host, port, ioRunning, sqlRunning, ioErrno, ioError, sqlError string
+	StatusColumns
 	// writable makes a server writable for its privileged monitor user only
 	// (to record the epoch); open then lets everyone write.
 	writable []string
@@ -72,14 +71,11 @@ var dialects = map[Flavor]dialect{
 		resetReplica:     "RESET SLAVE ALL",
 		binlogPosSQL:     "SELECT @@gtid_binlog_pos AS gtid",
 		replicaStatusSQL: "SHOW SLAVE STATUS",
-		received:         "Gtid_IO_Pos",
-		host:             "Master_Host",
-		port:             "Master_Port",
-		ioRunning:        "Slave_IO_Running",
-		sqlRunning:       "Slave_SQL_Running",
-		ioErrno:          "Last_IO_Errno",
-		ioError:          "Last_IO_Error",
-		sqlError:         "Last_SQL_Error",
+		StatusColumns: StatusColumns{
+			Channel: "Connection_name", Host: "Master_Host", Port: "Master_Port", Lag: "Seconds_Behind_Master",
+			IORunning: "Slave_IO_Running", SQLRunning: "Slave_SQL_Running",
+			IOErrno: "Last_IO_Errno", IOError: "Last_IO_Error", SQLError: "Last_SQL_Error", Received: "Gtid_IO_Pos",
+		},
 		// READ_ONLY ADMIN (in ALL PRIVILEGES) lets the monitor write while
 		// read_only=1, so the epoch is recorded before anyone else can write.
 		writable: nil,
@@ -97,14 +93,11 @@ var dialects = map[Flavor]dialect{
 		resetReplica:     "RESET REPLICA ALL",
 		binlogPosSQL:     "SELECT @@GLOBAL.gtid_executed AS gtid",
 		replicaStatusSQL: "SHOW REPLICA STATUS",
-		received:         "Retrieved_Gtid_Set",
-		host:             "Source_Host",
-		port:             "Source_Port",
-		ioRunning:        "Replica_IO_Running",
-		sqlRunning:       "Replica_SQL_Running",
-		ioErrno:          "Last_IO_Errno",
-		ioError:          "Last_IO_Error",
-		sqlError:         "Last_SQL_Error",
+		StatusColumns: StatusColumns{
+			Channel: "Channel_Name", Host: "Source_Host", Port: "Source_Port", Lag: "Seconds_Behind_Source",
+			IORunning: "Replica_IO_Running", SQLRunning: "Replica_SQL_Running",
+			IOErrno: "Last_IO_Errno", IOError: "Last_IO_Error", SQLError: "Last_SQL_Error", Received: "Retrieved_Gtid_Set",
+		},
 		// super_read_only stops even SUPER; read_only alone lets the
 		// monitor (SUPER or CONNECTION_ADMIN) record the epoch first.
 		writable:      []string{"SET GLOBAL super_read_only = 0"},
@@ -117,6 +110,20 @@ var dialects = map[Flavor]dialect{
 			"SET GLOBAL rpl_semi_sync_replica_enabled = 1"},
 	},
 }
+
+// StatusColumns are the replica status columns of a flavor, as the
+// failover executor and health's probes both read them.
+type StatusColumns struct {
+	Channel, Host, Port, Lag   string
+	IORunning, SQLRunning      string
+	IOErrno, IOError, SQLError string
+	// Received is what the replica has received from its source: the
+	// position it reaches once its relay log is applied.
+	Received string
+}
+
+// Columns returns the replica status columns of flavor f.
+func Columns(f Flavor) StatusColumns { return dialects[f].StatusColumns }
 
 // executedSQL returns one column "gtid": what a server of flavor f has
 // applied.

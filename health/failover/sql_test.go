@@ -70,7 +70,7 @@ func TestDialectStatements(t *testing.T) {
 		{"mysql writable for the monitor", strings.Join(mysql.writable, ";"), "SET GLOBAL super_read_only = 0"},
 		{"mysql open", mysql.open, "SET GLOBAL read_only = 0"},
 		{"mysql status", mysql.replicaStatusSQL, "SHOW REPLICA STATUS"},
-		{"mysql received column", mysql.received, "Retrieved_Gtid_Set"},
+		{"mysql received column", mysql.Received, "Retrieved_Gtid_Set"},
 		{"mysql semi-sync primary", strings.Join(mysql.semiSyncPrimary, ";"),
 			"SET GLOBAL rpl_semi_sync_source_enabled = 1;SET GLOBAL rpl_semi_sync_replica_enabled = 0"},
 	}

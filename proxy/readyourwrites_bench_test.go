@@ -1,0 +1,74 @@
+package proxy_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/switchyard/switchyard/internal/testenv"
+)
+
+// BenchmarkReadAfterWrite: one op is an autocommit INSERT on one pooled
+// connection and, with consistency global, a read of it on another: the
+// read-your-writes hot path. The replicas trail the primary by the time
+// they take to apply a row, so most reads find their replica not yet known
+// to have it: each then carries a wait. Reported per op: the reads by how
+// (known, pipelined, redirected, separate).
+func BenchmarkReadAfterWrite(b *testing.B) {
+	topo := testenv.Topology(b)
+	s := topo.Proxy(b, "routing: {consistency: global, max_replica_lag: 1h}\n")
+	ctx := context.Background()
+	direct := topo.DB(b, topo.Primary, "root", "", "test")
+	table := fmt.Sprintf("ryw_bench_%d", time.Now().UnixNano())
+	if _, err := direct.Exec("CREATE TABLE " + table + " (a INT AUTO_INCREMENT PRIMARY KEY, b INT)"); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _, _ = direct.Exec("DROP TABLE IF EXISTS " + table) })
+	db, err := sql.Open("mysql", fmt.Sprintf("app:app@tcp(%s)/test?interpolateParams=true", s.Addr))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	writer, err := db.Conn(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer writer.Close()
+	reader, err := db.Conn(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer reader.Close()
+	before := scrapeReads(b, s)
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := writer.ExecContext(ctx, "INSERT INTO "+table+" (b) VALUES (?)", i); err != nil {
+			b.Fatal(err)
+		}
+		var n int
+		if err := reader.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+" WHERE b > ?", 0).Scan(&n); err != nil || n != i {
+			b.Fatalf("read after write %d: %d rows, %v", i, n, err)
+		}
+	}
+	after := scrapeReads(b, s)
+	for how, v := range after {
+		b.ReportMetric((v-before[how])/float64(i), how+"/op")
+	}
+}
+
+// scrapeReads reads switchyard_consistent_reads_total{how}.
+func scrapeReads(tb testing.TB, s *testenv.Switchyard) map[string]float64 {
+	tb.Helper()
+	m, err := testenv.ScrapeMetrics(context.Background(), s.AdminAddr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, how := range []string{"known", "pipelined", "redirected", "separate"} {
+		out[how] = m.Value("switchyard_consistent_reads_total", "how", how)
+	}
+	return out
+}
