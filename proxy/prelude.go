@@ -178,9 +178,9 @@ func lenEncValue(b []byte) (v string, null bool, rest []byte) {
 }
 
 // discardAnswer reads and drops the answer to a command conn ran (cmd:
-// COM_QUERY, COM_STMT_EXECUTE or COM_STMT_PREPARE). An answer it cannot
-// end by reading (a LOCAL INFILE request, a cursor left open) is an error:
-// the caller breaks conn.
+// COM_QUERY, COM_STMT_EXECUTE or COM_STMT_PREPARE; a statement it
+// prepared is closed again). An answer it cannot end by reading (a LOCAL
+// INFILE request, a cursor left open) is an error: the caller breaks conn.
 func discardAnswer(conn *backend.Conn, cmd byte) error {
 	var buf [64]byte
 	p, err := skipPacket(conn, buf[:])
@@ -196,16 +196,23 @@ func discardAnswer(conn *backend.Conn, cmd byte) error {
 				return err
 			}
 		}
-		return nil
+		closeStmt := [5]byte{mysql.COM_STMT_CLOSE}
+		copy(closeStmt[1:], p.Head[1:5])
+		if _, err := conn.Write(closeStmt[:], 0); err != nil {
+			return err
+		}
+		return conn.Flush() // no answer comes
 	}
 	for {
 		var status uint16
-		switch p.First() {
-		case wire.ERRHeader:
+		switch {
+		case p.IsProgress(): // a report, then the answer
+			status = wire.StatusMoreResults
+		case p.First() == wire.ERRHeader:
 			return nil
-		case wire.OKHeader:
+		case p.First() == wire.OKHeader:
 			status = wire.ParseOK(p.Head, false).Status
-		case wire.LocalInfileReq:
+		case p.First() == wire.LocalInfileReq:
 			return errors.New("a read asked for a local file")
 		default:
 			columns, n := wire.LenEncInt(p.Head)
