@@ -161,10 +161,7 @@ func TestReadYourWritesAfterReturning(t *testing.T) {
 	mustExec(t, direct, "CREATE TABLE "+table+" (a INT)")
 	t.Cleanup(func() { _, _ = direct.Exec("DROP TABLE IF EXISTS " + table) })
 	syncReplicas(ctx, t, topo, direct)
-	for i, tc := range []struct{ name, params string }{
-		{"text", "interpolateParams=true"},
-		{"prepared", ""},
-	} {
+	for i, tc := range protocols {
 		t.Run(tc.name, func(t *testing.T) {
 			writer, reader := open(t, p.Addr, tc.params), open(t, p.Addr, "")
 			unlock := holdReplicas(ctx, t, topo)
@@ -186,6 +183,13 @@ func TestReadYourWritesAfterReturning(t *testing.T) {
 			}
 		})
 	}
+}
+
+// protocols are the DSN parameters of a client that sends its statements
+// as text and of one that prepares them.
+var protocols = []struct{ name, params string }{
+	{"text", "interpolateParams=true"},
+	{"prepared", ""},
 }
 
 // syncReplicas waits until both replicas applied everything the primary
@@ -231,10 +235,7 @@ func TestReadYourWritesWithoutWaitRoundTrip(t *testing.T) {
 	defer cancel()
 	s := topo.Proxy(t, "routing: {consistency: global, gtid_wait: 20s, max_replica_lag: 1h}\n")
 	table, _ := rywTable(ctx, t, topo, 10)
-	for i, tc := range []struct{ name, params string }{
-		{"text", "interpolateParams=true"},
-		{"prepared", ""},
-	} {
+	for i, tc := range protocols {
 		writer, reader := open(t, s.Addr, tc.params), open(t, s.Addr, tc.params)
 		count := func(t *testing.T, want int) {
 			t.Helper()
@@ -316,10 +317,7 @@ func TestReadYourWritesRedirectedAfterTimedOutWait(t *testing.T) {
 		return n, fromPrimary, rs.Err()
 	}
 	want := 200
-	for _, tc := range []struct{ name, params string }{
-		{"text", "interpolateParams=true"},
-		{"prepared", ""},
-	} {
+	for _, tc := range protocols {
 		t.Run(tc.name, func(t *testing.T) {
 			writer, reader := open(t, s.Addr, tc.params), open(t, s.Addr, tc.params)
 			before := scrapeReads(t, s)
