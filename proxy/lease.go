@@ -414,15 +414,32 @@ func (s *Session) recordState(conn *backend.Conn, e *effect) {
 		s.srv.metrics.countPins(added)
 	}
 	s.pins |= pin
-	if t.gtid != "" {
+	if s.ackWrite() {
+		s.lastWrite = s.lastWrite.Merge(t.pos)
+	}
+}
+
+// ackWrite records the GTID the response reported as acknowledged, once:
+// done calls it before the answer reaches the client, since from then on
+// another connection's read (consistency global) must see the write; a
+// GTID learned after the answer (learnGTIDAfterRows) is acknowledged when
+// the statement is recorded. It reports whether the response carried one.
+func (s *Session) ackWrite() bool {
+	t := &s.resp.track
+	if t.gtid == "" {
+		return false
+	}
+	if t.pos.IsEmpty() {
+		pos, err := gtid.Parse(t.gtid)
+		if err != nil {
+			return false
+		}
 		// Filled: a session's single MySQL GTIDs would otherwise grow its
 		// set by a span per gap; it asks no more of a replica.
-		if pos, err := gtid.Parse(t.gtid); err == nil {
-			pos = pos.Filled()
-			s.lastWrite = s.lastWrite.Merge(pos)
-			s.srv.acknowledged(t.gtid, pos)
-		}
+		t.pos = pos.Filled()
+		s.srv.acknowledged(t.gtid, t.pos)
 	}
+	return true
 }
 
 // afterLoss updates the session after its connection was dropped. A

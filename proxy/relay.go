@@ -95,6 +95,7 @@ func (s *Session) done(err error) error {
 	if s.resp.connKilled {
 		return s.serverKilled()
 	}
+	s.ackWrite() // before the client hears of the write
 	return s.client.Flush()
 }
 

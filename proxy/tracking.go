@@ -28,9 +28,10 @@ func trackingFor(f gtid.Flavor) string {
 // tracked is what session tracking reported over one response (every OK
 // packet of it: a multi-statement or a CALL sends several).
 type tracked struct {
-	gtid      string // the last last_gtid (MariaDB) or GTID set (MySQL) reported
-	schema    string // the default database, when schemaSet
-	schemaSet bool   // the default database changed (to schema, "" for none)
+	gtid      string        // the last last_gtid (MariaDB) or GTID set (MySQL) reported
+	pos       gtid.Position // gtid parsed and filled, once acknowledged (Session.ackWrite)
+	schema    string        // the default database, when schemaSet
+	schemaSet bool          // the default database changed (to schema, "" for none)
 	// vars are the system variables the server reported changed, in order,
 	// as SET statements that replay them on another connection.
 	vars []setStmt
