@@ -299,6 +299,7 @@ func (s *Session) releaseHeld() {
 // gives it back (heldAfter).
 func (s *Session) finish(conn *backend.Conn, e *effect) {
 	s.setCur(nil)
+	s.writing = false
 	if s.prelude.conn == conn {
 		// The command ended before its packet went out: the wait and
 		// the state are still in conn's buffer, unsent.

@@ -15,10 +15,12 @@ import (
 // read-your-writes hot path. The replicas trail the primary by the time
 // they take to apply a row, so most reads find their replica not yet known
 // to have it: each then carries a wait. Reported per op: the reads by how
-// (known, pipelined, redirected, separate).
+// (known, pipelined, redirected, separate). The proxy is built without
+// -race.
 func BenchmarkReadAfterWrite(b *testing.B) {
 	topo := testenv.Topology(b)
-	s := topo.Proxy(b, "routing: {consistency: global, max_replica_lag: 1h}\n")
+	yaml, addr, admin := testenv.ProxyConfig(b, topo.Addrs(), "routing: {consistency: global, max_replica_lag: 1h}\n")
+	s := testenv.StartSwitchyardBinary(b, testenv.BuildSwitchyardPlain(b), yaml, addr, admin, true) // as users run it: no -race
 	ctx := context.Background()
 	direct := topo.DB(b, topo.Primary, "root", "", "test")
 	table := fmt.Sprintf("ryw_bench_%d", time.Now().UnixNano())

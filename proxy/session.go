@@ -62,6 +62,9 @@ type Session struct {
 	prelude  prelude
 	redirect bool
 	waitBuf  []byte
+	// writing: the statement being relayed is a write; its GTID must be
+	// known before the client gets the answer (learnGTIDAfterRows).
+	writing bool
 	// cursorAsked: during stmtExecute's exchange, the execute asked the
 	// server for a cursor (see opensCursor).
 	cursorAsked bool

@@ -222,6 +222,7 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 	if err != nil {
 		return s.refuse(seq+1, err, st.Digest, text)
 	}
+	s.writing = e.write
 	for retried := false; ; retried = true {
 		if err = s.exchange(conn, body, seq, !retried && s.mayRunAgain(conn)); !errors.Is(err, errRetryRead) {
 			break
@@ -230,7 +231,7 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 			return s.refuse(seq+1, err, st.Digest, text)
 		}
 	}
-	s.trackWrites(conn, &e)
+	s.keepGTIDTracking(conn, &e)
 	s.finish(conn, &e)
 	s.count(st.Digest, text)
 	return err

@@ -305,6 +305,7 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 		}
 		bs.TypesBound = bs.TypesBound || cs.params == 0 || bound || cs.types != nil
 		s.cursorAsked = body[5]&cursorTypeMask != 0
+		s.writing = cs.effect.write
 		err = s.exchange(conn, payload, seq, !retried && s.mayRunAgain(conn))
 		s.cursorAsked = false
 		if !errors.Is(err, errRetryRead) {
@@ -321,7 +322,7 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 	if !conn.Broken && s.resp.cursor {
 		cs.cursor = true // finish holds the connection for the fetches (heldAfter)
 	}
-	s.trackWrites(conn, &cs.effect)
+	s.keepGTIDTracking(conn, &cs.effect)
 	s.finish(conn, &cs.effect)
 	s.count(cs.digest, cs.sql)
 	return err
