@@ -127,16 +127,10 @@ func (s *Session) afterBorrow(ctx context.Context, t target, d router.Decision, 
 		return conn, nil
 	}
 	if err == nil {
-		s.srv.metrics.consistentReads[readSeparate].Inc()
-		if err = conn.Flush(); err == nil {
-			err = s.settlePrelude(conn)
-		} else {
-			s.prelude = prelude{}
-			conn.Broken = true
-		}
-		if err == nil {
-			return conn, nil
-		}
+		err = s.waitAlone(conn)
+	}
+	if err == nil {
+		return conn, nil
 	}
 	if errors.Is(err, errNotCaughtUp) {
 		s.srv.metrics.consistentReads[readRedirected].Inc()

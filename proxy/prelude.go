@@ -99,6 +99,18 @@ func (s *Session) settlePrelude(conn *backend.Conn) error {
 	return nil
 }
 
+// waitAlone sends the prelude on its own and reads its answers: the round
+// trip a command that cannot carry it pays (counted: how="separate").
+func (s *Session) waitAlone(conn *backend.Conn) error {
+	s.srv.metrics.consistentReads[readSeparate].Inc()
+	if err := conn.Flush(); err != nil {
+		s.prelude = prelude{}
+		conn.Broken = true
+		return err
+	}
+	return s.settlePrelude(conn)
+}
+
 // afterPrelude settles the prelude that went out with a command's packet
 // (cmd) on conn. When the replica did not catch up, the command's answer
 // is read and dropped, conn goes back to its pool and the command is to be
