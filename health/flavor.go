@@ -16,10 +16,6 @@ import (
 // (the applied position) is internal/gtid's, shared with the proxy and the
 // failover executor.
 
-// flavorOf tells the family from the version string, either the handshake's
-// ("5.5.5-10.11.6-MariaDB-0+deb12u1") or @@version's.
-var flavorOf = gtid.FlavorOf
-
 // dialect is one flavor's probe SQL; the replica status columns are the
 // failover executor's (failover.StatusColumns), the GTID SQL internal/gtid's.
 type dialect struct {

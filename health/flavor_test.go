@@ -5,26 +5,6 @@ import (
 	"time"
 )
 
-func TestFlavorOf(t *testing.T) {
-	tests := []struct {
-		version string
-		want    Flavor
-	}{
-		{"10.11.6-MariaDB-0+deb12u1", FlavorMariaDB},
-		{"5.5.5-10.11.6-MariaDB-0+deb12u1", FlavorMariaDB}, // handshake form
-		{"11.4.2-MariaDB-log", FlavorMariaDB},
-		{"8.0.36", FlavorMySQL},
-		{"8.4.0-commercial", FlavorMySQL},
-	}
-	for _, tt := range tests {
-		t.Run(tt.version, func(t *testing.T) {
-			if got := flavorOf(tt.version); got != tt.want {
-				t.Errorf("flavorOf(%q) = %s, want %s", tt.version, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestDialectsComplete(t *testing.T) {
 	for _, f := range []Flavor{FlavorMariaDB, FlavorMySQL} {
 		d, ok := dialects[f]
