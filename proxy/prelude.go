@@ -28,7 +28,7 @@ import (
 // s.redirect).
 //
 // A command whose packet does not go through sendPacket right after
-// acquire (target.pipeline unset: long data, a fetch, KILL) waits on its
+// acquire (target.pipeline unset: long data, KILL) waits on its
 // own, a round trip that is counted (how="separate") so that it shows.
 
 // prelude is what acquire wrote, unsent, on conn ahead of the command's
