@@ -3,12 +3,11 @@ package health
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 
-	"github.com/switchyard/switchyard/health/failover"
+	"github.com/switchyard/switchyard/internal/gtid"
 )
 
 // ackTracker keeps the newest acknowledged GTID per replication domain
@@ -36,28 +35,11 @@ func (a *ackTracker) add(gtids string) {
 }
 
 func (a *ackTracker) addOne(g string) {
-	var (
-		key    string
-		server uint32
-		seq    uint64
-		mysql  bool
-	)
-	if i := strings.IndexByte(g, ':'); i >= 0 {
-		// MySQL uuid:N (or uuid:1-N, uuid:a-b:c: the last number is newest).
-		key, mysql = g[:i], true
-		last := g[strings.LastIndexAny(g, ":-")+1:]
-		n, err := strconv.ParseUint(last, 10, 64)
-		if err != nil || len(key) != 36 {
-			return
-		}
-		seq = n
-	} else {
-		_, sv, n, err := failover.ParseMariaGTID(g)
-		if err != nil {
-			return
-		}
-		key, server, seq = g[:strings.IndexByte(g, '-')], sv, n
+	key, server, seq, err := gtid.Newest(g)
+	if err != nil {
+		return
 	}
+	mysql := server == 0 && strings.IndexByte(g, ':') >= 0
 	var slot *ackSlot
 	if m := a.domains.Load(); m != nil {
 		slot = (*m)[key]

@@ -12,6 +12,7 @@ import (
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/health/cluster"
 	"github.com/switchyard/switchyard/health/failover"
+	"github.com/switchyard/switchyard/internal/gtid"
 )
 
 // Errors of Switchover.
@@ -140,20 +141,12 @@ func (m *Monitor) formerPrimary(t *Topology) string {
 	return best
 }
 
-func toFlavor(f Flavor) failover.Flavor {
-	if f == FlavorMySQL {
-		return failover.MySQL
-	}
-	return failover.MariaDB
-}
-
 // position is what s will have applied once its relay log is: executed
 // merged with received. Unparsable positions count as empty.
 func position(s Server) failover.Position {
-	f := toFlavor(s.Flavor)
-	cur, _ := failover.ParsePosition(f, s.GTIDCurrent)
-	rcv, _ := failover.ParsePosition(f, s.GTIDReceived)
-	return failover.Merge(cur, rcv)
+	cur, _ := gtid.ParseAs(s.Flavor, s.GTIDCurrent)
+	rcv, _ := gtid.ParseAs(s.Flavor, s.GTIDReceived)
+	return cur.Merge(rcv)
 }
 
 // observation builds what the machine judges from a snapshot and the
@@ -180,7 +173,7 @@ func (m *Monitor) observation(t *Topology, peers []cluster.View, now time.Time) 
 			Name: s.Name, Address: s.Address, Region: s.Region,
 			Promote: b.Promote == nil || *b.Promote, Priority: b.Priority,
 			Up: s.Up, FailedProbes: s.FailedProbes, DownSince: s.DownSince, ReadOnly: s.ReadOnly,
-			Flavor: toFlavor(s.Flavor), Replicating: s.Replicating, SourceAddress: s.SourceAddress,
+			Flavor: s.Flavor, Replicating: s.Replicating, SourceAddress: s.SourceAddress,
 			IOThreadRunning: s.IOThreadRunning, SQLThreadRunning: s.SQLThreadRunning,
 			ReplicationError: s.ReplicationError, Position: position(s),
 		})
@@ -326,15 +319,15 @@ func (m *Monitor) viewOf(t *Topology, st failover.State, now time.Time) cluster.
 // A part that does not parse (another flavor, a malformed GTID a client
 // session reported) is skipped alone.
 func (m *Monitor) ackedPosition(f failover.Flavor, peers []cluster.View) failover.Position {
-	pos, _ := failover.ParsePosition(f, "")
+	pos, _ := gtid.ParseAs(f, "")
 	all := []string{m.acked.String()}
 	for _, v := range peers {
 		all = append(all, v.Acked)
 	}
 	for _, s := range all {
 		for part := range strings.SplitSeq(s, ",") {
-			if p, err := failover.ParsePosition(f, part); err == nil {
-				pos = failover.Merge(pos, p)
+			if p, err := gtid.ParseAs(f, part); err == nil {
+				pos = pos.Merge(p)
 			}
 		}
 	}
@@ -438,7 +431,7 @@ func (m *Monitor) sideActions(ctx context.Context, wg *sync.WaitGroup, t *Topolo
 		if s.Up && s.Fenced && !s.ReadOnly && s.RecordedEpoch < t.RecordedEpoch {
 			target := failover.Target{Name: s.Name, Address: s.Address}
 			m.startAction(ctx, wg, "fence/"+s.Name, t.RecordedEpoch, func(ctx context.Context) error {
-				err := failover.Fence(ctx, dial, toFlavor(s.Flavor), target)
+				err := failover.Fence(ctx, dial, s.Flavor, target)
 				if err == nil {
 					m.metrics.fences.Inc()
 					m.logger.Warn("fenced a stale primary: set read-only", "backend", s.Name, "its_epoch", s.RecordedEpoch,
@@ -462,7 +455,7 @@ func (m *Monitor) sideActions(ctx context.Context, wg *sync.WaitGroup, t *Topolo
 		switch {
 		case s.Replicating && !sameAddr(s.SourceAddress, p.Address) && m.sourceGone(t, s.SourceAddress):
 			m.startAction(ctx, wg, "repoint/"+s.Name, t.RecordedEpoch, func(ctx context.Context) error {
-				err := failover.Repoint(ctx, dial, toFlavor(s.Flavor), target, to, failover.ReplCredentials{}, cfg.Failover.SemiSync)
+				err := failover.Repoint(ctx, dial, s.Flavor, target, to, failover.ReplCredentials{}, cfg.Failover.SemiSync)
 				if err == nil {
 					m.logger.Warn("repointed an orphaned replica", "backend", s.Name, "was", s.SourceAddress, "primary", p.Name)
 				}
@@ -470,7 +463,7 @@ func (m *Monitor) sideActions(ctx context.Context, wg *sync.WaitGroup, t *Topolo
 			})
 		case !s.Replicating && s.ReadOnly && cfg.Failover.AutoRejoin:
 			m.startAction(ctx, wg, "rejoin/"+s.Name, t.RecordedEpoch, func(ctx context.Context) error {
-				err := failover.Rejoin(ctx, dial, toFlavor(s.Flavor), target, to, repl, cfg.Failover.SemiSync, 10*time.Second)
+				err := failover.Rejoin(ctx, dial, s.Flavor, target, to, repl, cfg.Failover.SemiSync, 10*time.Second)
 				switch {
 				case err == nil:
 					m.notes.Delete(s.Name)

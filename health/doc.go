@@ -13,7 +13,8 @@
 // away). A writable server that the newest recorded epoch does not name is
 // Fenced: never the primary, and set read-only by the proxies. MariaDB and
 // MySQL differ in their status statements and GTID formats; the probe SQL
-// lives in flavor.go, the promotion SQL in failover/sql.go.
+// lives in flavor.go, the promotion SQL and the replica status columns in
+// failover/sql.go, the GTID positions and GTID SQL in internal/gtid.
 //
 // Every session of the monitor account (probes, promotions, fences,
 // rejoins, repoints) is opened by failover.Connect and encrypted as the

@@ -12,6 +12,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/server"
 
 	"github.com/switchyard/switchyard/health/failover"
+	"github.com/switchyard/switchyard/internal/gtid"
 )
 
 // fakeDB is a MySQL-protocol server on loopback that answers the probe
@@ -60,7 +61,7 @@ func newFakeDB(t *testing.T, version string, st fakeState) *fakeDB {
 
 // handshakeVersion is what MariaDB puts in its handshake for old clients.
 func handshakeVersion(v string) string {
-	if flavorOf(v) == FlavorMariaDB {
+	if gtid.FlavorOf(v) == FlavorMariaDB {
 		return "5.5.5-" + v
 	}
 	return v
@@ -141,7 +142,7 @@ func (h fakeHandler) HandleQuery(q string) (*mysql.Result, error) {
 		<-h.f.done
 		return nil, errors.New("closed")
 	}
-	d := dialects[flavorOf(st.version)]
+	d := dialects[gtid.FlavorOf(st.version)]
 	switch q {
 	case d.stateSQL:
 		ro := int64(0)
@@ -158,7 +159,7 @@ func (h fakeHandler) HandleQuery(q string) (*mysql.Result, error) {
 		}
 		names := slices.Sorted(maps.Keys(cols))
 		if len(names) == 0 {
-			names = []string{d.host} // an empty result still has columns
+			names = []string{d.Host} // an empty result still has columns
 		}
 		var values [][]any
 		for _, r := range st.status {

@@ -2,26 +2,22 @@ package health
 
 import (
 	"fmt"
-	"github.com/switchyard/switchyard/health/failover"
 	"net"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/switchyard/switchyard/health/failover"
+	"github.com/switchyard/switchyard/internal/gtid"
 )
 
-// Everything that differs between MariaDB and MySQL lives in this file:
-// the statements a probe runs and the column names it reads back.
+// What differs between MariaDB and MySQL in a probe lives in this file:
+// the statements it runs and the column names it reads back. The GTID SQL
+// (the applied position) is internal/gtid's, shared with the proxy and the
+// failover executor.
 
-// flavorOf tells the family from the version string, either the handshake's
-// ("5.5.5-10.11.6-MariaDB-0+deb12u1") or @@version's.
-func flavorOf(version string) Flavor {
-	if strings.Contains(version, "MariaDB") {
-		return FlavorMariaDB
-	}
-	return FlavorMySQL
-}
-
-// dialect is one flavor's probe SQL and replica status column names.
+// dialect is one flavor's probe SQL; the replica status columns are the
+// failover executor's (failover.StatusColumns), the GTID SQL internal/gtid's.
 type dialect struct {
 	// stateSQL returns one row with columns version, read_only and gtid.
 	stateSQL string
@@ -29,42 +25,27 @@ type dialect struct {
 	// multi-source connections, MySQL channels); none on a server that does
 	// not replicate.
 	replicaStatusSQL string
-
-	channel, host, port, lag, ioRunning, sqlRunning, ioError, sqlError string
-	// received is what the replica has received from its source: the
-	// position it reaches once its relay log is applied.
-	received string
+	failover.StatusColumns
 }
 
 var dialects = map[Flavor]dialect{
 	FlavorMariaDB: {
-		stateSQL: "SELECT @@version AS version, @@read_only AS read_only, @@gtid_current_pos AS gtid",
+		stateSQL: stateSQL(FlavorMariaDB),
 		// ALL: a multi-source replica's default connection is not the only one.
 		replicaStatusSQL: "SHOW ALL SLAVES STATUS",
-		channel:          "Connection_name",
-		host:             "Master_Host",
-		port:             "Master_Port",
-		lag:              "Seconds_Behind_Master",
-		ioRunning:        "Slave_IO_Running",
-		sqlRunning:       "Slave_SQL_Running",
-		ioError:          "Last_IO_Error",
-		sqlError:         "Last_SQL_Error",
-		received:         "Gtid_IO_Pos",
+		StatusColumns:    failover.Columns(FlavorMariaDB),
 	},
 	FlavorMySQL: {
-		stateSQL: "SELECT @@version AS version, @@read_only AS read_only, @@gtid_executed AS gtid",
+		stateSQL: stateSQL(FlavorMySQL),
 		// MySQL 8.0.22+; it reports every channel.
 		replicaStatusSQL: "SHOW REPLICA STATUS",
-		channel:          "Channel_Name",
-		host:             "Source_Host",
-		port:             "Source_Port",
-		lag:              "Seconds_Behind_Source",
-		ioRunning:        "Replica_IO_Running",
-		sqlRunning:       "Replica_SQL_Running",
-		ioError:          "Last_IO_Error",
-		sqlError:         "Last_SQL_Error",
-		received:         "Retrieved_Gtid_Set",
+		StatusColumns:    failover.Columns(FlavorMySQL),
 	},
+}
+
+// stateSQL is the probe's state query of flavor f.
+func stateSQL(f Flavor) string {
+	return "SELECT @@version AS version, @@read_only AS read_only, " + gtid.DialectOf(f).Applied + " AS gtid"
 }
 
 // row is one result row by column name. NULL columns are absent.
@@ -116,13 +97,13 @@ func parseReplicaStatus(f Flavor, rows []row) replicaStatus {
 	d := dialects[f]
 	var pick row
 	for _, r := range rows {
-		if r[d.host] == "" {
+		if r[d.Host] == "" {
 			continue
 		}
-		if pick == nil || r[d.channel] == "" {
+		if pick == nil || r[d.Channel] == "" {
 			pick = r
 		}
-		if r[d.channel] == "" {
+		if r[d.Channel] == "" {
 			break
 		}
 	}
@@ -131,22 +112,22 @@ func parseReplicaStatus(f Flavor, rows []row) replicaStatus {
 	}
 	st := replicaStatus{
 		Replicating:      true,
-		SourceAddress:    net.JoinHostPort(pick[d.host], pick[d.port]),
+		SourceAddress:    net.JoinHostPort(pick[d.Host], pick[d.Port]),
 		Lag:              -1,
-		IOThreadRunning:  pick[d.ioRunning] == "Yes",
-		SQLThreadRunning: pick[d.sqlRunning] == "Yes",
-		Received:         strings.Join(strings.Fields(pick[d.received]), ""),
+		IOThreadRunning:  pick[d.IORunning] == "Yes",
+		SQLThreadRunning: pick[d.SQLRunning] == "Yes",
+		Received:         strings.Join(strings.Fields(pick[d.Received]), ""),
 	}
-	if s, ok := pick[d.lag]; ok {
+	if s, ok := pick[d.Lag]; ok {
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
 			st.Lag = time.Duration(n) * time.Second
 		}
 	}
 	var errs []string
-	if e := pick[d.ioError]; e != "" {
+	if e := pick[d.IOError]; e != "" {
 		errs = append(errs, "I/O thread: "+e)
 	}
-	if e := pick[d.sqlError]; e != "" {
+	if e := pick[d.SQLError]; e != "" {
 		errs = append(errs, "SQL thread: "+e)
 	}
 	st.Error = strings.Join(errs, "; ")

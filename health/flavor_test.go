@@ -5,31 +5,11 @@ import (
 	"time"
 )
 
-func TestFlavorOf(t *testing.T) {
-	tests := []struct {
-		version string
-		want    Flavor
-	}{
-		{"10.11.6-MariaDB-0+deb12u1", FlavorMariaDB},
-		{"5.5.5-10.11.6-MariaDB-0+deb12u1", FlavorMariaDB}, // handshake form
-		{"11.4.2-MariaDB-log", FlavorMariaDB},
-		{"8.0.36", FlavorMySQL},
-		{"8.4.0-commercial", FlavorMySQL},
-	}
-	for _, tt := range tests {
-		t.Run(tt.version, func(t *testing.T) {
-			if got := flavorOf(tt.version); got != tt.want {
-				t.Errorf("flavorOf(%q) = %s, want %s", tt.version, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestDialectsComplete(t *testing.T) {
 	for _, f := range []Flavor{FlavorMariaDB, FlavorMySQL} {
 		d, ok := dialects[f]
-		if !ok || d.stateSQL == "" || d.replicaStatusSQL == "" || d.host == "" || d.port == "" ||
-			d.lag == "" || d.channel == "" || d.ioRunning == "" || d.sqlRunning == "" {
+		if !ok || d.stateSQL == "" || d.replicaStatusSQL == "" || d.Host == "" || d.Port == "" ||
+			d.Lag == "" || d.Channel == "" || d.IORunning == "" || d.SQLRunning == "" {
 			t.Errorf("dialect %s incomplete: %+v", f, d)
 		}
 	}

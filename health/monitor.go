@@ -14,6 +14,7 @@ import (
 	"github.com/switchyard/switchyard/config/tlsconf"
 	"github.com/switchyard/switchyard/health/cluster"
 	"github.com/switchyard/switchyard/health/failover"
+	"github.com/switchyard/switchyard/internal/gtid"
 )
 
 // ErrRunning is returned by Run when another Run of the same Monitor is active.
@@ -385,7 +386,7 @@ func (b *backendProbe) probe(ctx context.Context, prev Server) Server {
 		Role: RoleUnknown, Lag: -1,
 		// Kept from the last success so that a down server still says
 		// what it was running and which epoch it had seen.
-		Version: prev.Version, Flavor: prev.Flavor, GTIDCurrent: prev.GTIDCurrent,
+		Version: prev.Version, Flavor: prev.Flavor, GTIDCurrent: prev.GTIDCurrent, Applied: prev.Applied,
 		RecordedEpoch: prev.RecordedEpoch, RecordedPrimary: prev.RecordedPrimary,
 	}
 	res, err := b.prober.probe(ctx)
@@ -414,6 +415,7 @@ func (b *backendProbe) probe(ctx context.Context, prev Server) Server {
 	s.SQLThreadRunning = res.replica.SQLThreadRunning
 	s.ReplicationError = res.replica.Error
 	s.GTIDCurrent = res.state.GTID
+	s.Applied, _ = gtid.ParseAs(s.Flavor, s.GTIDCurrent) // an unparsable position says nothing: the zero Position
 	s.GTIDReceived = res.replica.Received
 	s.RecordedEpoch, s.RecordedPrimary = res.epoch.Epoch, res.epoch.Primary
 	if res.epochErr != "" {

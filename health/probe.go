@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchyard/switchyard/config/tlsconf"
 	"github.com/switchyard/switchyard/health/failover"
+	"github.com/switchyard/switchyard/internal/gtid"
 )
 
 // prober probes one backend over a connection it keeps open between rounds.
@@ -86,7 +87,7 @@ func (p *prober) probeConn(ctx context.Context) (probeResult, error) {
 	if err != nil {
 		return probeResult{}, answeredError{err}
 	}
-	if f := flavorOf(state.Version); f != p.flavor {
+	if f := gtid.FlavorOf(state.Version); f != p.flavor {
 		// Something between us and the server rewrote the handshake; the
 		// status columns would be misread.
 		return probeResult{}, fmt.Errorf("handshake version %q is %s but @@version %q is %s",
@@ -160,7 +161,7 @@ func (p *prober) connect(ctx context.Context) error {
 		return err
 	}
 	p.conn = c
-	p.flavor = flavorOf(c.GetServerVersion())
+	p.flavor = gtid.FlavorOf(c.GetServerVersion())
 	return nil
 }
 

@@ -1,6 +1,10 @@
 package health
 
-import "time"
+import (
+	"time"
+
+	"github.com/switchyard/switchyard/internal/gtid"
+)
 
 // Role is what a server is in the replication topology, as discovered by
 // probing. It is never configured.
@@ -14,11 +18,11 @@ const (
 
 // Flavor is the server family; GTIDs, replication status and promotion
 // statements differ between them.
-type Flavor string
+type Flavor = gtid.Flavor
 
 const (
-	FlavorMariaDB Flavor = "mariadb"
-	FlavorMySQL   Flavor = "mysql"
+	FlavorMariaDB = gtid.MariaDB
+	FlavorMySQL   = gtid.MySQL
 )
 
 // Server is one backend as of its last probe. It is a value: a Server taken
@@ -45,8 +49,9 @@ type Server struct {
 	SQLThreadRunning bool   // replica SQL thread is running
 	ReplicationError string // Last_IO_Error / Last_SQL_Error as the server reports them, if any
 
-	GTIDCurrent  string // MariaDB @@gtid_current_pos, MySQL @@gtid_executed
-	GTIDReceived string // what a replica has received (MariaDB Gtid_IO_Pos, MySQL Retrieved_Gtid_Set); "" otherwise
+	GTIDCurrent  string        // MariaDB @@gtid_current_pos, MySQL @@gtid_executed
+	Applied      gtid.Position // GTIDCurrent parsed, for routing to compare without parsing
+	GTIDReceived string        // what a replica has received (MariaDB Gtid_IO_Pos, MySQL Retrieved_Gtid_Set); "" otherwise
 
 	// RecordedEpoch and RecordedPrimary are this server's copy of the
 	// switchyard.epoch row (0 and "" before the first promotion): the

@@ -62,12 +62,10 @@ func (s *Session) stmtBulkExecute(ctx context.Context, size int, seq byte) error
 		return s.replyErr(seq+1, err)
 	}
 	binary.LittleEndian.PutUint32(body[1:5], bs.ID)
+	s.writing = true // RETURNING answers with rows, whose EOF carries no GTID
 	err = s.exchange(conn, withBulkTypes(body, cs.bulkTypes), seq, false)
 	e := cs.effect
 	e.write = true
-	if err == nil {
-		s.learnGTIDAfterRows(conn, &e) // RETURNING answers with rows, whose EOF carries no GTID
-	}
 	s.finish(conn, &e)
 	s.count(cs.digest, cs.sql)
 	return err

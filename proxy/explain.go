@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/switchyard/switchyard/internal/gtid"
 	"github.com/switchyard/switchyard/proxy/wire"
 	"github.com/switchyard/switchyard/router"
 )
@@ -55,7 +56,7 @@ func (s *Session) maybeExplain(ctx context.Context, sql []byte, seq byte) (bool,
 }
 
 // routeNow is route without holding: what the router says this instant.
-func (s *Session) routeNow(t target) (router.Decision, router.GTIDPos, error) {
+func (s *Session) routeNow(t target) (router.Decision, gtid.Position, error) {
 	need := s.need(t.consistency)
 	topo := s.srv.topo.Snapshot()
 	d, err := router.Route(s.request(t, need), topo, s.srv.settings().policy, s.srv.load)

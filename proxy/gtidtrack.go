@@ -3,30 +3,29 @@ package proxy
 import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/switchyard/switchyard/internal/gtid"
 	"github.com/switchyard/switchyard/proxy/backend"
 	"github.com/switchyard/switchyard/proxy/wire"
 )
 
-// trackWrites makes sure the proxy learns the GTID of a statement that
-// just ran on conn, before finish records what it did.
-func (s *Session) trackWrites(conn *backend.Conn, e *effect) {
-	s.keepGTIDTracking(conn, e)
-	s.learnGTIDAfterRows(conn, e)
-}
-
-// learnGTIDAfterRows asks conn for the GTID of a write whose answer ended
+// learnGTIDAfterRows asks the current connection, before the client gets
+// the answer (done), for the GTID of a write (s.writing) whose answer ended
 // with rows (INSERT … RETURNING, DELETE … RETURNING): a result set ends
 // with an EOF packet, which carries no session tracking, so the GTID never
 // arrives and reads after the write (this session's or, with consistency
 // global, any session's) may run on a replica that has not applied it. A
 // round trip more, only for such writes outside a transaction (inside one,
 // the COMMIT's OK says it). A failure drops the connection, as a lost one.
-func (s *Session) learnGTIDAfterRows(conn *backend.Conn, e *effect) {
-	r := &s.resp
-	if !e.write || !r.rowsLast || r.err || r.track.gtid != "" || conn.Broken || r.status&mysql.SERVER_STATUS_IN_TRANS != 0 {
+func (s *Session) learnGTIDAfterRows() {
+	r, conn := &s.resp, s.cur
+	if conn == nil || !r.rowsLast || r.err || r.track.gtid != "" || conn.Broken || r.status&mysql.SERVER_STATUS_IN_TRANS != 0 {
 		return
 	}
-	v, err := conn.QueryValue("SELECT @@last_gtid")
+	ap, _ := conn.State.(*appliedState)
+	if ap == nil || gtid.DialectOf(ap.flavor).LastGTIDSQL == "" {
+		return
+	}
+	v, err := conn.QueryValue(gtid.DialectOf(ap.flavor).LastGTIDSQL)
 	if err != nil {
 		s.log.Warn("could not read the GTID of a write that returned rows", "backend", conn.Name, "err", err)
 		s.dropConn()
@@ -57,7 +56,7 @@ func (s *Session) keepGTIDTracking(conn *backend.Conn, e *effect) {
 	if ap == nil {
 		return
 	}
-	if ap.tracking = trackOn(conn, trackingFor(ap.mysql)); !ap.tracking {
+	if ap.tracking = trackOn(conn, trackingFor(ap.flavor)); !ap.tracking {
 		conn.Broken = true // its answer may be unread
 	}
 }

@@ -5,7 +5,9 @@ package proxy
 // then calls acquire, which routes (router.Route), holds the statement
 // while no primary can be used (failoverWait), borrows from the pool
 // (borrow, take), gives the connection the session's state (syncState),
-// and has a replica wait for the GTID a read needs (afterBorrow); or
+// or, on a replica that must first apply the GTID a read needs, writes the
+// wait and the state ahead of the command's packet (afterBorrow,
+// prelude.go); or
 // decides, by useOfHeld, what the connection the session already holds
 // means for this command. After the exchange, finish records what the
 // server reported (recordState) and keeps or gives back the connection by
@@ -18,11 +20,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/health"
+	"github.com/switchyard/switchyard/internal/gtid"
 	"github.com/switchyard/switchyard/proxy/backend"
 	"github.com/switchyard/switchyard/router"
 )
@@ -50,11 +52,19 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 		case heldBeside: // the router never sends a statement that may write to a replica
 		}
 	}
+	redirect := s.redirect // a read whose wait timed out: the primary answers it
+	s.redirect, s.prelude = false, prelude{}
+	if redirect {
+		t.class, t.hintReplica = router.ClassWrite, false
+	}
 	hold := failoverWait{srv: s.srv}
 	defer hold.done()
 	for {
 		d, need, err := s.route(ctx, t, &hold)
 		s.routed, s.onReplica = d.Reason, d.Backend.Role == health.RoleReplica // a refusal too is counted under its route
+		if redirect {
+			s.routed = router.ReasonNoReplica
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -99,24 +109,36 @@ func (s *Session) borrowFor(ctx context.Context, d router.Decision) (*backend.Co
 	return s.borrow(ctx, d.Backend, d.Epoch)
 }
 
-// afterBorrow has a replica wait for the GTID a read needs, then gives the
-// connection the session's state, or moves the read to the primary when
-// the replica does not get there in time or cannot take the state.
-func (s *Session) afterBorrow(ctx context.Context, t target, d router.Decision, need router.GTIDPos, conn *backend.Conn, hold *failoverWait) (*backend.Conn, error) {
+// afterBorrow readies a replica that must first apply the GTID a read
+// needs: it writes the wait and the session's state ahead of the command's
+// packet (prelude.go), or, for a command that does not send its packet
+// right away (!t.pipeline), has the replica wait now, a round trip of its
+// own; and moves the read to the primary when the replica does not get
+// there in time or cannot take the state.
+func (s *Session) afterBorrow(ctx context.Context, t target, d router.Decision, need gtid.Position, conn *backend.Conn, hold *failoverWait) (*backend.Conn, error) {
 	if !d.Wait {
+		if !need.IsEmpty() && s.onReplica {
+			s.srv.metrics.consistentReads[readKnown].Inc()
+		}
 		return conn, nil // borrow stamped it and made it the current command
 	}
-	if s.waitGTID(conn, need) {
-		s.srv.progress.noteApplied(d.Backend.Name, need)
-		if s.syncAfterWait(conn) {
-			return conn, nil
-		}
-	} else {
-		s.setCur(nil) // before the release: the connection is no longer this session's
-		conn.Release()
+	err := s.writePrelude(conn, need)
+	if err == nil && t.pipeline {
+		return conn, nil
 	}
+	if err == nil {
+		err = s.waitAlone(conn)
+	}
+	if err == nil {
+		return conn, nil
+	}
+	if errors.Is(err, errNotCaughtUp) {
+		s.srv.metrics.consistentReads[readRedirected].Inc()
+	}
+	s.setCur(nil) // before the release: the connection is no longer this session's
+	conn.Release()
 	t.class, t.hintReplica = router.ClassWrite, false
-	d, _, err := s.route(ctx, t, hold)
+	d, _, err = s.route(ctx, t, hold)
 	if err != nil {
 		return nil, err
 	}
@@ -125,19 +147,6 @@ func (s *Session) afterBorrow(ctx context.Context, t target, d router.Decision, 
 	}
 	s.routed, s.onReplica = router.ReasonNoReplica, false
 	return conn, nil
-}
-
-// syncAfterWait gives a replica connection that caught up the session's
-// state. A failure (the connection broke, or the server refused the state)
-// is not the read's: it goes to the primary instead.
-func (s *Session) syncAfterWait(conn *backend.Conn) bool {
-	err := s.syncState(conn)
-	if err != nil {
-		s.log.Debug("a replica that caught up could not take the session state; the read goes to the primary", "backend", conn.Name, "err", err)
-		s.setCur(nil)
-		conn.Release() // syncState marked it broken: its state is unknown
-	}
-	return err == nil
 }
 
 // checkHeldEpoch refuses to go on with a connection to a primary that is no
@@ -197,7 +206,7 @@ func (s *Session) take(ctx context.Context, server health.Server, epoch uint64) 
 	conn.Epoch = epoch
 	conn.OnPrimary = server.Role != health.RoleReplica
 	if conn.State == nil {
-		conn.State = &appliedState{mysql: server.Flavor == health.FlavorMySQL}
+		conn.State = &appliedState{flavor: server.Flavor}
 	}
 	s.setCur(conn)
 	if topo := s.srv.topo.Snapshot(); topo.Epoch != epoch {
@@ -211,7 +220,7 @@ func (s *Session) take(ctx context.Context, server health.Server, epoch uint64) 
 
 // route asks the router, holding the statement (bounded, by hold) while
 // no primary is known: a failover may be about to give one.
-func (s *Session) route(ctx context.Context, t target, hold *failoverWait) (router.Decision, router.GTIDPos, error) {
+func (s *Session) route(ctx context.Context, t target, hold *failoverWait) (router.Decision, gtid.Position, error) {
 	need := s.need(t.consistency)
 	req := s.request(t, need)
 	for {
@@ -227,17 +236,17 @@ func (s *Session) route(ctx context.Context, t target, hold *failoverWait) (rout
 }
 
 // need is the GTID position a read must see under the consistency level.
-func (s *Session) need(consistency string) router.GTIDPos {
+func (s *Session) need(consistency string) gtid.Position {
 	switch consistency {
 	case config.ConsistencySession:
 		return s.lastWrite
 	case config.ConsistencyGlobal:
 		return s.srv.progress.newest()
 	}
-	return nil
+	return gtid.Position{}
 }
 
-func (s *Session) request(t target, need router.GTIDPos) router.Request {
+func (s *Session) request(t target, need gtid.Position) router.Request {
 	return router.Request{
 		Class:        t.class,
 		HintPrimary:  t.hintPrimary,
@@ -272,17 +281,6 @@ func noPrimary(topo *health.Topology) error {
 	return fmt.Errorf("%w: %s", router.ErrNoPrimary, b.String())
 }
 
-// waitGTID has a replica wait, bounded, until it applied need.
-func (s *Session) waitGTID(conn *backend.Conn, need router.GTIDPos) bool {
-	secs := strconv.FormatFloat(s.srv.settings().policy.GTIDWait.Seconds(), 'f', 3, 64)
-	v, err := conn.QueryValue("SELECT MASTER_GTID_WAIT('" + need.String() + "', " + secs + ")")
-	if err != nil {
-		conn.Broken = true
-		return false
-	}
-	return v == "0"
-}
-
 // releaseHeld gives the held connection back to the pool.
 func (s *Session) releaseHeld() {
 	conn := s.held
@@ -295,6 +293,13 @@ func (s *Session) releaseHeld() {
 // gives it back (heldAfter).
 func (s *Session) finish(conn *backend.Conn, e *effect) {
 	s.setCur(nil)
+	s.writing = false
+	if s.prelude.conn == conn {
+		// The command ended before its packet went out: the wait and
+		// the state are still in conn's buffer, unsent.
+		s.prelude = prelude{}
+		conn.Broken = true
+	}
 	r := &s.resp
 	if conn.Broken { // dropped by a failed relay: afterLoss has run
 		r.track.reset()
@@ -404,11 +409,32 @@ func (s *Session) recordState(conn *backend.Conn, e *effect) {
 		s.srv.metrics.countPins(added)
 	}
 	s.pins |= pin
-	if t.gtid != "" {
-		pos := router.ParseGTIDPos(t.gtid)
-		s.lastWrite = s.lastWrite.Merge(pos)
-		s.srv.acknowledged(t.gtid, pos)
+	if s.ackWrite() {
+		s.lastWrite = s.lastWrite.Merge(t.pos)
 	}
+}
+
+// ackWrite records the GTID the response reported as acknowledged, once:
+// done calls it before the answer reaches the client, since from then on
+// another connection's read (consistency global) must see the write; a
+// GTID learned after the answer (learnGTIDAfterRows) is acknowledged when
+// the statement is recorded. It reports whether the response carried one.
+func (s *Session) ackWrite() bool {
+	t := &s.resp.track
+	if t.gtid == "" {
+		return false
+	}
+	if t.pos.IsEmpty() {
+		pos, err := gtid.Parse(t.gtid)
+		if err != nil {
+			return false
+		}
+		// Filled: a session's single MySQL GTIDs would otherwise grow its
+		// set by a span per gap; it asks no more of a replica.
+		t.pos = pos.Filled()
+		s.srv.acknowledged(t.gtid, t.pos)
+	}
+	return true
 }
 
 // afterLoss updates the session after its connection was dropped. A

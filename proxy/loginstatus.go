@@ -26,7 +26,7 @@ func loginStatus(conn *backend.Conn) (uint16, bool) {
 	}
 	_, err := conn.Write([]byte{mysql.COM_RESET_CONNECTION}, 0)
 	if err == nil {
-		_, err = conn.Write(append([]byte{mysql.COM_QUERY}, trackingFor(ap.mysql)...), 0)
+		_, err = conn.Write(append([]byte{mysql.COM_QUERY}, trackingFor(ap.flavor)...), 0)
 	}
 	if err == nil {
 		err = conn.FlushForReply()

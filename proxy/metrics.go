@@ -28,6 +28,7 @@ import (
 //	switchyard_statements_ended_on_former_primary_total counter statements still running on a primary when another was promoted
 //	switchyard_statements_ended_on_down_replica_total counter statements still running on a replica that stopped answering
 //	switchyard_reads_retried_total                    counter  reads sent again after their server failed before answering
+//	switchyard_consistent_reads_total                 counter  {how: known, pipelined, redirected, separate} reads that had to see earlier writes, on a replica
 //	switchyard_replica_writes_refused_total           counter  statements a replica connection refused with 1792 (a routing bug)
 //	switchyard_auth_failures_total                    counter  {command: handshake, change_user} wrong credentials (toward max_auth_failures)
 //	switchyard_client_handshakes_abandoned_total      counter  {reason: closed, timeout, tls, malformed, proxy_header} ended before a credential; not failures
@@ -50,6 +51,8 @@ type metrics struct {
 	formerPrimaryAborts prometheus.Counter
 	downReplicaAborts   prometheus.Counter
 	readsRetried        prometheus.Counter
+	consistentReadsVec  *prometheus.CounterVec
+	consistentReads     [readHows]prometheus.Counter // by readKnown…, pre-resolved
 	replicaWriteRefused prometheus.Counter
 	hintsInvalid        prometheus.Counter
 	upgradeSessions     *prometheus.CounterVec
@@ -133,6 +136,10 @@ func newMetrics() *metrics {
 			Name: "switchyard_replica_writes_refused_total",
 			Help: "Statements that a replica connection refused with 1792 (it runs SET SESSION TRANSACTION READ ONLY): a statement that writes was routed to a replica, a routing bug worth reporting.",
 		}),
+		consistentReadsVec: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_consistent_reads_total",
+			Help: "Reads that had to see earlier writes (consistency session or global) routed to a replica, by how: known (the replica was known to have applied them: no wait), pipelined (its wait went out with the read, one round trip), redirected (the wait timed out; the primary answered), separate (a wait of its own round trip, for commands that cannot carry one).",
+		}, []string{"how"}),
 		hintsInvalid: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchyard_hints_invalid_total",
 			Help: "Statements with a switchyard hint item that could not be read (a misspelling), which was ignored.",
@@ -153,6 +160,9 @@ func newMetrics() *metrics {
 	for role := range 2 {
 		m.duration2[role] = m.duration.WithLabelValues(roleNames[role])
 	}
+	for how, name := range readHowNames {
+		m.consistentReads[how] = m.consistentReadsVec.WithLabelValues(name)
+	}
 	m.timedOut.WithLabelValues("kill_query")
 	m.timedOut.WithLabelValues("close")
 	return m
@@ -161,7 +171,7 @@ func newMetrics() *metrics {
 // Register registers the proxy's metrics on reg.
 func (s *Server) Register(reg prometheus.Registerer) error {
 	m := s.metrics
-	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed, m.poolWait, m.timedOut, m.formerPrimaryAborts, m.downReplicaAborts, m.readsRetried, m.replicaWriteRefused, m.hintsInvalid, m.upgradeSessions,
+	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed, m.poolWait, m.timedOut, m.formerPrimaryAborts, m.downReplicaAborts, m.readsRetried, m.consistentReadsVec, m.replicaWriteRefused, m.hintsInvalid, m.upgradeSessions,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "switchyard_statements_held", Help: "Statements held now while no primary is known.",
 		}, func() float64 { return float64(s.holding.Load()) }),
@@ -253,3 +263,15 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(poolDialsDesc, prometheus.CounterValue, float64(a.dials), name)
 	}
 }
+
+// How a read that had to see earlier writes was served on a replica
+// (switchyard_consistent_reads_total{how}).
+const (
+	readKnown      = iota // the replica was known to have applied them
+	readPipelined         // its wait went out with it
+	readRedirected        // the wait timed out: the primary answered
+	readSeparate          // a wait of its own round trip
+	readHows
+)
+
+var readHowNames = [readHows]string{"known", "pipelined", "redirected", "separate"}

@@ -15,8 +15,8 @@ import (
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/config/tlsconf"
 	"github.com/switchyard/switchyard/health"
+	"github.com/switchyard/switchyard/internal/gtid"
 	"github.com/switchyard/switchyard/proxy/backend"
-	"github.com/switchyard/switchyard/router"
 )
 
 // pools holds one backend connection pool per (backend, user, dialect).
@@ -335,52 +335,40 @@ func (p *pools) closeIdle(all bool) {
 }
 
 // progress is what the proxy learned about GTIDs: the newest position it
-// acknowledged to any client (for consistency=global) and, per replica, a
-// position it is known to have applied (from successful waits), which is
-// fresher than the last probe. Safe for concurrent use.
+// acknowledged to any client (for consistency=global) and, per replica,
+// what it is known to have applied beyond its last probe: each wait's
+// answer says where the replica was when it returned, and a wait that
+// succeeded proves the replica has what it waited for. Both only move
+// forward. The router takes a replica as fresh when either its probe or
+// this covers a read's need: most reads then need no wait at all. Safe for
+// concurrent use; reads take no lock.
 type progress struct {
-	acked   atomic.Pointer[router.GTIDPos]
-	mu      sync.Mutex
-	applied map[string]router.GTIDPos
+	acked   gtid.Known
+	applied sync.Map // backend name → *gtid.Known
 }
 
 // ack merges a position acknowledged to a client.
-func (g *progress) ack(pos router.GTIDPos) {
-	for {
-		old := g.acked.Load()
-		var cur router.GTIDPos
-		if old != nil {
-			cur = *old
-			if cur.Covers(pos) {
-				return
-			}
-		}
-		merged := cur.Merge(pos)
-		if g.acked.CompareAndSwap(old, &merged) {
-			return
-		}
+func (g *progress) ack(pos gtid.Position) { g.acked.Add(pos) }
+
+// newest returns the newest acknowledged position (empty if none).
+func (g *progress) newest() gtid.Position { return g.acked.Load() }
+
+// noteApplied records that backend name has applied pos.
+func (g *progress) noteApplied(name string, pos gtid.Position) {
+	if pos.IsEmpty() {
+		return
 	}
+	k, ok := g.applied.Load(name)
+	if !ok {
+		k, _ = g.applied.LoadOrStore(name, new(gtid.Known))
+	}
+	k.(*gtid.Known).Add(pos)
 }
 
-// newest returns the newest acknowledged position (nil if none).
-func (g *progress) newest() router.GTIDPos {
-	if p := g.acked.Load(); p != nil {
-		return *p
+// appliedBy is what backend name is known to have applied.
+func (g *progress) appliedBy(name string) gtid.Position {
+	if k, ok := g.applied.Load(name); ok {
+		return k.(*gtid.Known).Load()
 	}
-	return nil
-}
-
-func (g *progress) noteApplied(name string, pos router.GTIDPos) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.applied == nil {
-		g.applied = make(map[string]router.GTIDPos)
-	}
-	g.applied[name] = g.applied[name].Merge(pos)
-}
-
-func (g *progress) appliedBy(name string) router.GTIDPos {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.applied[name]
+	return gtid.Position{}
 }

@@ -161,10 +161,7 @@ func TestReadYourWritesAfterReturning(t *testing.T) {
 	mustExec(t, direct, "CREATE TABLE "+table+" (a INT)")
 	t.Cleanup(func() { _, _ = direct.Exec("DROP TABLE IF EXISTS " + table) })
 	syncReplicas(ctx, t, topo, direct)
-	for i, tc := range []struct{ name, params string }{
-		{"text", "interpolateParams=true"},
-		{"prepared", ""},
-	} {
+	for i, tc := range protocols {
 		t.Run(tc.name, func(t *testing.T) {
 			writer, reader := open(t, p.Addr, tc.params), open(t, p.Addr, "")
 			unlock := holdReplicas(ctx, t, topo)
@@ -188,6 +185,13 @@ func TestReadYourWritesAfterReturning(t *testing.T) {
 	}
 }
 
+// protocols are the DSN parameters of a client that sends its statements
+// as text and of one that prepares them.
+var protocols = []struct{ name, params string }{
+	{"text", "interpolateParams=true"},
+	{"prepared", ""},
+}
+
 // syncReplicas waits until both replicas applied everything the primary
 // (direct) has written.
 func syncReplicas(ctx context.Context, t *testing.T, topo *testenv.Topo, direct *sql.DB) {
@@ -201,5 +205,141 @@ func syncReplicas(ctx context.Context, t *testing.T, topo *testenv.Topo, direct 
 		if err := topo.DB(t, addr, "root", "", "").QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, 30)", pos).Scan(&r); err != nil || r != 0 {
 			t.Fatalf("replica %s did not reach %s: %d, %v", addr, pos, r, err)
 		}
+	}
+}
+
+// rywTable makes a table of n rows on the primary, applied by both
+// replicas before it returns.
+func rywTable(ctx context.Context, t *testing.T, topo *testenv.Topo, n int) (table string, direct *sql.DB) {
+	t.Helper()
+	table = fmt.Sprintf("ryw_paths_%d", time.Now().UnixNano())
+	direct = topo.DB(t, topo.Primary, "root", "", "test")
+	mustExec(t, direct, "CREATE TABLE "+table+" (a INT PRIMARY KEY)")
+	t.Cleanup(func() { _, _ = direct.Exec("DROP TABLE IF EXISTS " + table) })
+	mustExec(t, direct, "INSERT INTO "+table+" SELECT seq FROM seq_1_to_"+fmt.Sprint(n))
+	syncReplicas(ctx, t, topo, direct)
+	return table, direct
+}
+
+// TestReadYourWritesWithoutWaitRoundTrip: with consistency global, a read
+// on another connection after a write sees it on each path a replica read
+// can take, text and prepared, and the counters say which one it took:
+//   - known: the replicas applied the write and the proxy knows it (its
+//     probes, or an earlier wait's answer): no wait at all;
+//   - pipelined: the replicas are held back (a global read lock) and let go
+//     while the read waits; the wait went out with the read;
+//   - no read ever paid a wait round trip of its own (separate stays 0).
+func TestReadYourWritesWithoutWaitRoundTrip(t *testing.T) {
+	topo := testenv.Topology(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := topo.Proxy(t, "routing: {consistency: global, gtid_wait: 20s, max_replica_lag: 1h}\n")
+	table, _ := rywTable(ctx, t, topo, 10)
+	for i, tc := range protocols {
+		writer, reader := open(t, s.Addr, tc.params), open(t, s.Addr, tc.params)
+		count := func(t *testing.T, want int) {
+			t.Helper()
+			var n int
+			if err := reader.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+" WHERE a > ?", 0).Scan(&n); err != nil || n != want {
+				t.Fatalf("another connection's read after the write: %d rows, %v; want %d", n, err, want)
+			}
+		}
+		t.Run(tc.name+"/pipelined", func(t *testing.T) {
+			before := scrapeReads(t, s)
+			unlock := holdReplicas(ctx, t, topo)
+			mustExec(t, writer, "INSERT INTO "+table+" VALUES (?)", 100+2*i)
+			released := make(chan struct{})
+			go func() {
+				defer close(released)
+				time.Sleep(300 * time.Millisecond)
+				unlock()
+			}()
+			count(t, 11+2*i)
+			<-released
+			after := scrapeReads(t, s)
+			if after["pipelined"] <= before["pipelined"] || after["separate"] != before["separate"] || after["redirected"] != before["redirected"] {
+				t.Errorf("consistent reads before %v, after %v: want a pipelined wait, no separate one, none redirected", before, after)
+			}
+		})
+		t.Run(tc.name+"/known", func(t *testing.T) {
+			mustExec(t, writer, "INSERT INTO "+table+" VALUES (?)", 101+2*i)
+			before := scrapeReads(t, s)
+			// The first reads may still wait (pipelined) until each replica
+			// is known to have the write: from then on none waits.
+			deadline := time.Now().Add(20 * time.Second)
+			for scrapeReads(t, s)["known"] == before["known"] {
+				if time.Now().After(deadline) {
+					t.Fatalf("no read served without a wait: %v", scrapeReads(t, s))
+				}
+				count(t, 12+2*i)
+			}
+			after := scrapeReads(t, s)
+			if after["separate"] != before["separate"] || after["redirected"] != before["redirected"] {
+				t.Errorf("consistent reads before %v, after %v: want no separate wait, none redirected", before, after)
+			}
+		})
+	}
+}
+
+// TestReadYourWritesRedirectedAfterTimedOutWait: a replica that does not
+// apply the write within gtid_wait (held back by a global read lock) still
+// answered the read that went out with the wait; that answer (here 201 rows
+// without the new one) is read and dropped, and the client gets the
+// primary's, whole: every row, each saying the primary's server_id. The
+// replica connections that dropped an answer go back to their pool in
+// step: the reads after them, text and prepared, are right too.
+func TestReadYourWritesRedirectedAfterTimedOutWait(t *testing.T) {
+	topo := testenv.Topology(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := topo.Proxy(t, "routing: {consistency: global, gtid_wait: 200ms, max_replica_lag: 1h}\n")
+	table, direct := rywTable(ctx, t, topo, 200)
+	var primaryID int
+	if err := direct.QueryRowContext(ctx, "SELECT @@server_id").Scan(&primaryID); err != nil {
+		t.Fatal(err)
+	}
+	rows := func(db *sql.DB) (n, fromPrimary int, err error) {
+		rs, err := db.QueryContext(ctx, "SELECT a, @@server_id FROM "+table+" WHERE a > ? ORDER BY a", 0)
+		if err != nil {
+			return 0, 0, err
+		}
+		defer rs.Close()
+		for rs.Next() {
+			var a, id int
+			if err := rs.Scan(&a, &id); err != nil {
+				return n, fromPrimary, err
+			}
+			n++
+			if id == primaryID {
+				fromPrimary++
+			}
+		}
+		return n, fromPrimary, rs.Err()
+	}
+	want := 200
+	for _, tc := range protocols {
+		t.Run(tc.name, func(t *testing.T) {
+			writer, reader := open(t, s.Addr, tc.params), open(t, s.Addr, tc.params)
+			before := scrapeReads(t, s)
+			unlock := holdReplicas(ctx, t, topo)
+			want++
+			mustExec(t, writer, "INSERT INTO "+table+" VALUES (?)", want)
+			n, fromPrimary, err := rows(reader)
+			unlock()
+			if err != nil || n != want || fromPrimary != want {
+				t.Fatalf("read after a write whose wait timed out: %d rows (%d from the primary), %v; want %d, all from the primary", n, fromPrimary, err, want)
+			}
+			after := scrapeReads(t, s)
+			if after["redirected"] <= before["redirected"] || after["separate"] != before["separate"] {
+				t.Errorf("consistent reads before %v, after %v: want a redirected read, no separate wait", before, after)
+			}
+			// The replicas catch up; reads on the pooled connections that
+			// dropped answers are whole and right.
+			for i := range 20 {
+				if n, _, err := rows(reader); err != nil || n != want {
+					t.Fatalf("read %d after the redirect: %d rows, %v; want %d", i, n, err, want)
+				}
+			}
+		})
 	}
 }

@@ -95,6 +95,11 @@ func (s *Session) done(err error) error {
 	if s.resp.connKilled {
 		return s.serverKilled()
 	}
+	if s.writing {
+		s.writing = false
+		s.learnGTIDAfterRows()
+	}
+	s.ackWrite() // before the client hears of the write
 	return s.client.Flush()
 }
 

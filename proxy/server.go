@@ -19,6 +19,7 @@ import (
 
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/health"
+	"github.com/switchyard/switchyard/internal/gtid"
 	"github.com/switchyard/switchyard/proxy/wire"
 	"github.com/switchyard/switchyard/router"
 	"github.com/switchyard/switchyard/router/classify"
@@ -173,7 +174,7 @@ func (s *Server) reportFailure(name string) {
 }
 
 // acknowledged records the GTID of a write acknowledged to a client.
-func (s *Server) acknowledged(gtid string, pos router.GTIDPos) {
+func (s *Server) acknowledged(gtid string, pos gtid.Position) {
 	s.progress.ack(pos)
 	if a, ok := s.topo.(interface{ Acknowledged(string) }); ok {
 		a.Acknowledged(gtid)

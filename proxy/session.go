@@ -15,6 +15,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/internal/gtid"
 	"github.com/switchyard/switchyard/proxy/backend"
 	"github.com/switchyard/switchyard/proxy/wire"
 	"github.com/switchyard/switchyard/router"
@@ -60,15 +61,25 @@ type Session struct {
 	retryRead  bool
 	avoid      string
 	retrySince time.Time
+	// prelude: a replica's wait and the session's state, written on the
+	// current connection by acquire and sent with the command's packet
+	// (prelude.go). redirect: the wait timed out; the next acquire routes
+	// the read to the primary. waitBuf holds the wait statement.
+	prelude  prelude
+	redirect bool
+	waitBuf  []byte
+	// writing: the statement being relayed is a write; its GTID must be
+	// known before the client gets the answer (learnGTIDAfterRows).
+	writing bool
 	// cursorAsked: during stmtExecute's exchange, the execute asked the
 	// server for a cursor (see opensCursor).
 	cursorAsked bool
 
 	stmts     map[uint32]*clientStmt
 	nextStmt  uint32
-	lastWrite router.GTIDPos // this session's newest write (consistency=session)
-	resp      response       // what the last response said
-	routed    router.Reason  // why the current statement went where it went
+	lastWrite gtid.Position // this session's newest write (consistency=session)
+	resp      response      // what the last response said
+	routed    router.Reason // why the current statement went where it went
 	onReplica bool
 	relayed   int       // response bytes relayed for the current command
 	arrived   time.Time // when the current command's header was read: statement latency starts there
@@ -293,6 +304,9 @@ func (s *Session) forwardPacket(conn *backend.Conn, size int, seq byte) error {
 
 // sendPacket writes a packet the session holds in memory to conn; every
 // caller reads the reply next, which the flush waits for.
+// A prelude acquire wrote ahead of it goes out in the same write, and its
+// answers are read before the command's (afterPrelude): errRetryRead then
+// means the command is to be sent again, to the primary.
 func (s *Session) sendPacket(conn *backend.Conn, payload []byte, seq byte) error {
 	_, err := conn.Write(payload, seq)
 	if err == nil {
@@ -300,8 +314,13 @@ func (s *Session) sendPacket(conn *backend.Conn, payload []byte, seq byte) error
 	}
 	if err != nil {
 		conn.Broken = true
+		s.prelude = prelude{}
+		return err
 	}
-	return err
+	if s.prelude.conn == conn {
+		return s.afterPrelude(conn, payload[0])
+	}
+	return nil
 }
 
 // dropConn abandons the current connection after a failure: it is closed,

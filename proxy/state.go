@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/switchyard/switchyard/internal/gtid"
 	"github.com/switchyard/switchyard/proxy/backend"
 	"github.com/switchyard/switchyard/proxy/wire"
 )
@@ -80,7 +81,7 @@ type appliedState struct {
 	// readOnly: SET SESSION TRANSACTION READ ONLY is in force, as on every
 	// connection to a server that is not the primary.
 	readOnly bool
-	mysql    bool // the server is MySQL (its GTIDs are tracked differently)
+	flavor   gtid.Flavor // its GTIDs, and the SQL that waits for one, are this flavor's
 }
 
 // withoutDB accepts a pooled connection with no default database.
@@ -104,23 +105,49 @@ const (
 // statements are written back to back and their answers read after. A
 // connection that had another session's variables is reset first.
 func (s *Session) syncState(conn *backend.Conn) error {
+	if s.inSync(conn) {
+		return nil
+	}
+	n, err := s.writeState(conn)
+	if err == nil && n > 0 {
+		err = conn.Flush()
+	}
+	if err != nil {
+		conn.Broken = true
+		return err
+	}
+	return s.readState(conn, n)
+}
+
+// inSync tells whether conn carries the session's state already.
+func (s *Session) inSync(conn *backend.Conn) bool {
+	ap := applied(conn)
+	return ap.varsKey == s.state.varsKey && ap.db == s.state.db && ap.tracking && ap.readOnly == !conn.OnPrimary
+}
+
+// applied is the state conn carries, made empty the first time.
+func applied(conn *backend.Conn) *appliedState {
 	ap, _ := conn.State.(*appliedState)
 	if ap == nil {
 		ap = &appliedState{}
 		conn.State = ap
 	}
+	return ap
+}
+
+// writeState writes, unflushed, the statements that give conn the
+// session's state, and returns how many answers readState must read. The
+// caller flushes them, alone (syncState) or with what follows (a read's
+// wait and the read itself, see prelude.go).
+func (s *Session) writeState(conn *backend.Conn) (n int, err error) {
+	ap := applied(conn)
 	readOnly := !conn.OnPrimary
-	if ap.varsKey == s.state.varsKey && ap.db == s.state.db && ap.tracking && ap.readOnly == readOnly {
-		return nil
-	}
-	n := 0
 	seqWrite := func(payload []byte) error {
 		n++
 		_, err := conn.Write(payload, 0)
 		return err
 	}
 	query := func(sql string) error { return seqWrite(append([]byte{mysql.COM_QUERY}, sql...)) }
-	var err error
 	varsChange := ap.varsKey != s.state.varsKey
 	if varsChange && ap.varsKey != 0 {
 		err = seqWrite([]byte{mysql.COM_RESET_CONNECTION})
@@ -142,7 +169,7 @@ func (s *Session) syncState(conn *backend.Conn) error {
 	}
 	// After the replayed SETs, which may set session_track_system_variables.
 	if err == nil && !ap.tracking {
-		err = query(trackingFor(ap.mysql))
+		err = query(trackingFor(ap.flavor))
 	}
 	if err == nil && ap.db != s.state.db && s.state.db != "" {
 		err = seqWrite(append([]byte{mysql.COM_INIT_DB}, s.state.db...))
@@ -159,13 +186,13 @@ func (s *Session) syncState(conn *backend.Conn) error {
 			err = query(guardReadWrite)
 		}
 	}
-	if err == nil {
-		err = conn.Flush()
-	}
-	if err != nil {
-		conn.Broken = true
-		return err
-	}
+	return n, err
+}
+
+// readState reads the n answers of writeState's statements. A refusal
+// (the first, as a *backend.Error with Server set) or a failure leaves conn
+// Broken: its state is unknown.
+func (s *Session) readState(conn *backend.Conn, n int) error {
 	var first *mysql.MyError
 	for range n {
 		p, err := conn.ReadSmall()
@@ -181,7 +208,8 @@ func (s *Session) syncState(conn *backend.Conn) error {
 		conn.Broken = true // its state is now unknown
 		return &backend.Error{Name: conn.Name, Address: conn.Address, Server: first, Err: first}
 	}
-	ap.tracking, ap.varsKey, ap.readOnly = true, s.state.varsKey, readOnly
+	ap := applied(conn)
+	ap.tracking, ap.varsKey, ap.readOnly = true, s.state.varsKey, !conn.OnPrimary
 	if s.state.db != "" {
 		ap.db = s.state.db
 	}

@@ -47,9 +47,12 @@ type target struct {
 	consistency  string
 	maxStaleness time.Duration
 	needsLast    bool // needs the previous statement's connection (LAST_INSERT_ID()…)
-	read         bool // the statement only reads: a held replica connection may run it
-	cursor       bool // an execute that asks for a cursor: it stays beside the session's other cursors
-	onHeld       bool // a fetch or reset of what the held connection holds for the statement
+	// pipeline: the command's packet goes out by sendPacket right after
+	// acquire, so a replica's wait can go out with it (prelude.go).
+	pipeline bool
+	read     bool // the statement only reads: a held replica connection may run it
+	cursor   bool // an execute that asks for a cursor: it stays beside the session's other cursors
+	onHeld   bool // a fetch or reset of what the held connection holds for the statement
 }
 
 // effect is what a statement does to the session when it succeeds.
@@ -214,10 +217,12 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 	}
 	text := string(sql)
 	st, t, e := s.plan(text)
+	t.pipeline = true
 	conn, err := s.acquire(ctx, t)
 	if err != nil {
 		return s.refuse(seq+1, err, st.Digest, text)
 	}
+	s.writing = e.write
 	for retried := false; ; retried = true {
 		if err = s.exchange(conn, body, seq, !retried && s.mayRunAgain(conn)); !errors.Is(err, errRetryRead) {
 			break
@@ -226,7 +231,7 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 			return s.refuse(seq+1, err, st.Digest, text)
 		}
 	}
-	s.trackWrites(conn, &e)
+	s.keepGTIDTracking(conn, &e)
 	s.finish(conn, &e)
 	s.count(st.Digest, text)
 	return err
@@ -242,6 +247,7 @@ func (s *Session) exchange(conn *backend.Conn, payload []byte, seq byte, retryRe
 	switch {
 	case err == nil:
 		err = s.relayResults()
+	case errors.Is(err, errRetryRead): // its replica did not catch up: to the primary
 	case s.mayRetryRead(err):
 		err = s.dropForRetry(err)
 	default:

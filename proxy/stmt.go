@@ -106,11 +106,18 @@ func (s *Session) stmtPrepare(ctx context.Context, size int, seq byte) error {
 	sql := string(body[1:])
 	s.lastPrepared = 0 // until this one succeeds
 	st, t, e := s.plan(sql)
+	t.pipeline = true
 	conn, err := s.acquire(ctx, t)
 	if err != nil {
 		return s.replyErr(seq+1, err)
 	}
-	if err := s.sendPacket(conn, body, seq); err != nil {
+	if err = s.sendPacket(conn, body, seq); errors.Is(err, errRetryRead) { // its replica did not catch up
+		if conn, err = s.acquireForRetry(ctx, t); err != nil {
+			return s.replyErr(seq+1, err)
+		}
+		err = s.sendPacket(conn, body, seq)
+	}
+	if err != nil {
 		return s.lostBeforeRun(seq + 1)
 	}
 	s.resp.err = false
@@ -268,13 +275,21 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 	}
 	t := cs.target
 	t.cursor = body[5]&cursorTypeMask != 0
+	t.pipeline = true
 	conn, err := s.acquire(ctx, t)
 	if err != nil {
 		return s.refuse(seq+1, err, cs.digest, cs.sql)
 	}
 	for retried := false; ; retried = true {
 		var bs *backend.Stmt
-		if bs, err = s.ensurePrepared(conn, cs); err != nil {
+		bs, err = s.ensurePrepared(conn, cs)
+		if errors.Is(err, errRetryRead) { // the prepare carried the wait; its replica did not catch up
+			if conn, err = s.acquireForRetry(ctx, t); err != nil {
+				return s.refuse(seq+1, err, cs.digest, cs.sql)
+			}
+			continue
+		}
+		if err != nil {
 			s.finishFailed(conn)
 			return s.refuse(seq+1, err, cs.digest, cs.sql)
 		}
@@ -294,12 +309,13 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 		}
 		bs.TypesBound = bs.TypesBound || cs.params == 0 || bound || cs.types != nil
 		s.cursorAsked = body[5]&cursorTypeMask != 0
+		s.writing = cs.effect.write
 		err = s.exchange(conn, payload, seq, !retried && s.mayRunAgain(conn))
 		s.cursorAsked = false
 		if !errors.Is(err, errRetryRead) {
 			break
 		}
-		if conn, err = s.acquireForRetry(ctx, cs.target); err != nil {
+		if conn, err = s.acquireForRetry(ctx, t); err != nil {
 			return s.refuse(seq+1, err, cs.digest, cs.sql)
 		}
 	}
@@ -310,7 +326,7 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 	if !conn.Broken && s.resp.cursor {
 		cs.cursor = true // finish holds the connection for the fetches (heldAfter)
 	}
-	s.trackWrites(conn, &cs.effect)
+	s.keepGTIDTracking(conn, &cs.effect)
 	s.finish(conn, &cs.effect)
 	s.count(cs.digest, cs.sql)
 	return err

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/switchyard/switchyard/internal/gtid"
 	"github.com/switchyard/switchyard/proxy/wire"
 )
 
@@ -17,24 +18,20 @@ import (
 const trackSession = "SET SESSION session_track_state_change = ON, session_track_schema = ON, " +
 	"session_track_system_variables = '*', session_track_transaction_info = 'CHARACTERISTICS'"
 
-// trackSessionMySQL adds what MySQL 8 needs: its GTIDs are not a system
-// variable (MariaDB's last_gtid) but an entry of their own.
-const trackSessionMySQL = trackSession + ", session_track_gtids = 'OWN_GTID'"
-
-// trackingFor is the tracking statement for a server's flavor.
-func trackingFor(mysqlFlavor bool) string {
-	if mysqlFlavor {
-		return trackSessionMySQL
-	}
-	return trackSession
+// trackingFor is the tracking statement for a server's flavor: MySQL 8's
+// GTIDs are not a system variable (MariaDB's last_gtid) but an entry of
+// their own, which it must be asked for.
+func trackingFor(f gtid.Flavor) string {
+	return trackSession + gtid.DialectOf(f).TrackGTIDs
 }
 
 // tracked is what session tracking reported over one response (every OK
 // packet of it: a multi-statement or a CALL sends several).
 type tracked struct {
-	gtid      string // the last last_gtid (MariaDB) or GTID set (MySQL) reported
-	schema    string // the default database, when schemaSet
-	schemaSet bool   // the default database changed (to schema, "" for none)
+	gtid      string        // the last last_gtid (MariaDB) or GTID set (MySQL) reported
+	pos       gtid.Position // gtid parsed and filled, once acknowledged (Session.ackWrite)
+	schema    string        // the default database, when schemaSet
+	schemaSet bool          // the default database changed (to schema, "" for none)
 	// vars are the system variables the server reported changed, in order,
 	// as SET statements that replay them on another connection.
 	vars []setStmt

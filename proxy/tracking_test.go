@@ -3,7 +3,9 @@ package proxy
 import (
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/switchyard/switchyard/internal/gtid"
 	"github.com/switchyard/switchyard/proxy/wire"
 )
 
@@ -79,17 +81,49 @@ func TestQuoteSurvivesEverySQLMode(t *testing.T) {
 // TestTrackingPerFlavor: MySQL 8 reports its GTIDs only with
 // session_track_gtids; MariaDB has no such variable and would refuse it.
 func TestTrackingPerFlavor(t *testing.T) {
-	if strings.Contains(trackingFor(false), "session_track_gtids") {
+	if strings.Contains(trackingFor(gtid.MariaDB), "session_track_gtids") {
 		t.Fatal("MariaDB's tracking statement sets session_track_gtids, which MariaDB refuses")
 	}
-	if !strings.Contains(trackingFor(true), "session_track_gtids = 'OWN_GTID'") {
+	if !strings.Contains(trackingFor(gtid.MySQL), "session_track_gtids = 'OWN_GTID'") {
 		t.Fatal("MySQL's tracking statement does not track its own GTIDs")
 	}
-	for _, f := range []bool{false, true} {
+	for _, f := range []gtid.Flavor{gtid.MariaDB, gtid.MySQL} {
 		for _, v := range []string{"session_track_state_change = ON", "session_track_schema = ON", "session_track_system_variables = '*'", "session_track_transaction_info = 'CHARACTERISTICS'"} {
 			if !strings.Contains(trackingFor(f), v) {
-				t.Fatalf("tracking statement (mysql=%v) lacks %s", f, v)
+				t.Fatalf("tracking statement (%s) lacks %s", f, v)
 			}
+		}
+	}
+}
+
+// TestMySQLWritesAreAwaited: MySQL 8 reports a write's GTID in its own
+// session-state entry (SESSION_TRACK_GTIDS: an encoding byte, then the set,
+// "uuid:7"); the proxy acknowledges it as the set a replica must have
+// applied (uuid:1-7, one span however the sessions' writes interleave), and
+// a read that must see it waits with WAIT_FOR_EXECUTED_GTID_SET, not
+// MariaDB's MASTER_GTID_WAIT. No MySQL server runs here: this follows the
+// documented protocol and function.
+func TestMySQLWritesAreAwaited(t *testing.T) {
+	const uuid = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
+	s := &Session{srv: &Server{metrics: newMetrics()}}
+	for _, n := range []string{"7", "5", "9"} { // three sessions' writes, acknowledged out of order
+		s.resp.track.reset()
+		s.resp.track.noteOK(wire.ParseOK(okWithStates(entry(wire.TrackGTIDs, append([]byte{0}, lenenc(uuid+":"+n)...))), true))
+		if s.resp.track.gtid != uuid+":"+n || !s.ackWrite() {
+			t.Fatalf("the GTID entry of a MySQL OK: %+v", s.resp.track)
+		}
+	}
+	need := s.srv.progress.newest()
+	if need.String() != uuid+":1-9" {
+		t.Fatalf("acknowledged %q, want %s:1-9", need, uuid)
+	}
+	if got, want := gtid.DialectOf(gtid.MySQL).WaitSQL(need.String(), 100*time.Millisecond),
+		"SELECT WAIT_FOR_EXECUTED_GTID_SET('"+uuid+":1-9', 0.100) AS r, @@GLOBAL.gtid_executed AS gtid"; got != want {
+		t.Fatalf("wait statement %q, want %q", got, want)
+	}
+	for applied, covers := range map[string]bool{uuid + ":1-8": false, uuid + ":1-12": true, uuid + ":1-5:7-9": false} {
+		if gtid.MustParse(applied).Covers(need) != covers {
+			t.Errorf("a replica at %s covers %s: %v, want %v", applied, need, !covers, covers)
 		}
 	}
 }

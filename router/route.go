@@ -6,6 +6,7 @@ import (
 
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/health"
+	"github.com/switchyard/switchyard/internal/gtid"
 )
 
 // ErrNoPrimary means no server is known to be a writable primary right now.
@@ -51,7 +52,7 @@ type Request struct {
 	HintPrimary  bool
 	HintReplica  bool
 	Consistency  string        // config.Consistency*
-	Need         GTIDPos       // what the read must see (by consistency); nil = nothing
+	Need         gtid.Position // what the read must see (by consistency); empty = nothing
 	MaxStaleness time.Duration // from a hint; 0 = the configured max_replica_lag
 	Avoid        string        // a replica not to use: the read just failed there
 }
@@ -91,10 +92,11 @@ type Decision struct {
 }
 
 // Load tells how busy each backend is (connections in use) and what it is
-// known to have applied beyond the last probe. Both may be nil.
+// known to have applied beyond the last probe (the proxy learns it from
+// its waits' answers). All may be nil.
 type Load struct {
 	InUse   func(name string) int
-	Applied func(name string) GTIDPos
+	Applied func(name string) gtid.Position
 	Drained func(name string) bool // taken out of rotation by an operator
 }
 
@@ -187,7 +189,7 @@ func primaryOf(topo *health.Topology) *health.Server {
 // It returns nil when no replica qualifies. Two passes over the servers: the
 // nearest first, then the least busy near it, so the answer does not depend
 // on the servers' order.
-func pickReplica(topo *health.Topology, primary *health.Server, pol Policy, load Load, need GTIDPos, maxLag time.Duration) (best *health.Server, fresh bool) {
+func pickReplica(topo *health.Topology, primary *health.Server, pol Policy, load Load, need gtid.Position, maxLag time.Duration) (best *health.Server, fresh bool) {
 	if topo == nil {
 		return nil, false
 	}
@@ -196,7 +198,7 @@ func pickReplica(topo *health.Topology, primary *health.Server, pol Policy, load
 		fresh bool
 	}
 	applied := func(s *health.Server) bool {
-		return need.CoveredBy(s.GTIDCurrent) || (load.Applied != nil && load.Applied(s.Name).Covers(need))
+		return s.Applied.Covers(need) || (load.Applied != nil && load.Applied(s.Name).Covers(need))
 	}
 	var top rank
 	var nearest time.Duration

@@ -7,15 +7,16 @@ import (
 
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/health"
+	"github.com/switchyard/switchyard/internal/gtid"
 )
 
 func topology() *health.Topology {
 	return &health.Topology{Epoch: 1, Servers: []health.Server{
-		{Name: "db1", Address: "10.0.0.1:3306", Region: "eu", Zone: "eu-1a", Role: health.RolePrimary, Up: true, GTIDCurrent: "0-1-100"},
+		{Name: "db1", Address: "10.0.0.1:3306", Region: "eu", Zone: "eu-1a", Role: health.RolePrimary, Up: true, GTIDCurrent: "0-1-100", Applied: gtid.MustParse("0-1-100")},
 		{Name: "db2", Address: "10.0.0.2:3306", Region: "eu", Zone: "eu-1b", Role: health.RoleReplica, Up: true, SQLThreadRunning: true,
-			SourceAddress: "10.0.0.1:3306", Source: "db1", MinRTT: time.Millisecond, GTIDCurrent: "0-1-100"},
+			SourceAddress: "10.0.0.1:3306", Source: "db1", MinRTT: time.Millisecond, GTIDCurrent: "0-1-100", Applied: gtid.MustParse("0-1-100")},
 		{Name: "db3", Address: "10.0.0.3:3306", Region: "us", Zone: "us-1a", Role: health.RoleReplica, Up: true, SQLThreadRunning: true,
-			SourceAddress: "10.0.0.1:3306", Source: "db1", MinRTT: 200 * time.Microsecond, GTIDCurrent: "0-1-90"},
+			SourceAddress: "10.0.0.1:3306", Source: "db1", MinRTT: 200 * time.Microsecond, GTIDCurrent: "0-1-90", Applied: gtid.MustParse("0-1-90")},
 	}}
 }
 
@@ -48,15 +49,15 @@ func TestRoute(t *testing.T) {
 			return tp
 		}(), pol, "db1", ReasonNoReplica, false, nil},
 		{"max_staleness hint accepts the lagging near replica", Request{Class: ClassRead, MaxStaleness: 10 * time.Second}, lagging, pol, "db2", ReasonReplica, false, nil},
-		{"read that needs a newer GTID prefers a fresh replica", Request{Class: ClassRead, Need: ParseGTIDPos("0-1-95")}, func() *health.Topology {
+		{"read that needs a newer GTID prefers a fresh replica", Request{Class: ClassRead, Need: gtid.MustParse("0-1-95")}, func() *health.Topology {
 			tp := topology()
-			tp.Servers[1].GTIDCurrent = "0-1-90"
-			tp.Servers[2].GTIDCurrent = "0-1-96"
+			tp.Servers[1].Applied = gtid.MustParse("0-1-90")
+			tp.Servers[2].Applied = gtid.MustParse("0-1-96")
 			tp.Servers[2].Region = "eu"
 			return tp
 		}(), pol, "db3", ReasonReplica, false, nil},
-		{"read that needs a GTID no replica has waits on the nearest", Request{Class: ClassRead, Need: ParseGTIDPos("0-1-101")}, topology(), pol, "db2", ReasonReplicaWait, true, nil},
-		{"no waiting configured: the primary", Request{Class: ClassRead, Need: ParseGTIDPos("0-1-101")}, topology(), Policy{Split: true, MaxReplicaLag: time.Second}, "db1", ReasonNoReplica, false, nil},
+		{"read that needs a GTID no replica has waits on the nearest", Request{Class: ClassRead, Need: gtid.MustParse("0-1-101")}, topology(), pol, "db2", ReasonReplicaWait, true, nil},
+		{"no waiting configured: the primary", Request{Class: ClassRead, Need: gtid.MustParse("0-1-101")}, topology(), Policy{Split: true, MaxReplicaLag: time.Second}, "db1", ReasonNoReplica, false, nil},
 		{"split off", Request{Class: ClassRead}, topology(), Policy{MaxReplicaLag: time.Second}, "db1", ReasonNoSplit, false, nil},
 		{"primary hint", Request{Class: ClassRead, HintPrimary: true}, topology(), pol, "db1", ReasonHintPrimary, false, nil},
 		{"consistency primary", Request{Class: ClassRead, Consistency: config.ConsistencyPrimary}, topology(), pol, "db1", ReasonConsistency, false, nil},
@@ -173,12 +174,39 @@ func BenchmarkRoute(b *testing.B) {
 func BenchmarkRouteWithGTID(b *testing.B) {
 	tp := topology()
 	pol := Policy{Split: true, Region: "eu", Zone: "eu-1a", MaxReplicaLag: time.Second, GTIDWait: 50 * time.Millisecond}
-	req := Request{Class: ClassRead, Need: ParseGTIDPos("0-1-95")}
+	req := Request{Class: ClassRead, Need: gtid.MustParse("0-1-95")}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Route(req, tp, pol, Load{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestRouteKnowsApplied: a replica the proxy learned has applied the
+// read's need (Load.Applied: from a wait's answer) is as fresh as one
+// whose probe says so, in either flavor; one that has not must wait.
+func TestRouteKnowsApplied(t *testing.T) {
+	const uuid = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
+	pol := Policy{Split: true, Region: "eu", Zone: "eu-1a", MaxReplicaLag: time.Second, GTIDWait: 50 * time.Millisecond}
+	for _, tc := range []struct {
+		name, known, need string
+		reason            Reason
+	}{
+		{"learned position covers: no wait", "0-1-120", "0-1-110", ReasonReplica},
+		{"beyond what is known: wait", "0-1-120", "0-1-121", ReasonReplicaWait},
+		{"a MySQL set learned covers", uuid + ":1-7", uuid + ":5-7", ReasonReplica},
+		{"a MySQL set not yet applied: wait", uuid + ":1-7", uuid + ":8", ReasonReplicaWait},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			known := map[string]gtid.Position{"db2": gtid.MustParse(tc.known)}
+			load := Load{Applied: func(name string) gtid.Position { return known[name] }}
+			const want = "db2" // the nearest; db3's probe is behind too
+			d, err := Route(Request{Class: ClassRead, Need: gtid.MustParse(tc.need)}, topology(), pol, load)
+			if err != nil || d.Backend.Name != want || d.Reason != tc.reason || d.Wait != (tc.reason == ReasonReplicaWait) {
+				t.Errorf("= %s %s wait %v (%v), want %s %s", d.Backend.Name, d.Reason, d.Wait, err, want, tc.reason)
+			}
+		})
 	}
 }
 

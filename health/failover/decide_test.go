@@ -4,16 +4,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/gtid"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 const primaryAddr = "10.0.0.1:3306"
 
-func replica(name, gtid string) Server {
+func replica(name, gtidText string) Server {
 	return Server{Name: name, Address: name + ":3306", Region: "eu", Promote: true, Up: true,
 		Flavor: MariaDB, Replicating: true, SourceAddress: primaryAddr, SQLThreadRunning: true,
-		Position: MustParse(MariaDB, gtid)}
+		Position: gtid.MustParse(gtidText)}
 }
 
 func deadPrimary(since time.Time) Server {

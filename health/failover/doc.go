@@ -94,7 +94,9 @@
 // Result.Changed what stays changed and what to do, so that health never
 // reports such a failure as "nothing changed".
 //
-// All flavor-specific SQL and column names are in sql.go; the tests check
+// All flavor-specific SQL and column names are in sql.go, but for the GTID
+// positions and statements (the wait, the applied position), which are
+// internal/gtid's, shared with the proxy; the tests check
 // the generated statements of both flavors against a fake server, and
 // health's tests run them against MariaDB.
 //

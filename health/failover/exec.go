@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/gtid"
 )
 
 // Errors of Execute, Rejoin and Repoint.
@@ -322,11 +324,11 @@ func (x *executor) verify(ctx context.Context) (toState, error) {
 		if row == nil {
 			return st, fmt.Errorf("%w: %s no longer replicates", ErrStale, t)
 		}
-		src := net.JoinHostPort(row[x.d.host], row[x.d.port])
+		src := net.JoinHostPort(row[x.d.Host], row[x.d.Port])
 		if !sameAddr(src, x.p.From.Address) {
 			return st, fmt.Errorf("%w: %s replicates from %s, not from %s", ErrStale, t, src, x.p.From)
 		}
-		if st.received, err = ParsePosition(x.p.Flavor, row[x.d.received]); err != nil {
+		if st.received, err = gtid.ParseAs(x.p.Flavor, row[x.d.Received]); err != nil {
 			return st, fmt.Errorf("%s: %w", t, err)
 		}
 	}
@@ -365,7 +367,7 @@ func (x *executor) demoteFrom(ctx context.Context) (Position, error) {
 	if err != nil {
 		return Position{}, err
 	}
-	return ParsePosition(x.p.Flavor, s)
+	return gtid.ParseAs(x.p.Flavor, s)
 }
 
 // catchUp waits, bounded, for To to apply target, then counts what it lacks
@@ -376,12 +378,12 @@ func (x *executor) catchUp(ctx context.Context, target Position) error {
 	x.res.CaughtUp = true
 	if !target.IsEmpty() {
 		wctx, cancel := context.WithTimeout(ctx, x.p.CatchupWait+5*time.Second)
-		r, err := x.one(wctx, x.p.To, x.d.waitSQL(x.p.Flavor, target.String(), x.p.CatchupWait), "r")
+		r, err := x.one(wctx, x.p.To, gtid.DialectOf(x.p.Flavor).WaitSQL(target.String(), x.p.CatchupWait), "r")
 		cancel()
 		if err != nil && ctx.Err() != nil {
 			return err
 		}
-		if err != nil || r != "0" {
+		if err != nil || !gtid.DialectOf(x.p.Flavor).Reached(r, false) {
 			x.res.CaughtUp = false
 			if x.p.Kind == KindSwitchover {
 				return fmt.Errorf("%w: %s did not apply %s within %s (result %q, err %v)",
@@ -391,11 +393,11 @@ func (x *executor) catchUp(ctx context.Context, target Position) error {
 				"backend", x.p.To.Name, "target", target.String(), "wait", x.p.CatchupWait, "result", r, "err", err)
 		}
 	}
-	exec, err := x.one(ctx, x.p.To, x.d.executedSQL, "gtid")
+	exec, err := x.one(ctx, x.p.To, executedSQL(x.p.Flavor), "gtid")
 	if err != nil {
 		return err
 	}
-	have, err := ParsePosition(x.p.Flavor, exec)
+	have, err := gtid.ParseAs(x.p.Flavor, exec)
 	if err != nil {
 		return fmt.Errorf("%s: %w", x.p.To, err)
 	}
@@ -494,7 +496,7 @@ func (x *executor) repoint(ctx context.Context, t Target, demoted bool) error {
 func firstSource(rows []Row, d dialect) Row {
 	var pick Row
 	for _, r := range rows {
-		if r[d.host] == "" {
+		if r[d.Host] == "" {
 			continue
 		}
 		if pick == nil {
@@ -568,8 +570,8 @@ func Rejoin(ctx context.Context, dial Dialer, f Flavor, t, primary Target, cred 
 	if err != nil {
 		return err
 	}
-	mp, err1 := ParsePosition(f, mine)
-	pp, err2 := ParsePosition(f, theirs)
+	mp, err1 := gtid.ParseAs(f, mine)
+	pp, err2 := gtid.ParseAs(f, theirs)
 	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}
@@ -595,17 +597,17 @@ func Rejoin(ctx context.Context, dial Dialer, f Flavor, t, primary Target, cred 
 		switch {
 		case r == nil:
 			return fmt.Errorf("rejoin %s: no replication status after START", t)
-		case r[d.ioErrno] == strconv.Itoa(erMasterFatal) || r[d.sqlError] != "":
+		case r[d.IOErrno] == strconv.Itoa(erMasterFatal) || r[d.SQLError] != "":
 			_ = x.exec(ctx, t, d.stopReplica)
 			_ = x.exec(ctx, t, d.resetReplica)
 			return fmt.Errorf("%w: %s cannot replicate from %s: %s%s; it stays read-only",
-				ErrDiverged, t, primary, r[d.ioError], r[d.sqlError])
-		case r[d.ioRunning] == "Yes" && r[d.sqlRunning] == "Yes":
+				ErrDiverged, t, primary, r[d.IOError], r[d.SQLError])
+		case r[d.IORunning] == "Yes" && r[d.SQLRunning] == "Yes":
 			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("rejoin %s: replication not running within %s (IO %s, SQL %s, %s)",
-				t, wait, r[d.ioRunning], r[d.sqlRunning], r[d.ioError])
+				t, wait, r[d.IORunning], r[d.SQLRunning], r[d.IOError])
 		}
 		select {
 		case <-ctx.Done():

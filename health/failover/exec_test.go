@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/switchyard/switchyard/internal/gtid"
 )
 
 // fakeServer interprets the statements the executor sends, on a small model
@@ -124,8 +126,8 @@ func (c *fakeConn) do(sql string) (uint64, []Row, error) {
 			}
 			return "No"
 		}
-		return 0, []Row{{d.host: h, d.port: p, d.received: s.received, d.ioRunning: yes(s.ioRunning),
-			d.sqlRunning: yes(s.sqlRun), d.ioErrno: s.ioErrno}}, nil
+		return 0, []Row{{d.Host: h, d.Port: p, d.Received: s.received, d.IORunning: yes(s.ioRunning),
+			d.SQLRunning: yes(s.sqlRun), d.IOErrno: s.ioErrno}}, nil
 	case sql == EpochQuery:
 		if !s.table {
 			return 0, nil, &mysql.MyError{Code: ErNoSuchTable, Message: "no table"}
@@ -137,13 +139,13 @@ func (c *fakeConn) do(sql string) (uint64, []Row, error) {
 	case sql == d.fence:
 		s.readOnly, s.superRO = true, s.flavor == MySQL
 		return 0, nil, nil
-	case sql == d.executedSQL || sql == d.binlogPosSQL:
+	case sql == executedSQL(s.flavor) || sql == d.binlogPosSQL:
 		return 0, one("gtid", s.executed), nil
 	case reWait.MatchString(sql):
 		r := s.waitResult
 		if r == "" {
 			r = "0"
-			s.executed = Merge(MustParse(s.flavor, s.executed), MustParse(s.flavor, reWait.FindStringSubmatch(sql)[1])).String()
+			s.executed = gtid.MustParse(s.executed).Merge(gtid.MustParse(reWait.FindStringSubmatch(sql)[1])).String()
 		}
 		return 0, one("r", r), nil
 	case sql == d.stopReplica:
@@ -239,7 +241,7 @@ func TestExecuteFailover(t *testing.T) {
 			"db2: SELECT @@read_only AS ro",
 			"db2: SHOW SLAVE STATUS",
 			"db2: " + EpochQuery,
-			"db2: SELECT MASTER_GTID_WAIT('0-1-12', 10.000) AS r",
+			"db2: SELECT MASTER_GTID_WAIT('0-1-12', 10.000) AS r, @@gtid_current_pos AS gtid",
 			"db2: SELECT @@gtid_current_pos AS gtid",
 			"db2: " + EpochQuery,
 			"db2: STOP SLAVE",
@@ -264,7 +266,7 @@ func TestExecuteFailover(t *testing.T) {
 			"db2: SELECT @@read_only AS ro",
 			"db2: SHOW REPLICA STATUS",
 			"db2: " + EpochQuery,
-			"db2: SELECT WAIT_FOR_EXECUTED_GTID_SET('" + uuidA + ":1-12', 10.000) AS r",
+			"db2: SELECT WAIT_FOR_EXECUTED_GTID_SET('" + uuidA + ":1-12', 10.000) AS r, @@GLOBAL.gtid_executed AS gtid",
 			"db2: SELECT @@GLOBAL.gtid_executed AS gtid",
 			"db2: " + EpochQuery,
 			"db2: STOP REPLICA",
@@ -285,7 +287,7 @@ func TestExecuteFailover(t *testing.T) {
 			db1, db2, db3 := topology(tt.flavor, false)
 			n := newFakeNet(db1, db2, db3)
 			p := plan(tt.flavor, KindFailover, db1, db2, db3)
-			p.Acked = MustParse(tt.flavor, db2.received)
+			p.Acked = gtid.MustParse(db2.received)
 			res, err := Execute(t.Context(), p, n.dial, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -348,7 +350,7 @@ func TestExecuteReportsMissingAcknowledged(t *testing.T) {
 	db1, db2, db3 := topology(MariaDB, false)
 	db2.received = "0-1-10" // it never got 11 and 12
 	p := plan(MariaDB, KindFailover, db1, db2, db3)
-	p.Acked = MustParse(MariaDB, "0-1-12")
+	p.Acked = gtid.MustParse("0-1-12")
 	res, err := Execute(t.Context(), p, newFakeNet(db1, db2, db3).dial, nil)
 	if err != nil || !res.Promoted || res.Missing != 2 {
 		t.Fatalf("res %+v err %v; want promoted with 2 missing", res, err)
@@ -360,7 +362,7 @@ func TestExecuteCatchupTimeout(t *testing.T) {
 		db1, db2, db3 := topology(MariaDB, false)
 		db2.waitResult = "-1"
 		p := plan(MariaDB, KindFailover, db1, db2, db3)
-		p.Acked = MustParse(MariaDB, "0-1-12")
+		p.Acked = gtid.MustParse("0-1-12")
 		res, err := Execute(t.Context(), p, newFakeNet(db1, db2, db3).dial, nil)
 		if err != nil || !res.Promoted || res.CaughtUp || res.Missing != 2 {
 			t.Fatalf("res %+v err %v", res, err)
@@ -393,7 +395,7 @@ func TestExecuteSwitchover(t *testing.T) {
 	}
 	steps := strings.Join(n.steps, "\n")
 	for _, want := range []string{
-		"db1: SET GLOBAL read_only = 1\ndb1: SELECT @@gtid_binlog_pos AS gtid\ndb2: SELECT MASTER_GTID_WAIT('0-1-12', 10.000) AS r",
+		"db1: SET GLOBAL read_only = 1\ndb1: SELECT @@gtid_binlog_pos AS gtid\ndb2: SELECT MASTER_GTID_WAIT('0-1-12', 10.000) AS r, @@gtid_current_pos AS gtid",
 		"db2: SET GLOBAL read_only = 0\ndb2: SET GLOBAL rpl_semi_sync_master_enabled = 1\ndb2: SET GLOBAL rpl_semi_sync_slave_enabled = 0",
 		"db1: STOP SLAVE\ndb1: SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos\n" +
 			"db1: CHANGE MASTER TO MASTER_HOST = '10.0.0.2', MASTER_PORT = 3306, MASTER_USER = 'repl', MASTER_PASSWORD = '***', MASTER_USE_GTID = slave_pos\n" +
@@ -533,3 +535,5 @@ func TestFence(t *testing.T) {
 		t.Error("fencing a down server succeeded")
 	}
 }
+
+const uuidA = "3e11fa47-71ca-11e1-9e33-c80aa9429562"

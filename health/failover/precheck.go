@@ -3,6 +3,8 @@ package failover
 import (
 	"context"
 	"fmt"
+
+	"github.com/switchyard/switchyard/internal/gtid"
 )
 
 // Check refuses a plan that Execute could not finish for want of
@@ -53,7 +55,7 @@ func Precheck(ctx context.Context, p Plan, dial, replDial Dialer) error {
 	}()
 	positions := make([]Position, len(p.Others))
 	for i, t := range p.Others {
-		pos, err := x.position(ctx, t, d.executedSQL)
+		pos, err := x.position(ctx, t, executedSQL(p.Flavor))
 		if err != nil {
 			return fmt.Errorf("%w: cannot read the position of %s, which must follow %s: %w", ErrPrecondition, t, p.To.Name, err)
 		}
@@ -89,5 +91,5 @@ func (x *executor) position(ctx context.Context, t Target, sql string) (Position
 	if err != nil {
 		return Position{}, err
 	}
-	return ParsePosition(x.p.Flavor, s)
+	return gtid.ParseAs(x.p.Flavor, s)
 }

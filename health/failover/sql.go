@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"time"
+
+	"github.com/switchyard/switchyard/internal/gtid"
 )
 
 // Everything that differs between MariaDB and MySQL when promoting, fencing
 // and repointing lives in this file. The probe statements live in health's
-// flavor.go; the epoch table, shared by both, is defined here.
+// flavor.go and the GTID SQL in internal/gtid; the epoch table, shared by both, is defined here.
 
 // The epoch table. Each promotion records one row, replicated from the new
 // primary to every server that follows it; a server's copy says which epoch
@@ -47,14 +48,11 @@ const (
 // dialect is one flavor's promotion SQL and status columns.
 type dialect struct {
 	stopReplica, startReplica, resetReplica string
-	// executedSQL returns one column "gtid": what the server has applied.
-	executedSQL string
 	// binlogPosSQL returns one column "gtid": everything in the server's
 	// binlog, the position a demoted primary resumes from.
 	binlogPosSQL     string
 	replicaStatusSQL string
-	// Status columns.
-	received, host, port, ioRunning, sqlRunning, ioErrno, ioError, sqlError string
+	StatusColumns
 	// writable makes a server writable for its privileged monitor user only
 	// (to record the epoch); open then lets everyone write.
 	writable []string
@@ -71,17 +69,13 @@ var dialects = map[Flavor]dialect{
 		stopReplica:      "STOP SLAVE",
 		startReplica:     "START SLAVE",
 		resetReplica:     "RESET SLAVE ALL",
-		executedSQL:      "SELECT @@gtid_current_pos AS gtid",
 		binlogPosSQL:     "SELECT @@gtid_binlog_pos AS gtid",
 		replicaStatusSQL: "SHOW SLAVE STATUS",
-		received:         "Gtid_IO_Pos",
-		host:             "Master_Host",
-		port:             "Master_Port",
-		ioRunning:        "Slave_IO_Running",
-		sqlRunning:       "Slave_SQL_Running",
-		ioErrno:          "Last_IO_Errno",
-		ioError:          "Last_IO_Error",
-		sqlError:         "Last_SQL_Error",
+		StatusColumns: StatusColumns{
+			Channel: "Connection_name", Host: "Master_Host", Port: "Master_Port", Lag: "Seconds_Behind_Master",
+			IORunning: "Slave_IO_Running", SQLRunning: "Slave_SQL_Running",
+			IOErrno: "Last_IO_Errno", IOError: "Last_IO_Error", SQLError: "Last_SQL_Error", Received: "Gtid_IO_Pos",
+		},
 		// READ_ONLY ADMIN (in ALL PRIVILEGES) lets the monitor write while
 		// read_only=1, so the epoch is recorded before anyone else can write.
 		writable: nil,
@@ -97,17 +91,13 @@ var dialects = map[Flavor]dialect{
 		stopReplica:      "STOP REPLICA",
 		startReplica:     "START REPLICA",
 		resetReplica:     "RESET REPLICA ALL",
-		executedSQL:      "SELECT @@GLOBAL.gtid_executed AS gtid",
 		binlogPosSQL:     "SELECT @@GLOBAL.gtid_executed AS gtid",
 		replicaStatusSQL: "SHOW REPLICA STATUS",
-		received:         "Retrieved_Gtid_Set",
-		host:             "Source_Host",
-		port:             "Source_Port",
-		ioRunning:        "Replica_IO_Running",
-		sqlRunning:       "Replica_SQL_Running",
-		ioErrno:          "Last_IO_Errno",
-		ioError:          "Last_IO_Error",
-		sqlError:         "Last_SQL_Error",
+		StatusColumns: StatusColumns{
+			Channel: "Channel_Name", Host: "Source_Host", Port: "Source_Port", Lag: "Seconds_Behind_Source",
+			IORunning: "Replica_IO_Running", SQLRunning: "Replica_SQL_Running",
+			IOErrno: "Last_IO_Errno", IOError: "Last_IO_Error", SQLError: "Last_SQL_Error", Received: "Retrieved_Gtid_Set",
+		},
 		// super_read_only stops even SUPER; read_only alone lets the
 		// monitor (SUPER or CONNECTION_ADMIN) record the epoch first.
 		writable:      []string{"SET GLOBAL super_read_only = 0"},
@@ -121,15 +111,23 @@ var dialects = map[Flavor]dialect{
 	},
 }
 
-// waitSQL waits up to timeout for the server to have applied pos. Both
-// functions return 0 when it has; MariaDB returns -1 and MySQL 1 on timeout.
-func (d dialect) waitSQL(f Flavor, pos string, timeout time.Duration) string {
-	secs := max(timeout.Seconds(), 0.001)
-	if f == MySQL {
-		return fmt.Sprintf("SELECT WAIT_FOR_EXECUTED_GTID_SET(%s, %.3f) AS r", quote(pos), secs)
-	}
-	return fmt.Sprintf("SELECT MASTER_GTID_WAIT(%s, %.3f) AS r", quote(pos), secs)
+// StatusColumns are the replica status columns of a flavor, as the
+// failover executor and health's probes both read them.
+type StatusColumns struct {
+	Channel, Host, Port, Lag   string
+	IORunning, SQLRunning      string
+	IOErrno, IOError, SQLError string
+	// Received is what the replica has received from its source: the
+	// position it reaches once its relay log is applied.
+	Received string
 }
+
+// Columns returns the replica status columns of flavor f.
+func Columns(f Flavor) StatusColumns { return dialects[f].StatusColumns }
+
+// executedSQL returns one column "gtid": what a server of flavor f has
+// applied.
+func executedSQL(f Flavor) string { return "SELECT " + gtid.DialectOf(f).Applied + " AS gtid" }
 
 // ReplCredentials are the replication account a repointed server uses.
 // Empty User keeps the credentials the server already has.

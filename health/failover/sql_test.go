@@ -3,7 +3,6 @@ package failover
 import (
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestChangeSourceSQL(t *testing.T) {
@@ -63,7 +62,6 @@ func TestDialectStatements(t *testing.T) {
 		{"mariadb reset", maria.resetReplica, "RESET SLAVE ALL"},
 		{"mariadb fence", maria.fence, "SET GLOBAL read_only = 1"},
 		{"mariadb open", maria.open, "SET GLOBAL read_only = 0"},
-		{"mariadb wait", maria.waitSQL(MariaDB, "0-1-42", 10*time.Second), "SELECT MASTER_GTID_WAIT('0-1-42', 10.000) AS r"},
 		{"mariadb status", maria.replicaStatusSQL, "SHOW SLAVE STATUS"},
 		{"mariadb demote", strings.Join(maria.demotePrepare, ";"), "SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos"},
 		{"mysql stop", mysql.stopReplica, "STOP REPLICA"},
@@ -71,10 +69,8 @@ func TestDialectStatements(t *testing.T) {
 		{"mysql fence", mysql.fence, "SET GLOBAL super_read_only = 1"},
 		{"mysql writable for the monitor", strings.Join(mysql.writable, ";"), "SET GLOBAL super_read_only = 0"},
 		{"mysql open", mysql.open, "SET GLOBAL read_only = 0"},
-		{"mysql wait", mysql.waitSQL(MySQL, uuidA+":1-5", 1500*time.Millisecond),
-			"SELECT WAIT_FOR_EXECUTED_GTID_SET('" + uuidA + ":1-5', 1.500) AS r"},
 		{"mysql status", mysql.replicaStatusSQL, "SHOW REPLICA STATUS"},
-		{"mysql received column", mysql.received, "Retrieved_Gtid_Set"},
+		{"mysql received column", mysql.Received, "Retrieved_Gtid_Set"},
 		{"mysql semi-sync primary", strings.Join(mysql.semiSyncPrimary, ";"),
 			"SET GLOBAL rpl_semi_sync_source_enabled = 1;SET GLOBAL rpl_semi_sync_replica_enabled = 0"},
 	}
