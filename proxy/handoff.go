@@ -13,9 +13,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/switchyard/switchyard/internal/gtid"
 	"github.com/switchyard/switchyard/proxy/backend"
 	"github.com/switchyard/switchyard/proxy/wire"
-	"github.com/switchyard/switchyard/router"
 )
 
 // A session moves to a new process (switchyard upgrade) between two
@@ -99,7 +99,7 @@ type connImage struct {
 	VarsKey      uint64                  `json:"vars_key"`
 	Tracking     bool                    `json:"tracking"`
 	ReadOnly     bool                    `json:"read_only"`
-	MySQL        bool                    `json:"mysql"`
+	Flavor       gtid.Flavor             `json:"flavor"`
 	Stmts        map[string]backend.Stmt `json:"stmts,omitempty"`
 }
 
@@ -322,7 +322,7 @@ func (s *Session) export() ([]byte, []*os.File, error) {
 		NextStmt: s.nextStmt, LastPrepared: s.lastPrepared, ChangeUserFailures: s.changeUserFailures,
 		Pending: append([]byte(nil), s.pending...),
 	}
-	if len(s.lastWrite) > 0 {
+	if !s.lastWrite.IsEmpty() {
 		img.LastWrite = s.lastWrite.String()
 	}
 	for _, st := range s.state.sets {
@@ -348,7 +348,7 @@ func (s *Session) export() ([]byte, []*os.File, error) {
 		ci := &connImage{Name: c.Name, Address: c.Address, ThreadID: c.ThreadID, Capabilities: c.Capabilities,
 			Epoch: c.Epoch, OnPrimary: c.OnPrimary}
 		if ap, ok := c.State.(*appliedState); ok {
-			ci.DB, ci.VarsKey, ci.Tracking, ci.ReadOnly, ci.MySQL = ap.db, ap.varsKey, ap.tracking, ap.readOnly, ap.mysql
+			ci.DB, ci.VarsKey, ci.Tracking, ci.ReadOnly, ci.Flavor = ap.db, ap.varsKey, ap.tracking, ap.readOnly, ap.flavor
 		}
 		if len(c.Stmts) > 0 {
 			ci.Stmts = make(map[string]backend.Stmt, len(c.Stmts))
@@ -421,6 +421,10 @@ func (s *Server) Adopt(ctx context.Context, image []byte, files []*os.File) (err
 	if !ok {
 		return fmt.Errorf("session %d: user %q is not in this process's config", img.ID, img.User)
 	}
+	lastWrite, err := gtid.Parse(img.LastWrite)
+	if err != nil {
+		return fmt.Errorf("session %d: last write %q: %w", img.ID, img.LastWrite, err)
+	}
 	nc, err := net.FileConn(files[0])
 	if err != nil {
 		return fmt.Errorf("session %d: client socket: %w", img.ID, err)
@@ -443,9 +447,7 @@ func (s *Server) Adopt(ctx context.Context, image []byte, files []*os.File) (err
 		sess.state.sets = append(sess.state.sets, setStmt{text: st.Text, names: st.Names})
 	}
 	sess.state.rehash()
-	if img.LastWrite != "" {
-		sess.lastWrite = router.ParseGTIDPos(img.LastWrite)
-	}
+	sess.lastWrite = lastWrite
 	for _, si := range img.Stmts {
 		if sess.stmts == nil {
 			sess.stmts = make(map[uint32]*clientStmt, len(img.Stmts))
@@ -458,7 +460,7 @@ func (s *Server) Adopt(ctx context.Context, image []byte, files []*os.File) (err
 	if ci := img.Held; ci != nil {
 		like := &backend.Conn{Name: ci.Name, Address: ci.Address, ThreadID: ci.ThreadID, Capabilities: ci.Capabilities,
 			Epoch: ci.Epoch, OnPrimary: ci.OnPrimary,
-			State: &appliedState{db: ci.DB, varsKey: ci.VarsKey, tracking: ci.Tracking, readOnly: ci.ReadOnly, mysql: ci.MySQL}}
+			State: &appliedState{db: ci.DB, varsKey: ci.VarsKey, tracking: ci.Tracking, readOnly: ci.ReadOnly, flavor: ci.Flavor}}
 		if len(ci.Stmts) > 0 {
 			like.Stmts = make(map[string]*backend.Stmt, len(ci.Stmts))
 			for k, v := range ci.Stmts {
