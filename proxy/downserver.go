@@ -33,6 +33,7 @@ func (s *Server) watchDownServers(ctx context.Context) {
 		if _, ok := topo.Primary(); ok && topo.Epoch != seen {
 			seen, formerPrimary = topo.Epoch, true
 		}
+		s.progress.forgetDown(topo)
 		confirm := s.settings().cfg.Failover.ConfirmAfter
 		now := time.Now()
 		if formerPrimary || anyDownLongEnough(topo, confirm, now) {

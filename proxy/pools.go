@@ -365,6 +365,19 @@ func (g *progress) noteApplied(name string, pos gtid.Position) {
 	k.(*gtid.Known).Add(pos)
 }
 
+// forgetDown drops what was learned of the servers topo shows down: a
+// server that comes back may have been rebuilt from an older backup under
+// the same name, and must prove its position again (by its next probe or
+// wait) before a read that needs it skips the wait. Learned positions only
+// move forward, so this is the one way back.
+func (g *progress) forgetDown(topo *health.Topology) {
+	for _, srv := range topo.Servers {
+		if !srv.Up {
+			g.applied.Delete(srv.Name)
+		}
+	}
+}
+
 // appliedBy is what backend name is known to have applied.
 func (g *progress) appliedBy(name string) gtid.Position {
 	if k, ok := g.applied.Load(name); ok {
