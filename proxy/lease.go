@@ -63,8 +63,11 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 			return s.afterBorrow(ctx, t, d, need, conn, &hold)
 		}
 		var be *backend.Error
-		if !errors.As(err, &be) || be.Server != nil || errors.Is(err, backend.ErrPoolTimeout) || errors.Is(err, backend.ErrMisconfigured) {
-			return nil, err // the server refused, the pool is exhausted or the config does not fit: say so
+		if !errors.As(err, &be) || be.Server != nil || errors.Is(err, backend.ErrPoolTimeout) || errors.Is(err, backend.ErrQueueTimeout) ||
+			errors.Is(err, backend.ErrMisconfigured) {
+			// The server refused, the pool is exhausted, the backend stayed
+			// busy or the config does not fit: say so.
+			return nil, err
 		}
 		// The backend cannot be reached; nothing was sent. Tell health at
 		// once (it probes now instead of at the next interval).
@@ -187,7 +190,10 @@ func (s *Session) take(ctx context.Context, server health.Server, epoch uint64) 
 		// session without one never reuses a connection that has one.
 		accept = withoutDB
 	}
-	conn, err := s.srv.pools.get(ctx, server, s.user, s.caps, s.extCaps, s.collation, accept)
+	// A session holding a connection (a cursor, a transaction) borrows
+	// beside the backend's queue: queued behind others that may wait for
+	// the slot it holds, it could wait for itself.
+	conn, err := s.srv.pools.get(ctx, server, s.user, s.caps, s.extCaps, s.collation, accept, s.held != nil)
 	if err != nil {
 		return nil, err
 	}

@@ -42,10 +42,10 @@ type PoolConfig struct {
 	DialTimeout time.Duration
 	// OnWait, if set, is told how long each borrow that had to wait waited.
 	OnWait func(time.Duration)
-	// BackendInUse, if set, also counts this pool's borrowed connections:
-	// one counter shared by the pools of a backend (one per user and
-	// dialect) gives the router that backend's load in one atomic load.
-	BackendInUse *atomic.Int64
+	// Gate, if set, is the backend's limit over all its pools (one per
+	// user and dialect): every borrow enters it before taking a slot of
+	// its own pool and leaves it when the connection comes back.
+	Gate *Gate
 }
 
 // Pool holds idle connections to one backend for one user and dialect.
@@ -81,39 +81,37 @@ func (p *Pool) SetCredential(cred Credential) {
 }
 
 // Get returns a live connection, reusing an idle one when it can. It waits
-// at most cfg.WaitTimeout for a free slot.
+// at most cfg.WaitTimeout, in the backend's gate and for a slot of the pool.
 func (p *Pool) Get(ctx context.Context) (*Conn, error) {
-	return p.GetWhere(ctx, nil)
+	return p.GetWhere(ctx, nil, false)
 }
 
 // GetWhere is Get that reuses only an idle connection accept takes (nil
 // takes any), and opens a new one when none is: state a session cannot
 // undo on a connection (a default database, for a session without one)
-// is avoided rather than reset.
-func (p *Pool) GetWhere(ctx context.Context, accept func(*Conn) bool) (*Conn, error) {
+// is avoided rather than reset. beside says the caller holds a connection
+// already: it passes the backend's queue (Gate) so that it never waits
+// for a slot it holds itself.
+func (p *Pool) GetWhere(ctx context.Context, accept func(*Conn) bool, beside bool) (*Conn, error) {
 	if p.closing.Load() {
 		return nil, ErrPoolClosed
 	}
-	select {
-	case p.slots <- struct{}{}:
-	default:
-		p.waits.Add(1)
-		start := time.Now()
-		t := time.NewTimer(p.cfg.WaitTimeout)
-		defer t.Stop()
-		if p.cfg.OnWait != nil {
-			defer func() { p.cfg.OnWait(time.Since(start)) }()
-		}
-		select {
-		case p.slots <- struct{}{}:
-		case <-t.C:
-			return nil, &Error{Name: p.key.Name, Address: p.key.Address,
-				Err: fmt.Errorf("%w: %d connections busy for %v", ErrPoolTimeout, p.cfg.Max, p.cfg.WaitTimeout)}
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	deadline := time.Now().Add(p.cfg.WaitTimeout)
+	if g := p.cfg.Gate; g != nil {
+		if err := g.Enter(ctx, deadline, beside); err != nil {
+			if errors.Is(err, ErrQueueTimeout) {
+				err = &Error{Name: p.key.Name, Address: p.key.Address, Err: err}
+			}
+			return nil, err
 		}
 	}
-	p.addInUse(1)
+	if err := p.takeSlot(ctx, deadline); err != nil {
+		if g := p.cfg.Gate; g != nil {
+			g.Leave()
+		}
+		return nil, err
+	}
+	p.inUse.Add(1)
 	for {
 		c := p.popIdle(accept)
 		if c == nil {
@@ -137,6 +135,31 @@ func (p *Pool) GetWhere(ctx context.Context, accept func(*Conn) bool) (*Conn, er
 	p.dials.Add(1)
 	c.pool = p
 	return c, nil
+}
+
+// takeSlot takes one of the pool's Max slots, waiting until deadline.
+func (p *Pool) takeSlot(ctx context.Context, deadline time.Time) error {
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	p.waits.Add(1)
+	start := time.Now()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	if p.cfg.OnWait != nil {
+		defer func() { p.cfg.OnWait(time.Since(start)) }()
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return &Error{Name: p.key.Name, Address: p.key.Address,
+			Err: fmt.Errorf("%w: %d connections busy for %v", ErrPoolTimeout, p.cfg.Max, p.cfg.WaitTimeout)}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (p *Pool) popIdle(accept func(*Conn) bool) *Conn {
@@ -177,14 +200,10 @@ func (p *Pool) Put(c *Conn) {
 }
 
 func (p *Pool) release() {
-	p.addInUse(-1)
+	p.inUse.Add(-1)
 	<-p.slots
-}
-
-func (p *Pool) addInUse(n int64) {
-	p.inUse.Add(n)
-	if p.cfg.BackendInUse != nil {
-		p.cfg.BackendInUse.Add(n)
+	if g := p.cfg.Gate; g != nil {
+		g.Leave()
 	}
 }
 
