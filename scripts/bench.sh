@@ -179,8 +179,8 @@ REV="$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")"
 mkdir -p bin
 log "building bin/switchyard-bench"
 go build -o bin/switchyard-bench ./cmd/switchyard-bench
-go build -o bin/tcprelay ./cmd/tcprelay
-go build -o bin/evproto ./cmd/evproto
+go build -o bin/tcprelay ./bench/cmd/tcprelay
+go build -o bin/evproto ./bench/cmd/evproto
 SY_BUILD_OK=1
 log "building bin/switchyard"
 if ! go build -o bin/switchyard ./cmd/switchyard 2>"$WORK/switchyard-build.log"; then
@@ -466,7 +466,7 @@ fi
 
 # ---- evproto: what an event-loop core would give ---------------------------------
 
-# cmd/evproto does Switchyard's per-statement work (classify, route, pool,
+# bench/cmd/evproto does Switchyard's per-statement work (classify, route, pool,
 # response parsing) on epoll loops, for text COM_QUERY only: it runs
 # point_select beside haproxy-read, go-epoll and Switchyard, on the tables
 # the suite prepared (not after a real kill of the primary).
@@ -653,7 +653,7 @@ TMP_OUT="$OUT.tmp.$$"
 	echo "same servers, same work for MariaDB, the proxies' own cost is the difference. The rows against"
 	echo "\`haproxy\` (everything to the primary) follow: on this machine the three servers share the same"
 	echo "CPUs, and one busy server costs less per query than two (compare \`haproxy-read\` with \`haproxy\`"
-	echo "below), which a deployment with a machine per server does not see. \`go-relay\` is \`cmd/tcprelay\`,"
+	echo "below), which a deployment with a machine per server does not see. \`go-relay\` is \`bench/cmd/tcprelay\`,"
 	echo "the smallest Go TCP proxy (a goroutine per direction copying bytes, no parsing) over the same replicas:"
 	echo "what Go's goroutine-per-connection networking costs here before any work of Switchyard's."
 	echo "\`go-epoll\` is the same relay on one epoll event loop per CPU (\`tcprelay --loops\`), HAProxy's I/O model:"
@@ -689,7 +689,7 @@ TMP_OUT="$OUT.tmp.$$"
 	if [ -s "$WORK/evproto.md" ]; then
 		echo "## What an event-loop core would give (evproto)"
 		echo
-		echo "\`evproto\` (\`cmd/evproto\`, a prototype) does the per-statement work Switchyard cannot do without:"
+		echo "\`evproto\` (\`bench/cmd/evproto\`, a prototype) does the per-statement work Switchyard cannot do without:"
 		echo "classify (digest cache), route (\`router.Route\`), borrow a pooled backend connection, parse the"
 		echo "response to its end. It does this on one epoll loop per CPU like \`go-epoll\`, and nothing else (no metrics,"
 		echo "session state, transactions, prepared statements or TLS). Text point selects only, after the suite."
