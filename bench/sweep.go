@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 )
 
 // A sweep (Config.Sweep) runs the same scenarios at several connection
@@ -140,7 +141,8 @@ func (r *Report) WriteSweepMarkdown(w io.Writer) {
 		}
 		fmt.Fprintf(w, "### %s\n\n", ss.name)
 		if s := ss.at[ss.conns[0]]; s != nil {
-			fmt.Fprintf(w, "%s; the connection count varies.\n\n", s.Description)
+			desc := strings.Replace(s.Description, fmt.Sprintf(", %d conns", s.Conns), "", 1)
+			fmt.Fprintf(w, "%s; at each connection count.\n\n", desc)
 		}
 		t.writeMarkdown(w)
 		fmt.Fprintln(w)

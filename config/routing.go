@@ -65,8 +65,12 @@ func defaultPool() Pool {
 		// answered the most point selects at 32 connections on 2 cores and
 		// fewer from 64 up.
 		MaxActivePerBackend: 32,
-		WaitTimeout:         2 * time.Second, // then the client gets a clear error
-		IdleTimeout:         5 * time.Minute,
+		// Then the client gets a clear error. Long enough for a burst of
+		// a thousand clients to drain through the queues of a loaded
+		// backend (measured: at 2s, transactions of 1,000 clients queued
+		// for 32 slots of a primary on 2 shared cores timed out).
+		WaitTimeout: 10 * time.Second,
+		IdleTimeout: 5 * time.Minute,
 	}
 }
 
