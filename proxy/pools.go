@@ -225,7 +225,7 @@ func (p *pools) gateLocked(name string) *backend.Gate {
 		return g
 	}
 	m := maps.Clone(old)
-	g := backend.NewGate(name, p.active)
+	g := backend.NewGate(p.active)
 	if p.onQueue != nil {
 		g.OnWait = func(waited time.Duration, granted bool) { p.onQueue(name, waited, granted) }
 	}

@@ -30,8 +30,6 @@ var ErrQueueTimeout = errors.New("backend busy")
 //
 // All methods are safe for concurrent use.
 type Gate struct {
-	name string
-
 	mu      sync.Mutex
 	limit   int       // 0: no limit
 	running int       // slots lent now (beside ones included)
@@ -42,23 +40,35 @@ type Gate struct {
 	// without it: the router compares it between replicas for every read.
 	busy atomic.Int64
 
+	free sync.Pool // of *gateWaiter
+
 	// OnWait, if set, is told how long each queued borrow waited and
 	// whether it got its turn; called without mu held.
 	OnWait func(waited time.Duration, granted bool)
 }
 
 // gateWaiter is one queued borrow. granted is set, under the gate's mu,
-// when a slot is handed to it.
+// when a slot is handed to it. Waiters are reused (Gate.free): at hundreds
+// of clients per backend most commands queue, and a channel and a timer
+// per command would be most of the queue's cost.
 type gateWaiter struct {
 	turn    chan struct{} // receives once, when granted
+	timer   *time.Timer
 	granted bool
 	elem    *list.Element
 }
 
-// NewGate makes a gate for the backend called name letting limit borrows
-// in at once (0: no limit).
-func NewGate(name string, limit int) *Gate {
-	return &Gate{name: name, limit: limit}
+func newGateWaiter() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &gateWaiter{turn: make(chan struct{}, 1), timer: t}
+}
+
+// NewGate makes a gate letting limit borrows in at once (0: no limit).
+func NewGate(limit int) *Gate {
+	g := &Gate{limit: limit}
+	g.free.New = newGateWaiter
+	return g
 }
 
 // SetLimit changes the limit (a reload); a higher one lets queued borrows
@@ -80,19 +90,19 @@ func (g *Gate) Enter(ctx context.Context, deadline time.Time, beside bool) error
 		g.mu.Unlock()
 		return nil
 	}
-	w := &gateWaiter{turn: make(chan struct{}, 1)}
+	w := g.free.Get().(*gateWaiter)
+	w.granted = false
 	w.elem = g.queue.PushBack(w)
 	g.busy.Add(1)
 	g.waits++
 	g.mu.Unlock()
 
 	start := time.Now()
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
+	w.timer.Reset(time.Until(deadline))
 	var err error
 	select {
 	case <-w.turn:
-	case <-t.C:
+	case <-w.timer.C:
 		err = fmt.Errorf("%w: %d statements and held connections were running there for the whole pool.wait_timeout this command queued", ErrQueueTimeout, g.Limit())
 	case <-ctx.Done():
 		err = ctx.Err()
@@ -101,6 +111,7 @@ func (g *Gate) Enter(ctx context.Context, deadline time.Time, beside bool) error
 		g.mu.Lock()
 		if w.granted {
 			err = nil // Leave handed it a slot as the wait ended: keep it
+			<-w.turn  // sent with granted, under mu
 		} else {
 			g.queue.Remove(w.elem)
 			g.busy.Add(-1)
@@ -108,6 +119,9 @@ func (g *Gate) Enter(ctx context.Context, deadline time.Time, beside bool) error
 		}
 		g.mu.Unlock()
 	}
+	w.timer.Stop() // since Go 1.23 no stale tick survives Stop: Reset is safe
+	w.elem = nil
+	g.free.Put(w)
 	if g.OnWait != nil {
 		g.OnWait(time.Since(start), err == nil)
 	}

@@ -29,7 +29,7 @@ type result struct {
 // when a slot is free at the instant it arrives.
 func TestGateIsFIFO(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := NewGate("db", 2)
+		g := NewGate(2)
 		deadline := time.Now().Add(time.Hour)
 		for range 2 {
 			if err := g.Enter(t.Context(), deadline, false); err != nil {
@@ -75,7 +75,7 @@ func TestGateIsFIFO(t *testing.T) {
 // keep their place.
 func TestGateTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := NewGate("db", 1)
+		g := NewGate(1)
 		if err := g.Enter(t.Context(), time.Now().Add(time.Hour), false); err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +107,7 @@ func TestGateTimeout(t *testing.T) {
 // under the limit again.
 func TestGateBesideNeverWaits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := NewGate("db", 1)
+		g := NewGate(1)
 		deadline := time.Now().Add(time.Hour)
 		if err := g.Enter(t.Context(), deadline, false); err != nil {
 			t.Fatal(err)
@@ -140,7 +140,7 @@ func TestGateBesideNeverWaits(t *testing.T) {
 // means no limit.
 func TestGateSetLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := NewGate("db", 1)
+		g := NewGate(1)
 		deadline := time.Now().Add(time.Hour)
 		if err := g.Enter(t.Context(), deadline, false); err != nil {
 			t.Fatal(err)
@@ -168,7 +168,7 @@ func TestGateSetLimit(t *testing.T) {
 // TestGateCanceled: a borrow whose context ends leaves the queue.
 func TestGateCanceled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := NewGate("db", 1)
+		g := NewGate(1)
 		if err := g.Enter(t.Context(), time.Now().Add(time.Hour), false); err != nil {
 			t.Fatal(err)
 		}
