@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -136,5 +137,47 @@ func TestActiveLimitHeldSessionAndTimeout(t *testing.T) {
 	// only busy) and its statement.
 	if n := m.Value("switchyard_backend_queue_timeouts_total", "backend", "db1"); n != 2 {
 		t.Errorf("switchyard_backend_queue_timeouts_total{backend=db1} = %v, want 2", n)
+	}
+}
+
+// TestActiveLimitSoftHoldDoesNotQueueOthers: with room for one connection
+// on the primary, a session whose write keeps its connection for a
+// possible LAST_INSERT_ID() (a soft hold) and then stays idle does not keep
+// another session's statement queued; its own LAST_INSERT_ID() still
+// reads its write.
+func TestActiveLimitSoftHoldDoesNotQueueOthers(t *testing.T) {
+	topo := testenv.Topology(t)
+	p := topo.Proxy(t, "routing: {read_write_split: false}\npool: {max_active_per_backend: 1, wait_timeout: 500ms}\n")
+	direct := topo.DB(t, topo.Primary, "root", "", "")
+	table := fmt.Sprintf("test.soft_hold_%d", time.Now().UnixNano())
+	mustExec(t, direct, "CREATE TABLE "+table+" (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+	t.Cleanup(func() { _, _ = direct.Exec("DROP TABLE IF EXISTS " + table) })
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	a, err := openDB(t, p.Addr, "test").Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := openDB(t, p.Addr, "test").Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	res, err := a.ExecContext(ctx, "INSERT INTO "+table+" (v) VALUES (1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := res.LastInsertId()
+	var v int
+	for i := range 3 { // a is idle, holding its connection for LAST_INSERT_ID()
+		if err := b.QueryRowContext(ctx, "SELECT ?", i).Scan(&v); err != nil {
+			t.Fatalf("statement %d of another session while one idles after a write: %v", i, err)
+		}
+	}
+	var got int64
+	if err := a.QueryRowContext(ctx, "SELECT LAST_INSERT_ID()").Scan(&got); err != nil || got != want {
+		t.Fatalf("LAST_INSERT_ID() after the write: %d, %v; want %d", got, err, want)
 	}
 }

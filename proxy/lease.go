@@ -41,6 +41,7 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 			if err := s.checkHeldEpoch(); err != nil {
 				return nil, err
 			}
+			s.held.JoinGate() // it may have left it for a soft hold (gateHeld)
 			s.setCur(s.held)
 			return s.held, nil
 		case heldRelease:
@@ -328,10 +329,21 @@ func (s *Session) finish(conn *backend.Conn, e *effect) {
 	s.holds = heldAfter(f)
 	if s.holds != 0 {
 		s.held = conn
+		s.gateHeld()
 		return
 	}
 	s.held = nil
 	conn.Release()
+}
+
+// gateHeld gives back the backend's gate slot (pool.max_active_per_backend)
+// of a connection held only for a soft hold: nothing runs there and no
+// state lives there, and a client that stays idle after a write must not
+// keep every other session queued. A transaction or a pin keeps its slot.
+func (s *Session) gateHeld() {
+	if s.held != nil && s.holds&^softHolds == 0 {
+		s.held.LeaveGate()
+	}
 }
 
 // finishBeside ends a command that ran on a primary connection beside the
@@ -356,6 +368,7 @@ func (s *Session) finishBeside(conn *backend.Conn, f finished) {
 	s.held, s.holds = nil, h
 	if h != 0 {
 		s.held = conn
+		s.gateHeld()
 		return
 	}
 	conn.Release()

@@ -17,7 +17,8 @@ var ErrQueueTimeout = errors.New("backend busy")
 // Gate limits how many connections to one backend are lent at once, over
 // every pool of that backend (users and dialects): the statements running
 // there plus the connections sessions hold between statements (a
-// transaction, a pin). A server answers more queries per second at a few
+// transaction, a pin; not one held only for a possible next statement,
+// Conn.LeaveGate). A server answers more queries per second at a few
 // dozen connections than at hundreds, so the borrows beyond the limit wait
 // in a queue, first come, first served, for at most the wait timeout,
 // instead of all running at once.

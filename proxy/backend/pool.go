@@ -118,6 +118,7 @@ func (p *Pool) GetWhere(ctx context.Context, accept func(*Conn) bool, beside boo
 			break
 		}
 		if c.alive() {
+			c.inGate = p.cfg.Gate != nil
 			return c, nil
 		}
 		c.Close()
@@ -129,11 +130,12 @@ func (p *Pool) GetWhere(ctx context.Context, accept func(*Conn) bool, beside boo
 		Timeout: p.cfg.DialTimeout,
 	})
 	if err != nil {
-		p.release()
+		p.release(true)
 		return nil, err
 	}
 	p.dials.Add(1)
 	c.pool = p
+	c.inGate = p.cfg.Gate != nil
 	return c, nil
 }
 
@@ -196,15 +198,40 @@ func (p *Pool) Put(c *Conn) {
 	if !keep {
 		c.Close()
 	}
-	p.release()
+	p.release(c.inGate)
+	c.inGate = false
 }
 
-func (p *Pool) release() {
+// release gives back a slot of the pool, and the backend's gate slot when
+// the borrow still holds it (inGate).
+func (p *Pool) release(inGate bool) {
 	p.inUse.Add(-1)
 	<-p.slots
-	if g := p.cfg.Gate; g != nil {
+	if g := p.cfg.Gate; g != nil && inGate {
 		g.Leave()
 	}
+}
+
+// LeaveGate gives the backend's gate slot back while the caller keeps the
+// connection: a session that holds it only in case its next statement
+// reads this one's diagnostics or LAST_INSERT_ID() runs nothing there and
+// holds no state, so it must not keep others queued while its client is
+// idle. JoinGate takes a slot again, without queuing, before it runs
+// something there. Only the connection's owner calls them.
+func (c *Conn) LeaveGate() {
+	if c.inGate && c.pool != nil && c.pool.cfg.Gate != nil {
+		c.pool.cfg.Gate.Leave()
+	}
+	c.inGate = false
+}
+
+// JoinGate: see LeaveGate.
+func (c *Conn) JoinGate() {
+	if c.inGate || c.pool == nil || c.pool.cfg.Gate == nil {
+		return
+	}
+	_ = c.pool.cfg.Gate.Enter(context.Background(), time.Time{}, true) // beside: never waits
+	c.inGate = true
 }
 
 // InUse is the number of connections borrowed now.
