@@ -26,7 +26,7 @@
 #                            directly against one replica ("" skips it)
 #   BENCH_CHART [docs/bench-sweep.svg]  the sweep's chart
 #   BENCH_CONNS [32]         client connections of the rest of the suite
-#   BENCH_SCENARIOS [read_only,read_only_prepared,read_write_prepared,connect_storm,large_result,idle_conns,failover]
+#   BENCH_SCENARIOS [read_only,connect_storm,large_result,idle_conns,failover]
 #                            switchyard-bench --scenarios of the rest of the suite
 #   BENCH_IO_MODELS=1        also measure the I/O-model floors at BENCH_CONNS:
 #                            go-relay, go-epoll, evproto and switchyard-1p (below)
@@ -84,7 +84,7 @@ DURATION="${BENCH_DURATION:-5s}"
 ROUNDS="${BENCH_ROUNDS:-2}"
 WARMUP="${BENCH_WARMUP:-1s}"
 CONNS="${BENCH_CONNS:-32}"
-SCENARIOS="${BENCH_SCENARIOS:-read_only,read_only_prepared,read_write_prepared,connect_storm,large_result,idle_conns,failover}"
+SCENARIOS="${BENCH_SCENARIOS:-read_only,connect_storm,large_result,idle_conns,failover}"
 SWEEP="${BENCH_SWEEP:-8,32,128,256,1000}"
 SWEEP_SCENARIOS="${BENCH_SWEEP_SCENARIOS:-point_select,point_select_prepared,read_write}"
 SERVER_CURVE="${BENCH_SERVER_CURVE-8 16 32 64 128 256}"
