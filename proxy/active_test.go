@@ -181,3 +181,42 @@ func TestActiveLimitSoftHoldDoesNotQueueOthers(t *testing.T) {
 		t.Fatalf("LAST_INSERT_ID() after the write: %d, %v; want %d", got, err, want)
 	}
 }
+
+// TestActiveLimitCountsAddUp runs many short statements from more sessions
+// than the limit, so that connections go back to the pool and out again
+// while others queue, then checks that the gate's count went back to 0:
+// every slot taken was given back (a borrow that took a connection just
+// put back must not lose its slot to the Put still finishing).
+func TestActiveLimitCountsAddUp(t *testing.T) {
+	topo := testenv.Topology(t)
+	p := topo.Proxy(t, "pool: {max_active_per_backend: 4, wait_timeout: 60s}\n")
+	db := openDB(t, p.Addr, "test")
+	db.SetMaxOpenConns(16)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 16 {
+		wg.Go(func() {
+			var v int
+			for i := range 150 {
+				if err := db.QueryRow("SELECT ?", i).Scan(&v); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	m, err := testenv.ScrapeMetrics(t.Context(), p.AdminAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{"db1", "db2", "db3"} {
+		if n := m.Value("switchyard_backend_active_connections", "backend", b); n != 0 {
+			t.Errorf("switchyard_backend_active_connections{backend=%s} = %v with no statement running, want 0", b, n)
+		}
+	}
+}

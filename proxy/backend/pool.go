@@ -184,6 +184,10 @@ func (p *Pool) popIdle(accept func(*Conn) bool) *Conn {
 // Put returns a connection. A connection that saw an error or an
 // unfinished response (Broken) is closed, never reused.
 func (p *Pool) Put(c *Conn) {
+	// Read and cleared before the connection is idle: from then on another
+	// borrow may take it and set its own.
+	inGate := c.inGate
+	c.inGate = false
 	keep := !c.Broken && !c.aborted.Load()
 	if keep {
 		c.lastUsed = time.Now()
@@ -198,8 +202,7 @@ func (p *Pool) Put(c *Conn) {
 	if !keep {
 		c.Close()
 	}
-	p.release(c.inGate)
-	c.inGate = false
+	p.release(inGate)
 }
 
 // release gives back a slot of the pool, and the backend's gate slot when
