@@ -22,6 +22,10 @@ type Config struct {
 	Duration time.Duration // measured time of one round
 	Warmup   time.Duration // unmeasured load before each round's window
 	Conns    int           // concurrent client connections
+	// Sweep, when set, runs every scenario at each of these connection
+	// counts in turn instead of at Conns (the curve of qps and p99
+	// against connections, SweepSVG).
+	Sweep []int
 
 	Tables        int    // sbtest1..Tables
 	TableSize     int    // rows per table
@@ -183,6 +187,11 @@ func (c *Config) Validate() error {
 	for _, n := range c.Compare {
 		if !names[n] {
 			bad("--compare %s: no target has that name", n)
+		}
+	}
+	for _, n := range c.Sweep {
+		if n < 1 {
+			bad("--sweep: %d connections; give counts of at least 1", n)
 		}
 	}
 	readsOnly := c.readsOnly()

@@ -19,6 +19,15 @@
 // connect_storm, one transaction for read_only and read_write, one whole
 // result for large_result.
 //
+// A sweep (Config.Sweep) runs the scenarios at several connection counts
+// and shows the curve: one table per scenario over the counts (sweep.go),
+// a bar checked per count, and an SVG of qps and p99 against connections
+// drawn here without a plotting library (chart.go).
+//
+// bench/cmd holds measuring tools, not the product: tcprelay (the floor of
+// a Go TCP relay, goroutines or epoll loops) and evproto (Switchyard's
+// per-statement work on epoll loops, a prototype).
+//
 // Concurrency: Run owns every goroutine it starts (one per worker, one RSS
 // poller per measured window) and waits for all of them before it returns.
 // Every loop is bounded by a deadline and by a count. The package keeps no

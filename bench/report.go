@@ -43,6 +43,7 @@ type Settings struct {
 	DurationSec     float64 `json:"duration_s"`
 	WarmupSec       float64 `json:"warmup_s"`
 	Conns           int     `json:"conns"`
+	Sweep           []int   `json:"sweep,omitempty"`
 	Tables          int     `json:"tables"`
 	TableSize       int     `json:"table_size"`
 	IdleConns       int     `json:"idle_conns"`
@@ -65,6 +66,7 @@ type TargetInfo struct {
 // ratios to the baseline and the compare target.
 type ScenarioResult struct {
 	Name        string   `json:"name"`
+	Conns       int      `json:"conns,omitempty"` // the sweep's connection count (0: not a sweep)
 	Description string   `json:"description"`
 	Results     []Result `json:"results"`
 	VsBaseline  []Ratio  `json:"vs_baseline,omitempty"`
@@ -82,6 +84,7 @@ func newReport(cfg Config, eps []*endpoint) *Report {
 			DurationSec:     seconds(cfg.Duration),
 			WarmupSec:       seconds(cfg.Warmup),
 			Conns:           cfg.Conns,
+			Sweep:           cfg.Sweep,
 			Tables:          cfg.Tables,
 			TableSize:       cfg.TableSize,
 			IdleConns:       cfg.IdleConns,
@@ -291,7 +294,7 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	for i := range r.Scenarios {
 		s := &r.Scenarios[i]
-		fmt.Fprintf(w, "\n== %s: %s\n", s.Name, s.Description)
+		fmt.Fprintf(w, "\n== %s: %s\n", s.title(), s.Description)
 		resultTable(s).writeText(w)
 		for _, rs := range [][]Ratio{s.VsBaseline, s.VsCompare} {
 			if len(rs) > 0 {
@@ -314,7 +317,7 @@ func (r *Report) WriteText(w io.Writer) {
 func (r *Report) WriteMarkdown(w io.Writer) {
 	for i := range r.Scenarios {
 		s := &r.Scenarios[i]
-		fmt.Fprintf(w, "### %s\n\n%s.\n\n", s.Name, s.Description)
+		fmt.Fprintf(w, "### %s\n\n%s.\n\n", s.title(), s.Description)
 		resultTable(s).writeMarkdown(w)
 		fmt.Fprintln(w)
 		var rs []Ratio
@@ -338,6 +341,14 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "- note: %s\n", n)
 	}
+}
+
+// title names a scenario, with its connection count in a sweep.
+func (s *ScenarioResult) title() string {
+	if s.Conns > 0 {
+		return fmt.Sprintf("%s at %d connections", s.Name, s.Conns)
+	}
+	return s.Name
 }
 
 func hasErrors(s *ScenarioResult) bool {

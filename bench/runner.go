@@ -73,21 +73,33 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := checkSchema(ctx, pt, cfg); err != nil {
 		return nil, err
 	}
-	if n, err := raiseNoFile(uint64(cfg.IdleConns + 2*cfg.Conns + 256)); err != nil && slices.Contains(cfg.Scenarios, ScIdleConns) {
+	counts := cfg.Sweep
+	if len(counts) == 0 {
+		counts = []int{cfg.Conns}
+	}
+	most := slices.Max(counts)
+	if n, err := raiseNoFile(uint64(cfg.IdleConns + 2*most + 256)); err != nil &&
+		(slices.Contains(cfg.Scenarios, ScIdleConns) || len(cfg.Sweep) > 0) {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("open-file limit is %d: %v", n, err))
 	}
 
-	for _, sc := range cfg.Scenarios {
-		if ctx.Err() != nil {
-			break
+	for _, n := range counts {
+		r.cfg.Conns = n
+		for _, sc := range cfg.Scenarios {
+			if ctx.Err() != nil {
+				break
+			}
+			var s ScenarioResult
+			if sc == ScFailover {
+				s = r.runFailoverScenario(ctx)
+			} else {
+				s = r.runInterleaved(ctx, sc)
+			}
+			if len(cfg.Sweep) > 0 {
+				s.Conns = n
+			}
+			rep.Scenarios = append(rep.Scenarios, s)
 		}
-		var s ScenarioResult
-		if sc == ScFailover {
-			s = r.runFailoverScenario(ctx)
-		} else {
-			s = r.runInterleaved(ctx, sc)
-		}
-		rep.Scenarios = append(rep.Scenarios, s)
 	}
 	rep.Finished = time.Now()
 	if ctx.Err() != nil {
@@ -108,12 +120,12 @@ func (r *runner) runInterleaved(ctx context.Context, sc string) ScenarioResult {
 			if ctx.Err() != nil {
 				break
 			}
-			if e.ReadsOnly && Writes(sc) {
+			if e.ReadsOnly && Writes(sc) || e.WritesOnly && !Writes(sc) {
 				continue
 			}
 			rd := r.runRound(ctx, sc, e)
 			perTarget[e.Name] = append(perTarget[e.Name], rd)
-			r.logf("%-22s round %d/%d %-12s %s", sc, i+1, r.cfg.Rounds, e.Name, rd.line())
+			r.logf("%-22s %5d conns round %d/%d %-12s %s", sc, r.cfg.Conns, i+1, r.cfg.Rounds, e.Name, rd.line())
 		}
 	}
 	s := ScenarioResult{Name: sc, Description: describe(sc, &r.cfg)}

@@ -20,6 +20,10 @@ type Target struct {
 	// ReadsOnly marks a target that takes no writes, like HAProxy's read
 	// port over the replicas: it runs only the scenarios that only read.
 	ReadsOnly bool
+	// WritesOnly marks a target that runs only the scenarios that write,
+	// like HAProxy's port to the primary when its read port takes the
+	// reads.
+	WritesOnly bool
 }
 
 // Timeouts every connection gets unless its DSN sets its own: no read or

@@ -46,6 +46,9 @@ func errToClient(err error) []byte {
 	case errors.As(err, &be) && errors.Is(err, backend.ErrMisconfigured):
 		return wire.ErrPacket(codeCannotConnect, stateCannotConnect,
 			fmt.Sprintf("switchyard cannot log in to backend %s (%s): %v; fix backend_tls or users in switchyard's config, or the server, then retry; this connection stays usable", be.Name, be.Address, be.Err))
+	case errors.As(err, &be) && (errors.Is(err, backend.ErrQueueTimeout) || errors.Is(err, backend.ErrPoolTimeout)):
+		return wire.ErrPacket(codeCannotConnect, stateCannotConnect,
+			fmt.Sprintf("switchyard found backend %s (%s) too busy to take this statement in time (%v); nothing ran: retry the statement, this connection stays usable (or raise pool.max_active_per_backend, pool.max_per_backend or pool.wait_timeout)", be.Name, be.Address, be.Err))
 	case errors.As(err, &be):
 		return wire.ErrPacket(codeCannotConnect, stateCannotConnect,
 			fmt.Sprintf("switchyard cannot reach backend %s (%s): %v; retry the statement, this connection stays usable", be.Name, be.Address, be.Err))

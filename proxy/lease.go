@@ -43,6 +43,7 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 			if err := s.checkHeldEpoch(); err != nil {
 				return nil, err
 			}
+			s.held.JoinGate() // it may have left it for a soft hold (gateHeld)
 			s.setCur(s.held)
 			return s.held, nil
 		case heldRelease:
@@ -73,8 +74,11 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 			return s.afterBorrow(ctx, t, d, need, conn, &hold)
 		}
 		var be *backend.Error
-		if !errors.As(err, &be) || be.Server != nil || errors.Is(err, backend.ErrPoolTimeout) || errors.Is(err, backend.ErrMisconfigured) {
-			return nil, err // the server refused, the pool is exhausted or the config does not fit: say so
+		if !errors.As(err, &be) || be.Server != nil || errors.Is(err, backend.ErrPoolTimeout) || errors.Is(err, backend.ErrQueueTimeout) ||
+			errors.Is(err, backend.ErrMisconfigured) {
+			// The server refused, the pool is exhausted, the backend stayed
+			// busy or the config does not fit: say so.
+			return nil, err
 		}
 		// The backend cannot be reached; nothing was sent. Tell health at
 		// once (it probes now instead of at the next interval).
@@ -196,7 +200,10 @@ func (s *Session) take(ctx context.Context, server health.Server, epoch uint64) 
 		// session without one never reuses a connection that has one.
 		accept = withoutDB
 	}
-	conn, err := s.srv.pools.get(ctx, &s.poolCache, server, s.user, s.caps, s.extCaps, s.collation, accept)
+	// A session holding a connection (a cursor, a transaction) borrows
+	// beside the backend's queue: queued behind others that may wait for
+	// the slot it holds, it could wait for itself.
+	conn, err := s.srv.pools.get(ctx, &s.poolCache, server, s.user, s.caps, s.extCaps, s.collation, accept, s.held != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -327,10 +334,21 @@ func (s *Session) finish(conn *backend.Conn, e *effect) {
 	s.holds = heldAfter(f)
 	if s.holds != 0 {
 		s.held = conn
+		s.gateHeld()
 		return
 	}
 	s.held = nil
 	conn.Release()
+}
+
+// gateHeld gives back the backend's gate slot (pool.max_active_per_backend)
+// of a connection held only for a soft hold: nothing runs there and no
+// state lives there, and a client that stays idle after a write must not
+// keep every other session queued. A transaction or a pin keeps its slot.
+func (s *Session) gateHeld() {
+	if s.held != nil && s.holds&^softHolds == 0 {
+		s.held.LeaveGate()
+	}
 }
 
 // finishBeside ends a command that ran on a primary connection beside the
@@ -355,6 +373,7 @@ func (s *Session) finishBeside(conn *backend.Conn, f finished) {
 	s.held, s.holds = nil, h
 	if h != 0 {
 		s.held = conn
+		s.gateHeld()
 		return
 	}
 	conn.Release()

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchyard/switchyard/router"
@@ -22,6 +24,11 @@ import (
 //	switchyard_pool_waits_total                       counter  {backend} borrows that had to wait
 //	switchyard_pool_dials_total                       counter  {backend}
 //	switchyard_pool_wait_seconds                      histogram borrows that waited
+//	switchyard_backend_active_connections             gauge    {backend} connections lent now (pool.max_active_per_backend counts them)
+//	switchyard_backend_queue_length                   gauge    {backend} borrows queued now for a turn on the backend
+//	switchyard_backend_queue_waits_total              counter  {backend} borrows that queued
+//	switchyard_backend_queue_timeouts_total           counter  {backend} borrows that gave up after pool.wait_timeout
+//	switchyard_backend_queue_wait_seconds             histogram {backend} how long queued borrows waited
 //	switchyard_relayed_bytes_total                    counter  result bytes relayed to clients
 //	switchyard_classify_cache_hits_total / _misses_total counter
 //	switchyard_statements_timed_out_total             counter  {action: kill_query, close} statements past limits.query_timeout
@@ -46,6 +53,7 @@ type metrics struct {
 	lost       prometheus.Counter
 	relayed    prometheus.Counter
 	poolWait   prometheus.Histogram
+	queueWait  *prometheus.HistogramVec
 	timedOut   *prometheus.CounterVec
 
 	formerPrimaryAborts prometheus.Counter
@@ -116,6 +124,11 @@ func newMetrics() *metrics {
 			Help:    "How long borrows that found every backend connection busy waited.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
+		queueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "switchyard_backend_queue_wait_seconds",
+			Help:    "How long borrows queued for a turn on a backend (pool.max_active_per_backend) waited, whether they got it or timed out.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"backend"}),
 		timedOut: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchyard_statements_timed_out_total",
 			Help: "Statements that ran past limits.query_timeout, by what was done: kill_query, then close if the server did not end it.",
@@ -171,7 +184,7 @@ func newMetrics() *metrics {
 // Register registers the proxy's metrics on reg.
 func (s *Server) Register(reg prometheus.Registerer) error {
 	m := s.metrics
-	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed, m.poolWait, m.timedOut, m.formerPrimaryAborts, m.downReplicaAborts, m.readsRetried, m.consistentReadsVec, m.replicaWriteRefused, m.hintsInvalid, m.upgradeSessions,
+	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed, m.poolWait, m.queueWait, m.timedOut, m.formerPrimaryAborts, m.downReplicaAborts, m.readsRetried, m.consistentReadsVec, m.replicaWriteRefused, m.hintsInvalid, m.upgradeSessions,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "switchyard_statements_held", Help: "Statements held now while no primary is known.",
 		}, func() float64 { return float64(s.holding.Load()) }),
@@ -204,6 +217,11 @@ func (m *metrics) countStatement(reason router.Reason, replica, failed bool, sec
 	m.duration2[role].Observe(seconds)
 }
 
+// observeQueue records how long a borrow queued in a backend's gate.
+func (m *metrics) observeQueue(backend string, waited time.Duration, _ bool) {
+	m.queueWait.WithLabelValues(backend).Observe(waited.Seconds())
+}
+
 // countPins counts each newly pinned reason.
 func (m *metrics) countPins(added uint16) {
 	for bit := uint16(1); bit != 0; bit <<= 1 {
@@ -230,12 +248,21 @@ var (
 	poolConnsDesc = prometheus.NewDesc("switchyard_pool_connections", "Backend connections in the pools, by backend and state.", []string{"backend", "state"}, nil)
 	poolWaitsDesc = prometheus.NewDesc("switchyard_pool_waits_total", "Borrows that waited for a free connection.", []string{"backend"}, nil)
 	poolDialsDesc = prometheus.NewDesc("switchyard_pool_dials_total", "Backend connections opened.", []string{"backend"}, nil)
+
+	gateActiveDesc   = prometheus.NewDesc("switchyard_backend_active_connections", "Connections lent to a backend now over all users (running a statement or held by a session), which pool.max_active_per_backend limits.", []string{"backend"}, nil)
+	gateQueueDesc    = prometheus.NewDesc("switchyard_backend_queue_length", "Borrows queued now for a turn on a backend (pool.max_active_per_backend reached).", []string{"backend"}, nil)
+	gateWaitsDesc    = prometheus.NewDesc("switchyard_backend_queue_waits_total", "Borrows that queued for a turn on a backend.", []string{"backend"}, nil)
+	gateTimeoutsDesc = prometheus.NewDesc("switchyard_backend_queue_timeouts_total", "Borrows that queued for pool.wait_timeout without getting a turn on a backend (the client got error 1429).", []string{"backend"}, nil)
 )
 
 func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- poolConnsDesc
 	ch <- poolWaitsDesc
 	ch <- poolDialsDesc
+	ch <- gateActiveDesc
+	ch <- gateQueueDesc
+	ch <- gateWaitsDesc
+	ch <- gateTimeoutsDesc
 }
 
 func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
@@ -261,6 +288,13 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(poolConnsDesc, prometheus.GaugeValue, float64(a.idle), name, "idle")
 		ch <- prometheus.MustNewConstMetric(poolWaitsDesc, prometheus.CounterValue, float64(a.waits), name)
 		ch <- prometheus.MustNewConstMetric(poolDialsDesc, prometheus.CounterValue, float64(a.dials), name)
+	}
+	for name, g := range *c.p.gates.Load() {
+		st := g.Stats()
+		ch <- prometheus.MustNewConstMetric(gateActiveDesc, prometheus.GaugeValue, float64(st.Running), name)
+		ch <- prometheus.MustNewConstMetric(gateQueueDesc, prometheus.GaugeValue, float64(st.Queued), name)
+		ch <- prometheus.MustNewConstMetric(gateWaitsDesc, prometheus.CounterValue, float64(st.Waits), name)
+		ch <- prometheus.MustNewConstMetric(gateTimeoutsDesc, prometheus.CounterValue, float64(st.Timeouts), name)
 	}
 }
 

@@ -30,7 +30,7 @@ func TestPoolGeneration(t *testing.T) {
 		}
 		return tls
 	}
-	p := newPools(base, load(base), nil)
+	p := newPools(base, load(base), nil, nil)
 	steps := []struct {
 		name string
 		cfg  config.Config

@@ -24,6 +24,10 @@ import (
 type pools struct {
 	cfg    backend.PoolConfig
 	onWait func(time.Duration)
+	// onQueue is told how long each borrow queued in a backend's gate.
+	onQueue func(backend string, waited time.Duration, granted bool)
+	// active is pool.max_active_per_backend, under mu.
+	active int
 
 	mu sync.Mutex // serializes making pools; guards cfg
 	// byKey holds the pools by backend.Key, made once under mu and removed
@@ -32,11 +36,13 @@ type pools struct {
 	// never changed (a new pool is rare); a typed key hashes for a fraction
 	// of what sync.Map's interface keys cost.
 	byKey atomic.Pointer[map[backend.Key]*backend.Pool]
-	// inUseBy counts borrowed connections per backend name over all its
-	// pools: the router reads it for every read it places. The map is
+	// gates holds each backend's gate (by name), shared by all its pools:
+	// the limit of connections lent at once to it, and its queue. The
+	// router reads their load for every read it places. The map is
 	// replaced, never changed (a new backend name is rare), so readers
-	// take no lock.
-	inUseBy atomic.Pointer[map[string]*atomic.Int64]
+	// take no lock. A gate outlives reloads: its limit changes in place,
+	// and connections lent by retired pools still leave it.
+	gates atomic.Pointer[map[string]*backend.Gate]
 	// cur is the current generation, read once per borrow without a lock.
 	cur atomic.Pointer[generation]
 
@@ -59,9 +65,9 @@ type generation struct {
 	gen uint64
 }
 
-func newPools(cfg config.Config, tls tlsconf.Backends, onWait func(time.Duration)) *pools {
-	p := &pools{onWait: onWait}
-	p.inUseBy.Store(&map[string]*atomic.Int64{})
+func newPools(cfg config.Config, tls tlsconf.Backends, onWait func(time.Duration), onQueue func(string, time.Duration, bool)) *pools {
+	p := &pools{onWait: onWait, onQueue: onQueue}
+	p.gates.Store(&map[string]*backend.Gate{})
 	p.byKey.Store(&map[backend.Key]*backend.Pool{})
 	p.reconfigure(cfg, tls)
 	return p
@@ -104,6 +110,10 @@ func (p *pools) reconfigure(cfg config.Config, tls tlsconf.Backends) {
 	}
 	p.cur.Store(next)
 	p.cfg = pc
+	p.active = cfg.Pool.MaxActivePerBackend
+	for _, g := range *p.gates.Load() {
+		g.SetLimit(p.active)
+	}
 	var kept map[backend.Key]*backend.Pool
 	for key, pool := range p.all() {
 		if key.Generation < next.gen {
@@ -126,8 +136,9 @@ func samePoolSettings(a, b backend.PoolConfig) bool {
 // get borrows a connection to server for user in the session's dialect.
 // A reload that retires the pool between the lookup and the borrow sends
 // the borrow to the new generation's pool (a few times at most).
-// cache is the session's (see poolCache).
-func (p *pools) get(ctx context.Context, cache *poolCache, server health.Server, u config.User, caps, ext uint32, collation uint8, accept func(*backend.Conn) bool) (*backend.Conn, error) {
+// cache is the session's (see poolCache); beside: the session holds a
+// connection already (backend.Pool.GetWhere).
+func (p *pools) get(ctx context.Context, cache *poolCache, server health.Server, u config.User, caps, ext uint32, collation uint8, accept func(*backend.Conn) bool, beside bool) (*backend.Conn, error) {
 	for range 3 {
 		cur := p.cur.Load()
 		key := backend.Key{Name: server.Name, Address: server.Address, User: u.Name, Caps: backendCaps(caps), ExtCaps: backendExtCaps(ext),
@@ -141,7 +152,7 @@ func (p *pools) get(ctx context.Context, cache *poolCache, server health.Server,
 		}
 		if err == nil {
 			var c *backend.Conn
-			if c, err = pool.GetWhere(ctx, accept); err == nil {
+			if c, err = pool.GetWhere(ctx, accept, beside); err == nil {
 				return c, nil
 			}
 		}
@@ -229,7 +240,7 @@ func (p *pools) pool(key backend.Key, u config.User, gen *generation) (*backend.
 		return nil, backend.ErrPoolClosed
 	}
 	cfg := p.cfg
-	cfg.BackendInUse = p.inUseCounterLocked(key.Name)
+	cfg.Gate = p.gateLocked(key.Name)
 	pool := backend.NewPool(key, cred, gen.For(key.Name), cfg)
 	m := make(map[backend.Key]*backend.Pool, len(*p.byKey.Load())+1)
 	maps.Copy(m, *p.byKey.Load())
@@ -283,18 +294,21 @@ func (p *pools) learn(hash, passwordSHA1 []byte) {
 	p.learned.Store(string(hash), passwordSHA1)
 }
 
-// inUseCounterLocked returns the in-use counter of the backend called
-// name, adding it (to a copy of the map) on first use. p.mu is held.
-func (p *pools) inUseCounterLocked(name string) *atomic.Int64 {
-	old := *p.inUseBy.Load()
-	if c := old[name]; c != nil {
-		return c
+// gateLocked returns the gate of the backend called name, adding it (to a
+// copy of the map) on first use. p.mu is held.
+func (p *pools) gateLocked(name string) *backend.Gate {
+	old := *p.gates.Load()
+	if g := old[name]; g != nil {
+		return g
 	}
 	m := maps.Clone(old)
-	c := new(atomic.Int64)
-	m[name] = c
-	p.inUseBy.Store(&m)
-	return c
+	g := backend.NewGate(p.active)
+	if p.onQueue != nil {
+		g.OnWait = func(waited time.Duration, granted bool) { p.onQueue(name, waited, granted) }
+	}
+	m[name] = g
+	p.gates.Store(&m)
+	return g
 }
 
 // all yields every pool with its key.
@@ -308,10 +322,12 @@ func (p *pools) all() iter.Seq2[backend.Key, *backend.Pool] {
 	}
 }
 
-// inUse counts borrowed connections to a backend, over users and dialects.
+// inUse counts borrowed connections to a backend, over users and
+// dialects, and the borrows queued for it: the router sends a read to the
+// replica with the fewest.
 func (p *pools) inUse(name string) int {
-	if c := (*p.inUseBy.Load())[name]; c != nil {
-		return int(c.Load())
+	if g := (*p.gates.Load())[name]; g != nil {
+		return g.Load()
 	}
 	return 0
 }

@@ -104,6 +104,12 @@ Flags:
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured time of one round")
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "unmeasured load at the start of each round")
 	fs.IntVar(&cfg.Conns, "conns", cfg.Conns, "concurrent client connections")
+	sweep := fs.String("sweep", "", "comma list of connection counts (e.g. 8,32,128,256,1000): run every scenario at each, instead of at --conns")
+	writesOnly := fs.String("writes-only", "", "comma list of targets that run only the scenarios that write (e.g. HAProxy's port to the primary beside its read port)")
+	svgOut := fs.String("svg", "", "with --sweep: draw qps and p99 against connections to `FILE` (SVG)")
+	sweepMD := fs.String("sweep-markdown", "", "with --sweep: write one table per scenario over the counts to `FILE`")
+	barTarget := fs.String("bar", "", "with --sweep: check `TARGET`'s ratios against issue 15's bar, into --bar-markdown")
+	barMD := fs.String("bar-markdown", "", "with --bar: write the bar's checks to `FILE`")
 	fs.IntVar(&cfg.Tables, "tables", cfg.Tables, "number of sbtest tables")
 	fs.IntVar(&cfg.TableSize, "table-size", cfg.TableSize, "rows per sbtest table")
 	fs.BoolVar(&cfg.Prepare, "prepare", false, "drop and create sbtest1..N and bench_seq before running")
@@ -155,6 +161,19 @@ Flags:
 	if cfg.Scenarios, err = bench.ExpandScenarios(*scen); err != nil {
 		errs = append(errs, fmt.Errorf("--scenarios: %w", err))
 	}
+	for _, c := range names(*sweep) {
+		n, err := strconv.Atoi(c)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--sweep %s: not a connection count", c))
+			continue
+		}
+		cfg.Sweep = append(cfg.Sweep, n)
+	}
+	for _, n := range names(*writesOnly) {
+		if !setTarget(cfg.Targets, n, func(t *bench.Target) { t.WritesOnly = true }) {
+			errs = append(errs, fmt.Errorf("--writes-only %s: no target has that name", n))
+		}
+	}
 	cfg.FailoverTargets = names(*failTargets)
 	cfg.Compare = names(*compare)
 	for _, n := range names(*readsOnly) {
@@ -193,6 +212,23 @@ Flags:
 	}
 	if *mdOut != "" {
 		if err := writeFile(*mdOut, func(f *os.File) error { rep.WriteMarkdown(f); return nil }); err != nil {
+			fmt.Fprintf(os.Stderr, "switchyard-bench: %v\n", err)
+			code = 1
+		}
+	}
+	outs := []struct {
+		path  string
+		write func(*os.File) error
+	}{
+		{*svgOut, func(f *os.File) error { return rep.WriteSweepSVG(f) }},
+		{*sweepMD, func(f *os.File) error { rep.WriteSweepMarkdown(f); return nil }},
+		{*barMD, func(f *os.File) error { rep.WriteSweepBar(f, *barTarget, bench.Issue15Bar); return nil }},
+	}
+	for _, o := range outs {
+		if o.path == "" {
+			continue
+		}
+		if err := writeFile(o.path, o.write); err != nil {
 			fmt.Fprintf(os.Stderr, "switchyard-bench: %v\n", err)
 			code = 1
 		}

@@ -1,6 +1,6 @@
 // Package netfd takes TCP sockets out of Go's poller for code that waits
-// on them with its own epoll loop (the benchmark floors cmd/tcprelay
-// --loops and cmd/evproto).
+// on them with its own epoll loop (the benchmark floors bench/cmd/tcprelay
+// --loops and bench/cmd/evproto).
 package netfd
 
 import (

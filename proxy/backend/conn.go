@@ -89,6 +89,7 @@ type Conn struct {
 	Stmts map[string]*Stmt
 
 	pool      *Pool
+	inGate    bool // holds a slot of the backend's gate (Pool.GetWhere, LeaveGate)
 	lastUsed  time.Time
 	buf       []byte
 	closeOnce sync.Once

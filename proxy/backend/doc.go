@@ -12,9 +12,17 @@
 // whose config holds only a mysql_native_password hash logs in with
 // SHA1(password). go-mysql's client could do none of the three.
 //
+// A Pool holds the connections of one backend for one user and dialect; a
+// Gate, shared by all the pools of a backend, bounds how many of them are
+// lent at once and queues the other borrows first come, first served
+// (gate.go says why).
+//
 // Errors: a server's refusal is an *Error with Server set; ErrMisconfigured
 // marks a TLS policy or credential that does not fit the server, which
-// retrying cannot fix; anything else means the server could not be reached.
+// retrying cannot fix; ErrPoolTimeout and ErrQueueTimeout mean the backend
+// stayed busy for the wait timeout (nothing was sent); anything else means
+// the server could not be reached.
 //
-// A Conn is owned by one session at a time; a Pool is safe for concurrent use.
+// A Conn is owned by one session at a time; a Pool and a Gate are safe for
+// concurrent use.
 package backend

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -61,8 +62,15 @@ func Adopt(f *os.File, like *Conn) (*Conn, error) {
 func (p *Pool) Adopt(c *Conn) {
 	select {
 	case p.slots <- struct{}{}:
-		p.addInUse(1)
+		p.inUse.Add(1)
 		c.pool = p
+		// It runs (or holds state) on the backend like any lent
+		// connection: it counts against the backend's limit, without
+		// queuing behind others (it is in use already).
+		if g := p.cfg.Gate; g != nil {
+			_ = g.Enter(context.Background(), time.Time{}, true)
+			c.inGate = true
+		}
 	default:
 	}
 }

@@ -42,10 +42,10 @@ type PoolConfig struct {
 	DialTimeout time.Duration
 	// OnWait, if set, is told how long each borrow that had to wait waited.
 	OnWait func(time.Duration)
-	// BackendInUse, if set, also counts this pool's borrowed connections:
-	// one counter shared by the pools of a backend (one per user and
-	// dialect) gives the router that backend's load in one atomic load.
-	BackendInUse *atomic.Int64
+	// Gate, if set, is the backend's limit over all its pools (one per
+	// user and dialect): every borrow enters it before taking a slot of
+	// its own pool and leaves it when the connection comes back.
+	Gate *Gate
 }
 
 // Pool holds idle connections to one backend for one user and dialect.
@@ -81,45 +81,44 @@ func (p *Pool) SetCredential(cred Credential) {
 }
 
 // Get returns a live connection, reusing an idle one when it can. It waits
-// at most cfg.WaitTimeout for a free slot.
+// at most cfg.WaitTimeout, in the backend's gate and for a slot of the pool.
 func (p *Pool) Get(ctx context.Context) (*Conn, error) {
-	return p.GetWhere(ctx, nil)
+	return p.GetWhere(ctx, nil, false)
 }
 
 // GetWhere is Get that reuses only an idle connection accept takes (nil
 // takes any), and opens a new one when none is: state a session cannot
 // undo on a connection (a default database, for a session without one)
-// is avoided rather than reset.
-func (p *Pool) GetWhere(ctx context.Context, accept func(*Conn) bool) (*Conn, error) {
+// is avoided rather than reset. beside says the caller holds a connection
+// already: it passes the backend's queue (Gate) so that it never waits
+// for a slot it holds itself.
+func (p *Pool) GetWhere(ctx context.Context, accept func(*Conn) bool, beside bool) (*Conn, error) {
 	if p.closing.Load() {
 		return nil, ErrPoolClosed
 	}
-	select {
-	case p.slots <- struct{}{}:
-	default:
-		p.waits.Add(1)
-		start := time.Now()
-		t := time.NewTimer(p.cfg.WaitTimeout)
-		defer t.Stop()
-		if p.cfg.OnWait != nil {
-			defer func() { p.cfg.OnWait(time.Since(start)) }()
-		}
-		select {
-		case p.slots <- struct{}{}:
-		case <-t.C:
-			return nil, &Error{Name: p.key.Name, Address: p.key.Address,
-				Err: fmt.Errorf("%w: %d connections busy for %v", ErrPoolTimeout, p.cfg.Max, p.cfg.WaitTimeout)}
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	deadline := time.Now().Add(p.cfg.WaitTimeout)
+	if g := p.cfg.Gate; g != nil {
+		if err := g.Enter(ctx, deadline, beside); err != nil {
+			if errors.Is(err, ErrQueueTimeout) {
+				err = &Error{Name: p.key.Name, Address: p.key.Address, Err: err}
+			}
+			return nil, err
 		}
 	}
-	p.addInUse(1)
+	if err := p.takeSlot(ctx, deadline); err != nil {
+		if g := p.cfg.Gate; g != nil {
+			g.Leave()
+		}
+		return nil, err
+	}
+	p.inUse.Add(1)
 	for {
 		c := p.popIdle(accept)
 		if c == nil {
 			break
 		}
 		if c.alive() {
+			c.inGate = p.cfg.Gate != nil
 			return c, nil
 		}
 		c.Close()
@@ -131,12 +130,38 @@ func (p *Pool) GetWhere(ctx context.Context, accept func(*Conn) bool) (*Conn, er
 		Timeout: p.cfg.DialTimeout,
 	})
 	if err != nil {
-		p.release()
+		p.release(true)
 		return nil, err
 	}
 	p.dials.Add(1)
 	c.pool = p
+	c.inGate = p.cfg.Gate != nil
 	return c, nil
+}
+
+// takeSlot takes one of the pool's Max slots, waiting until deadline.
+func (p *Pool) takeSlot(ctx context.Context, deadline time.Time) error {
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	p.waits.Add(1)
+	start := time.Now()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	if p.cfg.OnWait != nil {
+		defer func() { p.cfg.OnWait(time.Since(start)) }()
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return &Error{Name: p.key.Name, Address: p.key.Address,
+			Err: fmt.Errorf("%w: %d connections busy for %v", ErrPoolTimeout, p.cfg.Max, p.cfg.WaitTimeout)}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (p *Pool) popIdle(accept func(*Conn) bool) *Conn {
@@ -159,6 +184,10 @@ func (p *Pool) popIdle(accept func(*Conn) bool) *Conn {
 // Put returns a connection. A connection that saw an error or an
 // unfinished response (Broken) is closed, never reused.
 func (p *Pool) Put(c *Conn) {
+	// Read and cleared before the connection is idle: from then on another
+	// borrow may take it and set its own.
+	inGate := c.inGate
+	c.inGate = false
 	keep := !c.Broken && !c.aborted.Load()
 	if keep {
 		c.lastUsed = time.Now()
@@ -173,19 +202,39 @@ func (p *Pool) Put(c *Conn) {
 	if !keep {
 		c.Close()
 	}
-	p.release()
+	p.release(inGate)
 }
 
-func (p *Pool) release() {
-	p.addInUse(-1)
+// release gives back a slot of the pool, and the backend's gate slot when
+// the borrow still holds it (inGate).
+func (p *Pool) release(inGate bool) {
+	p.inUse.Add(-1)
 	<-p.slots
+	if g := p.cfg.Gate; g != nil && inGate {
+		g.Leave()
+	}
 }
 
-func (p *Pool) addInUse(n int64) {
-	p.inUse.Add(n)
-	if p.cfg.BackendInUse != nil {
-		p.cfg.BackendInUse.Add(n)
+// LeaveGate gives the backend's gate slot back while the caller keeps the
+// connection: a session that holds it only in case its next statement
+// reads this one's diagnostics or LAST_INSERT_ID() runs nothing there and
+// holds no state, so it must not keep others queued while its client is
+// idle. JoinGate takes a slot again, without queuing, before it runs
+// something there. Only the connection's owner calls them.
+func (c *Conn) LeaveGate() {
+	if c.inGate && c.pool != nil && c.pool.cfg.Gate != nil {
+		c.pool.cfg.Gate.Leave()
 	}
+	c.inGate = false
+}
+
+// JoinGate: see LeaveGate.
+func (c *Conn) JoinGate() {
+	if c.inGate || c.pool == nil || c.pool.cfg.Gate == nil {
+		return
+	}
+	_ = c.pool.cfg.Gate.Enter(context.Background(), time.Time{}, true) // beside: never waits
+	c.inGate = true
 }
 
 // InUse is the number of connections borrowed now.

@@ -1,0 +1,174 @@
+package backend
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrQueueTimeout means a command waited the whole pool.wait_timeout in a
+// backend's queue without its turn coming: nothing was sent to the server.
+var ErrQueueTimeout = errors.New("backend busy")
+
+// Gate limits how many connections to one backend are lent at once, over
+// every pool of that backend (users and dialects): the statements running
+// there plus the connections sessions hold between statements (a
+// transaction, a pin; not one held only for a possible next statement,
+// Conn.LeaveGate). A server answers more queries per second at a few
+// dozen connections than at hundreds, so the borrows beyond the limit wait
+// in a queue, first come, first served, for at most the wait timeout,
+// instead of all running at once.
+//
+// A borrow by a session that already holds a connection (to any backend)
+// never waits: it takes its slot beside the queue (Enter with beside set).
+// Otherwise a session holding a slot while it waits for another could wait
+// for itself, or two such sessions for each other. Such slots still count:
+// the limit may be exceeded by them, never by queued borrows.
+//
+// All methods are safe for concurrent use.
+type Gate struct {
+	mu      sync.Mutex
+	limit   int       // 0: no limit
+	running int       // slots lent now (beside ones included)
+	queue   list.List // of *gateWaiter, oldest first
+	waits   uint64    // borrows that queued
+	timeout uint64    // borrows that gave up in the queue
+	// busy is running plus the queue's length, changed under mu and read
+	// without it: the router compares it between replicas for every read.
+	busy atomic.Int64
+
+	free sync.Pool // of *gateWaiter
+
+	// OnWait, if set, is told how long each queued borrow waited and
+	// whether it got its turn; called without mu held.
+	OnWait func(waited time.Duration, granted bool)
+}
+
+// gateWaiter is one queued borrow. granted is set, under the gate's mu,
+// when a slot is handed to it. Waiters are reused (Gate.free): at hundreds
+// of clients per backend most commands queue, and a channel and a timer
+// per command would be most of the queue's cost.
+type gateWaiter struct {
+	turn    chan struct{} // receives once, when granted
+	timer   *time.Timer
+	granted bool
+	elem    *list.Element
+}
+
+func newGateWaiter() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &gateWaiter{turn: make(chan struct{}, 1), timer: t}
+}
+
+// NewGate makes a gate letting limit borrows in at once (0: no limit).
+func NewGate(limit int) *Gate {
+	g := &Gate{limit: limit}
+	g.free.New = newGateWaiter
+	return g
+}
+
+// SetLimit changes the limit (a reload); a higher one lets queued borrows
+// in at once.
+func (g *Gate) SetLimit(limit int) {
+	g.mu.Lock()
+	g.limit = limit
+	g.admitLocked()
+	g.mu.Unlock()
+}
+
+// Enter takes a slot, waiting in the queue until deadline when the limit
+// is reached (beside: the caller holds a slot already and never waits).
+func (g *Gate) Enter(ctx context.Context, deadline time.Time, beside bool) error {
+	g.mu.Lock()
+	if beside || g.limit == 0 || (g.running < g.limit && g.queue.Len() == 0) {
+		g.running++
+		g.busy.Add(1)
+		g.mu.Unlock()
+		return nil
+	}
+	w := g.free.Get().(*gateWaiter)
+	w.granted = false
+	w.elem = g.queue.PushBack(w)
+	g.busy.Add(1)
+	g.waits++
+	g.mu.Unlock()
+
+	start := time.Now()
+	w.timer.Reset(time.Until(deadline))
+	var err error
+	select {
+	case <-w.turn:
+	case <-w.timer.C:
+		err = fmt.Errorf("%w: %d statements and held connections were running there for the whole pool.wait_timeout this command queued", ErrQueueTimeout, g.Limit())
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		g.mu.Lock()
+		if w.granted {
+			err = nil // Leave handed it a slot as the wait ended: keep it
+			<-w.turn  // sent with granted, under mu
+		} else {
+			g.queue.Remove(w.elem)
+			g.busy.Add(-1)
+			g.timeout++
+		}
+		g.mu.Unlock()
+	}
+	w.timer.Stop() // since Go 1.23 no stale tick survives Stop: Reset is safe
+	w.elem = nil
+	g.free.Put(w)
+	if g.OnWait != nil {
+		g.OnWait(time.Since(start), err == nil)
+	}
+	return err
+}
+
+// Leave gives a slot back: to the oldest queued borrow when there is one
+// and the limit allows.
+func (g *Gate) Leave() {
+	g.mu.Lock()
+	g.running--
+	g.busy.Add(-1)
+	g.admitLocked()
+	g.mu.Unlock()
+}
+
+// admitLocked hands free slots to the oldest queued borrows. g.mu is held.
+func (g *Gate) admitLocked() {
+	for g.queue.Len() > 0 && (g.limit == 0 || g.running < g.limit) {
+		w := g.queue.Remove(g.queue.Front()).(*gateWaiter)
+		w.granted = true
+		g.running++
+		w.turn <- struct{}{}
+	}
+}
+
+// Limit is the limit in force (0: none).
+func (g *Gate) Limit() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.limit
+}
+
+// Load is the borrows in the backend now plus those queued for it: what
+// the router compares between replicas. It takes no lock.
+func (g *Gate) Load() int { return int(g.busy.Load()) }
+
+// GateStats is a gate's state for metrics.
+type GateStats struct {
+	Limit, Running, Queued int
+	Waits, Timeouts        uint64
+}
+
+// Stats reports the gate's state.
+func (g *Gate) Stats() GateStats {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return GateStats{Limit: g.limit, Running: g.running, Queued: g.queue.Len(), Waits: g.waits, Timeouts: g.timeout}
+}
