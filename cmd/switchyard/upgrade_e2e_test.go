@@ -550,7 +550,7 @@ func TestUpgradeKeepsEveryClient(t *testing.T) {
 	if err := syscall.Kill(first, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if !waitGone(pid, 20*time.Second) || !waitGone(first, 5*time.Second) {
+	if !waitGone(pid, 30*time.Second) || !waitGone(first, 30*time.Second) {
 		t.Errorf("after SIGTERM to the first process: serving %d alive %v, first %d alive %v", pid, alive(pid), first, alive(first))
 	}
 }
