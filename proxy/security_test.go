@@ -584,7 +584,10 @@ func TestPasswordStorm(t *testing.T) {
 			byCode[c]++
 		}
 		t.Logf("storm answers by code: %v; good client: %d logins during it", byCode, len(ds))
-		if byCode[gomysql.ER_ACCESS_DENIED_ERROR] > 10+20 || byCode[1129] < 100 ||
+		// How many of the refusals are 1129 rather than 1040 depends on
+		// how many attempts wait in the delay at once (scheduling), so
+		// only their sum is exact.
+		if byCode[gomysql.ER_ACCESS_DENIED_ERROR] > 10+20 || byCode[1129] == 0 ||
 			byCode[gomysql.ER_ACCESS_DENIED_ERROR]+byCode[1129]+byCode[gomysql.ER_CON_COUNT_ERROR] != 200 {
 			t.Errorf("storm answers %v: want at most max_auth_failures plus those in flight 1045, then 1129 (or 1040 when too many wait)", byCode)
 		}
