@@ -475,6 +475,15 @@ if [ -n "$SWEEP" ]; then
 	"${SWEEP_CMD[@]}" | tee "$WORK/sweep.txt" || SWEEP_RC=$?
 	[ "$SWEEP_RC" = 0 ] || log "the sweep exited with $SWEEP_RC; its partial report is used"
 fi
+# How Switchyard served the reads that had to see earlier writes during the
+# sweep (the read-write mix runs with consistency: global): the counters of
+# switchyard_consistent_reads_total, by how.
+CONSISTENT_READS="$WORK/consistent-reads.txt"
+: >"$CONSISTENT_READS"
+if [ -n "$SY_PID" ] && [ -n "$SWEEP" ]; then
+	curl -fsS "http://127.0.0.1:$ADMIN_PORT/metrics" 2>/dev/null |
+		sed -n 's/^switchyard_consistent_reads_total{how="\([a-z]*\)"} \([0-9.e+]*\)$/\1 \2/p' >"$CONSISTENT_READS" || true
+fi
 
 sb_row() { # TEST NAME FILE: the row sysbench_md reads, from sysbench's output
 	awk -v test="$1" -v name="$2" '
@@ -780,6 +789,17 @@ KEEP_MARKER='<!-- make bench keeps everything below this line: measurements made
 	echo "once (default 32, measured below in [How many at once](#how-many-at-once)) and queues the other"
 	echo "commands first come, first served, while HAProxy hands MariaDB every client connection."
 	echo
+	if [ -s "$CONSISTENT_READS" ]; then
+		echo "Reads that had to see earlier writes, over the whole sweep (\`switchyard_consistent_reads_total\`):"
+		echo "\`known\`: the replica was known to have applied them, no wait; \`pipelined\`: the wait went out in the"
+		echo "same write as the read; \`redirected\`: the wait timed out and the primary answered; \`separate\`: a"
+		echo "wait that cost its own round trip (the bar: 0)."
+		echo
+		echo "| how | reads | share |"
+		echo "|---|---:|---:|"
+		awk '{ n[$1] = $2; t += $2 } END { for (k in n) printf "| %s | %d | %.4f |\n", k, n[k], (t ? n[k] / t : 0) }' "$CONSISTENT_READS" | sort
+		echo
+	fi
 	if [ -s "$WORK/sweep.md" ]; then
 		echo "## The curve (switchyard-bench sweep)"
 		echo
