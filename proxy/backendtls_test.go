@@ -75,9 +75,23 @@ func TestBackendTLS(t *testing.T) {
 		}
 	}
 
+	// replicasServe waits until the proxy sees both replicas replicating
+	// with a known lag: EnableTLS restarted the primary, and until their
+	// I/O threads reconnect a read hinted to a replica goes to the primary.
+	replicasServe := func(t *testing.T, s *testenv.Switchyard) {
+		t.Helper()
+		for _, name := range []string{"db2", "db3"} {
+			waitServer(t, s, name, func(v admin.ServerView) bool {
+				return v.Up && v.Replicating && v.ReplicationError == "" && v.LagSeconds != nil
+			})
+		}
+	}
+
 	t.Run("verify_ca with the server's CA", func(t *testing.T) {
-		db := proxy(t, "{mode: disabled}", fmt.Sprintf("{mode: verify_ca, ca: %q}", ca.File))
+		s := start(t, "{mode: disabled}", fmt.Sprintf("{mode: verify_ca, ca: %q}", ca.File), true)
+		db := open(t, s.Addr, "")
 		encrypted(t, db, "primary", true)
+		replicasServe(t, s)
 		encrypted(t, db, "replica", false)
 	})
 	t.Run("verify_identity with the certificate's name", func(t *testing.T) {
@@ -92,6 +106,7 @@ func TestBackendTLS(t *testing.T) {
 		s := start(t, "{mode: disabled}", fmt.Sprintf("{mode: verify_ca, ca: %q}", other.File), false)
 		rejected(t, s, "db1", "TLS", "verify_ca", "certificate")
 		// The replicas still serve reads.
+		replicasServe(t, s)
 		encrypted(t, open(t, s.Addr, ""), "replica", false)
 	})
 	t.Run("required on servers without TLS", func(t *testing.T) {

@@ -165,8 +165,14 @@ wait_ready() {
 	while :; do
 		# Right after launch the child may not have exec'd mariadbd yet (its
 		# command line is still the shell's): alive is enough here.
+		# mariadbd rewrites the pid file (pid-file= in my.cnf) as it starts:
+		# read empty in that moment, it says nothing yet.
 		local pid
 		pid="$(tr -dc '0-9' 2>/dev/null <"$(pidfile_of "$i")")" || pid=""
+		if [ -z "$pid" ] && [ "$(date +%s)" -lt "$deadline" ]; then
+			sleep 0.1
+			continue
+		fi
 		if [ -z "$pid" ] || ! running "$pid"; then
 			errtail "$i"
 			die "${NAMES[$i]} (port $port) exited during startup"
