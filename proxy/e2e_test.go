@@ -295,6 +295,9 @@ func TestCachingSha2Password(t *testing.T) {
 	root := topo.DB(t, topo.Primary, "root", "", "")
 	mustExec(t, root, "CREATE USER IF NOT EXISTS sha2user@'%' IDENTIFIED BY 'sha2pass'")
 	mustExec(t, root, "GRANT ALL ON test.* TO sha2user@'%'")
+	// The account was made on the primary directly, not through the proxy:
+	// a replica that has not applied it yet would refuse the proxy's login.
+	syncReplicas(context.Background(), t, topo, root)
 	yaml, addr, admin := testenv.ProxyConfig(t, topo.Addrs(), "")
 	yaml = strings.Replace(yaml, "users:\n", "users:\n  - {name: sha2user, password: sha2pass, auth_plugin: caching_sha2_password}\n", 1)
 	s := testenv.StartSwitchyard(t, yaml, addr, admin, true)
