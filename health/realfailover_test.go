@@ -72,8 +72,11 @@ func inspect(ctx context.Context, db *sql.DB) serverView {
 	if err := db.QueryRowContext(ctx, "SELECT @@read_only, @@gtid_binlog_state").Scan(&v.readOnly, &v.binlogState); err != nil {
 		return v
 	}
-	v.up = true
 	rows, err := db.QueryContext(ctx, "SHOW SLAVE STATUS")
+	// Up only when its replication status was read too: a status that
+	// failed to come (ctx ended, say) must not read as "replicates from
+	// nothing".
+	v.up = err == nil
 	if err == nil {
 		cols, _ := rows.Columns()
 		for rows.Next() {
@@ -83,6 +86,7 @@ func inspect(ctx context.Context, db *sql.DB) serverView {
 				ptrs[i] = &vals[i]
 			}
 			if rows.Scan(ptrs...) != nil {
+				v.up = false
 				break
 			}
 			r := map[string]string{}
@@ -94,6 +98,9 @@ func inspect(ctx context.Context, db *sql.DB) serverView {
 				v.ioRun, v.sqlRun = r["Slave_IO_Running"] == "Yes", r["Slave_SQL_Running"] == "Yes"
 				v.ioErr, v.sqlErr = r["Last_IO_Error"], r["Last_SQL_Error"]
 			}
+		}
+		if rows.Err() != nil {
+			v.up = false
 		}
 		rows.Close()
 	}
