@@ -37,11 +37,11 @@ type Pool struct {
 	// MaxPerBackend is the most connections open to one backend for one
 	// user; sessions beyond it wait up to WaitTimeout.
 	MaxPerBackend int `yaml:"max_per_backend"`
-	// MaxActivePerBackend is the most connections lent at once to one
-	// backend over all users: statements running there plus connections
-	// sessions hold between statements (a transaction, a pin). Borrows
-	// beyond it queue first come, first served, up to WaitTimeout. 0 means
-	// no limit.
+	// MaxActivePerBackend is the most commands running at once on one
+	// backend over all users (a connection a session holds between its
+	// commands does not count). Commands beyond it queue first come, first
+	// served, up to WaitTimeout; those of a session that holds a connection
+	// never queue. 0 means no limit.
 	MaxActivePerBackend int           `yaml:"max_active_per_backend"`
 	WaitTimeout         time.Duration `yaml:"wait_timeout"`
 	// IdleTimeout closes a pooled connection unused for this long.

@@ -87,16 +87,20 @@ func TestActiveLimitPerBackend(t *testing.T) {
 	}
 }
 
-// TestActiveLimitHeldSessionAndTimeout: with room for one connection on
-// the primary, a session in a transaction holds it and keeps running its
-// statements (it never queues for the slot it holds), while another
-// session's statement queues and, after pool.wait_timeout, gets 1429
-// (HY000) saying the backend was too busy and nothing ran; its connection
-// stays usable, and once the transaction ends it runs.
+// TestActiveLimitHeldSessionAndTimeout: with room for one command on the
+// primary, a session idle in a transaction does not keep another session's
+// statement queued (the limit counts commands running, not connections
+// held). Once a SLEEP holds the only slot, another session's statement
+// queues and, after pool.wait_timeout, gets 1429 (HY000) saying the
+// backend was too busy and nothing ran, its connection staying usable;
+// while the statements of the transaction run at once beside the queue
+// (a transaction must never wait behind statements that may wait for its
+// locks).
 func TestActiveLimitHeldSessionAndTimeout(t *testing.T) {
 	topo := testenv.Topology(t)
 	p := topo.Proxy(t, "routing: {read_write_split: false}\npool: {max_active_per_backend: 1, wait_timeout: 300ms}\n")
-	a, b := openDB(t, p.Addr, "test"), openDB(t, p.Addr, "test")
+	root := topo.DB(t, topo.Primary, "root", "", "")
+	a, b, c := openDB(t, p.Addr, "test"), openDB(t, p.Addr, "test"), openDB(t, p.Addr, "test")
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	tx, err := a.BeginTx(ctx, nil)
@@ -112,31 +116,52 @@ func TestActiveLimitHeldSessionAndTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bc.Close()
-	err = bc.QueryRowContext(ctx, "SELECT 2").Scan(&v)
+	if err := bc.QueryRowContext(ctx, "SELECT 2").Scan(&v); err != nil || v != 2 {
+		t.Fatalf("a statement while another session idles in a transaction: %v %d; want it to run at once", err, v)
+	}
+
+	const marker = "active_limit_sleeper"
+	sleepDone := make(chan error, 1)
+	go func() {
+		var s int
+		sleepDone <- c.QueryRowContext(ctx, "SELECT SLEEP(5) /* "+marker+" */").Scan(&s)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); sleepersOn(t, root, marker) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the SLEEP never showed in the primary's processlist")
+		}
+	}
+	err = bc.QueryRowContext(ctx, "SELECT 3").Scan(&v)
 	var me *mysql.MySQLError
 	if !errors.As(err, &me) || me.Number != 1429 || string(me.SQLState[:]) != "HY000" ||
 		!strings.Contains(me.Message, "too busy") || !strings.Contains(me.Message, "nothing ran") {
 		t.Fatalf("a statement queued past pool.wait_timeout: %v, want 1429 (HY000) saying the backend was too busy", err)
 	}
-	for i := range 3 { // the transaction's session does not wait for itself
+	for i := range 3 { // the transaction's statements pass the queue
 		if err := tx.QueryRow("SELECT ?", i).Scan(&v); err != nil || v != i {
-			t.Fatalf("statement %d in the transaction holding the only slot: %v", i, err)
+			t.Fatalf("statement %d in the transaction while the only slot is taken: %v", i, err)
 		}
+	}
+	select {
+	case err := <-sleepDone:
+		t.Fatalf("the SLEEP ended (%v) before the transaction's statements did: they queued behind it", err)
+	default:
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	if err := bc.QueryRowContext(ctx, "SELECT 3").Scan(&v); err != nil || v != 3 {
-		t.Fatalf("the refused session after the transaction ended: %v %d", err, v)
+	if err := <-sleepDone; err != nil {
+		t.Fatal(err)
+	}
+	if err := bc.QueryRowContext(ctx, "SELECT 4").Scan(&v); err != nil || v != 4 {
+		t.Fatalf("the refused session after the SLEEP ended: %v %d", err, v)
 	}
 	m, err := testenv.ScrapeMetrics(ctx, p.AdminAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Two: b's login check (which lets the login through: the backend is
-	// only busy) and its statement.
-	if n := m.Value("switchyard_backend_queue_timeouts_total", "backend", "db1"); n != 2 {
-		t.Errorf("switchyard_backend_queue_timeouts_total{backend=db1} = %v, want 2", n)
+	if n := m.Value("switchyard_backend_queue_timeouts_total", "backend", "db1"); n != 1 {
+		t.Errorf("switchyard_backend_queue_timeouts_total{backend=db1} = %v, want 1 (b's SELECT 3)", n)
 	}
 }
 

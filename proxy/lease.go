@@ -43,7 +43,7 @@ func (s *Session) acquire(ctx context.Context, t target) (*backend.Conn, error) 
 			if err := s.checkHeldEpoch(); err != nil {
 				return nil, err
 			}
-			s.held.JoinGate() // it may have left it for a soft hold (gateHeld)
+			s.held.JoinGate() // it left the gate after its last command (gateHeld)
 			s.setCur(s.held)
 			return s.held, nil
 		case heldRelease:
@@ -342,11 +342,15 @@ func (s *Session) finish(conn *backend.Conn, e *effect) {
 }
 
 // gateHeld gives back the backend's gate slot (pool.max_active_per_backend)
-// of a connection held only for a soft hold: nothing runs there and no
-// state lives there, and a client that stays idle after a write must not
-// keep every other session queued. A transaction or a pin keeps its slot.
+// of the connection the session holds between its commands: the gate
+// counts statements running on a backend, not connections held. A client
+// idle in a transaction, a pin or a soft hold runs nothing there, so it
+// must not keep other sessions queued; its next command joins the gate
+// again beside the queue (acquire), never behind it: a transaction that
+// waited for a slot while its locks block the statements holding the slots
+// would wait for itself.
 func (s *Session) gateHeld() {
-	if s.held != nil && s.holds&^softHolds == 0 {
+	if s.held != nil {
 		s.held.LeaveGate()
 	}
 }

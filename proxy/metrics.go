@@ -24,7 +24,7 @@ import (
 //	switchyard_pool_waits_total                       counter  {backend} borrows that had to wait
 //	switchyard_pool_dials_total                       counter  {backend}
 //	switchyard_pool_wait_seconds                      histogram borrows that waited
-//	switchyard_backend_active_connections             gauge    {backend} connections lent now (pool.max_active_per_backend counts them)
+//	switchyard_backend_active_connections             gauge    {backend} commands running now (pool.max_active_per_backend counts them)
 //	switchyard_backend_queue_length                   gauge    {backend} borrows queued now for a turn on the backend
 //	switchyard_backend_queue_waits_total              counter  {backend} borrows that queued
 //	switchyard_backend_queue_timeouts_total           counter  {backend} borrows that gave up after pool.wait_timeout
@@ -249,7 +249,7 @@ var (
 	poolWaitsDesc = prometheus.NewDesc("switchyard_pool_waits_total", "Borrows that waited for a free connection.", []string{"backend"}, nil)
 	poolDialsDesc = prometheus.NewDesc("switchyard_pool_dials_total", "Backend connections opened.", []string{"backend"}, nil)
 
-	gateActiveDesc   = prometheus.NewDesc("switchyard_backend_active_connections", "Connections lent to a backend now over all users (running a statement or held by a session), which pool.max_active_per_backend limits.", []string{"backend"}, nil)
+	gateActiveDesc   = prometheus.NewDesc("switchyard_backend_active_connections", "Commands running on a backend now over all users (a connection held between commands does not count), which pool.max_active_per_backend limits.", []string{"backend"}, nil)
 	gateQueueDesc    = prometheus.NewDesc("switchyard_backend_queue_length", "Borrows queued now for a turn on a backend (pool.max_active_per_backend reached).", []string{"backend"}, nil)
 	gateWaitsDesc    = prometheus.NewDesc("switchyard_backend_queue_waits_total", "Borrows that queued for a turn on a backend.", []string{"backend"}, nil)
 	gateTimeoutsDesc = prometheus.NewDesc("switchyard_backend_queue_timeouts_total", "Borrows that queued for pool.wait_timeout without getting a turn on a backend (the client got error 1429).", []string{"backend"}, nil)

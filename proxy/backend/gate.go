@@ -14,20 +14,21 @@ import (
 // backend's queue without its turn coming: nothing was sent to the server.
 var ErrQueueTimeout = errors.New("backend busy")
 
-// Gate limits how many connections to one backend are lent at once, over
-// every pool of that backend (users and dialects): the statements running
-// there plus the connections sessions hold between statements (a
-// transaction, a pin; not one held only for a possible next statement,
-// Conn.LeaveGate). A server answers more queries per second at a few
-// dozen connections than at hundreds, so the borrows beyond the limit wait
-// in a queue, first come, first served, for at most the wait timeout,
-// instead of all running at once.
+// Gate limits how many commands run on one backend at once, over every
+// pool of that backend (users and dialects). A connection a session holds
+// between its commands (a transaction, a pin) leaves the gate while its
+// client is idle (Conn.LeaveGate): what costs a server is the statements
+// it runs, not the connections open to it. A server answers more queries
+// per second at a few dozen at once than at hundreds, so the commands
+// beyond the limit wait in a queue, first come, first served, for at most
+// the wait timeout, instead of all running at once.
 //
-// A borrow by a session that already holds a connection (to any backend)
+// A command of a session that already holds a connection (to any backend)
 // never waits: it takes its slot beside the queue (Enter with beside set).
-// Otherwise a session holding a slot while it waits for another could wait
-// for itself, or two such sessions for each other. Such slots still count:
-// the limit may be exceeded by them, never by queued borrows.
+// Otherwise a transaction whose locks block the statements holding the
+// slots would wait for itself, or two such sessions for each other. Such
+// slots still count: the limit may be exceeded by them, never by queued
+// commands.
 //
 // All methods are safe for concurrent use.
 type Gate struct {
@@ -104,7 +105,7 @@ func (g *Gate) Enter(ctx context.Context, deadline time.Time, beside bool) error
 	select {
 	case <-w.turn:
 	case <-w.timer.C:
-		err = fmt.Errorf("%w: %d statements and held connections were running there for the whole pool.wait_timeout this command queued", ErrQueueTimeout, g.Limit())
+		err = fmt.Errorf("%w: %d statements were running there for the whole pool.wait_timeout this command queued", ErrQueueTimeout, g.Limit())
 	case <-ctx.Done():
 		err = ctx.Err()
 	}

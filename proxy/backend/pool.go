@@ -216,11 +216,11 @@ func (p *Pool) release(inGate bool) {
 }
 
 // LeaveGate gives the backend's gate slot back while the caller keeps the
-// connection: a session that holds it only in case its next statement
-// reads this one's diagnostics or LAST_INSERT_ID() runs nothing there and
-// holds no state, so it must not keep others queued while its client is
-// idle. JoinGate takes a slot again, without queuing, before it runs
-// something there. Only the connection's owner calls them.
+// connection between two commands: a session idle in a transaction or a
+// pin runs nothing there, so it must not keep others queued while its
+// client thinks. JoinGate takes a slot again, beside the queue (it never
+// waits), before the next command runs there. Only the connection's owner
+// calls them.
 func (c *Conn) LeaveGate() {
 	if c.inGate && c.pool != nil && c.pool.cfg.Gate != nil {
 		c.pool.cfg.Gate.Leave()
