@@ -87,10 +87,15 @@ const (
 	ScReadOnlyPrep    = "read_only_prepared"
 	ScReadWrite       = "read_write"
 	ScReadWritePrep   = "read_write_prepared"
-	ScConnectStorm    = "connect_storm"
-	ScIdleConns       = "idle_conns"
-	ScLargeResult     = "large_result"
-	ScFailover        = "failover"
+	// ScReadWriteAuto is the read-write mix without BEGIN/COMMIT (sysbench's
+	// --skip-trx), each event ending with a read of the row it inserted:
+	// autocommit reads after writes, which a proxy sending reads to
+	// replicas must make see those writes (read-your-writes).
+	ScReadWriteAuto = "read_write_autocommit"
+	ScConnectStorm  = "connect_storm"
+	ScIdleConns     = "idle_conns"
+	ScLargeResult   = "large_result"
+	ScFailover      = "failover"
 )
 
 // AllScenarios lists every scenario in the order a full run uses.
@@ -101,7 +106,7 @@ func AllScenarios() []string {
 	return []string{
 		ScPointSelect, ScPointSelectPrep,
 		ScReadOnly, ScReadOnlyPrep,
-		ScReadWrite, ScReadWritePrep,
+		ScReadWrite, ScReadWritePrep, ScReadWriteAuto,
 		ScConnectStorm, ScLargeResult, ScIdleConns,
 		ScFailover,
 	}
@@ -132,7 +137,7 @@ func ExpandScenarios(list string) ([]string, error) {
 			out = append(out, DefaultScenarios()...)
 			continue
 		case "oltp":
-			out = append(out, AllScenarios()[:6]...)
+			out = append(out, AllScenarios()[:7]...)
 			continue
 		}
 		s = strings.TrimSuffix(s, "_text")
@@ -280,7 +285,7 @@ func (c *Config) readsOnly() map[string]bool {
 // spared.
 func Writes(scenario string) bool {
 	switch scenario {
-	case ScReadWrite, ScReadWritePrep, ScFailover:
+	case ScReadWrite, ScReadWritePrep, ScReadWriteAuto, ScFailover:
 		return true
 	}
 	return false

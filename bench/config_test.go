@@ -17,9 +17,9 @@ func TestExpandScenarios(t *testing.T) {
 		{"text alias", "point_select_text, read_only_prepared", []string{ScPointSelect, ScReadOnlyPrep}, ""},
 		{"default has no failover", "default", DefaultScenarios(), ""},
 		{"all ends with failover", "all", AllScenarios(), ""},
-		{"oltp", "oltp", AllScenarios()[:6], ""},
+		{"oltp", "oltp", []string{ScPointSelect, ScPointSelectPrep, ScReadOnly, ScReadOnlyPrep, ScReadWrite, ScReadWritePrep, ScReadWriteAuto}, ""},
 		{"duplicates dropped, first place kept", "connect_storm,oltp,connect_storm", []string{
-			ScConnectStorm, ScPointSelect, ScPointSelectPrep, ScReadOnly, ScReadOnlyPrep, ScReadWrite, ScReadWritePrep}, ""},
+			ScConnectStorm, ScPointSelect, ScPointSelectPrep, ScReadOnly, ScReadOnlyPrep, ScReadWrite, ScReadWritePrep, ScReadWriteAuto}, ""},
 		{"unknown", "point_select,nope", []string{ScPointSelect}, `unknown scenario "nope"`},
 	}
 	for _, tt := range tests {

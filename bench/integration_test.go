@@ -73,9 +73,9 @@ func TestRunAllScenariosReal(t *testing.T) {
 			}
 		}
 		switch s.Name {
-		case ScReadOnly, ScReadWritePrep:
+		case ScReadOnly, ScReadWritePrep, ScReadWriteAuto:
 			for _, r := range s.Results {
-				per := map[string]int64{ScReadOnly: 16, ScReadWritePrep: 20}[s.Name]
+				per := map[string]int64{ScReadOnly: 16, ScReadWritePrep: 20, ScReadWriteAuto: 19}[s.Name]
 				if r.Queries != r.Events*per {
 					t.Errorf("%s/%s: %d queries for %d transactions, want %d each", s.Name, r.Target, r.Queries, r.Events, per)
 				}

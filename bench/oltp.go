@@ -71,6 +71,9 @@ const (
 	oltpPointSelect oltpKind = iota
 	oltpReadOnly
 	oltpReadWrite
+	// oltpReadWriteAutocommit: oltpReadWrite's statements without BEGIN
+	// and COMMIT, then a read of the row the event inserted.
+	oltpReadWriteAutocommit
 )
 
 // oltpWorker runs one client of a sysbench-like mix on one connection it
@@ -217,7 +220,7 @@ func (w *oltpWorker) event(ctx context.Context) (int, error) {
 		if err == nil {
 			q = 1
 		}
-	case oltpReadOnly, oltpReadWrite:
+	case oltpReadOnly, oltpReadWrite, oltpReadWriteAutocommit:
 		q, err = w.transaction(ctx)
 	default:
 		panic(fmt.Sprintf("BUG: unknown oltp kind %d", w.kind))
@@ -225,7 +228,7 @@ func (w *oltpWorker) event(ctx context.Context) (int, error) {
 	if err != nil {
 		var me *mysql.MySQLError
 		if errors.As(err, &me) {
-			if w.kind != oltpPointSelect {
+			if w.kind == oltpReadOnly || w.kind == oltpReadWrite {
 				_, _ = w.conn.ExecContext(ctx, "ROLLBACK")
 			}
 		} else {
@@ -243,8 +246,11 @@ func (w *oltpWorker) transaction(ctx context.Context) (int, error) {
 		}
 		return err
 	}
-	if err := step(w.exec(ctx, 0, stBegin)); err != nil {
-		return q, err
+	autocommit := w.kind == oltpReadWriteAutocommit
+	if !autocommit {
+		if err := step(w.exec(ctx, 0, stBegin)); err != nil {
+			return q, err
+		}
 	}
 	t := w.table()
 	for range pointSelects {
@@ -258,7 +264,7 @@ func (w *oltpWorker) transaction(ctx context.Context) (int, error) {
 			return q, err
 		}
 	}
-	if w.kind == oltpReadWrite {
+	if w.kind != oltpReadOnly {
 		if err := step(w.exec(ctx, w.table(), stIndexUpdate, w.id())); err != nil {
 			return q, err
 		}
@@ -271,6 +277,9 @@ func (w *oltpWorker) transaction(ctx context.Context) (int, error) {
 		}
 		if err := step(w.exec(ctx, t, stInsert, id, w.id(), w.cValue(), w.padValue())); err != nil {
 			return q, err
+		}
+		if autocommit { // read your write: the row just inserted
+			return q, step(w.query(ctx, t, stPoint, id))
 		}
 	}
 	return q, step(w.exec(ctx, 0, stCommit))

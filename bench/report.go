@@ -140,6 +140,8 @@ func describe(sc string, c *Config) string {
 		return fmt.Sprintf("oltp_read_only transactions (16 statements), %s, %d conns, %s; latency per transaction", proto, c.Conns, rounds)
 	case ScReadWrite, ScReadWritePrep:
 		return fmt.Sprintf("oltp_read_write transactions (20 statements), %s, %d conns, %s; latency per transaction", proto, c.Conns, rounds)
+	case ScReadWriteAuto:
+		return fmt.Sprintf("oltp_read_write statements in autocommit (no BEGIN/COMMIT), then a read of the row just inserted (19 statements), %s, %d conns, %s; latency per event", proto, c.Conns, rounds)
 	case ScConnectStorm:
 		return fmt.Sprintf("connect, SELECT 1, disconnect, %d conns, %s; latency per connection", c.Conns, rounds)
 	case ScIdleConns:

@@ -174,7 +174,7 @@ func (r *runner) nextSeed() uint64 { return r.seed.Add(0x9e3779b97f4a7c15) }
 // runRound runs one scenario once against one target.
 func (r *runner) runRound(ctx context.Context, sc string, e *endpoint) *round {
 	switch sc {
-	case ScPointSelect, ScPointSelectPrep, ScReadOnly, ScReadOnlyPrep, ScReadWrite, ScReadWritePrep:
+	case ScPointSelect, ScPointSelectPrep, ScReadOnly, ScReadOnlyPrep, ScReadWrite, ScReadWritePrep, ScReadWriteAuto:
 		return r.runOLTP(ctx, sc, e, r.cfg.Conns)
 	case ScConnectStorm:
 		return r.runConnectStorm(ctx, e)
@@ -200,6 +200,8 @@ func oltpParams(sc string) (oltpKind, bool) {
 		return oltpReadWrite, false
 	case ScReadWritePrep:
 		return oltpReadWrite, true
+	case ScReadWriteAuto:
+		return oltpReadWriteAutocommit, false
 	}
 	panic("BUG: not an oltp scenario: " + sc)
 }

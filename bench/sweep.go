@@ -180,6 +180,7 @@ var Issue15Bar = []BarRule{
 	{ScPointSelectPrep, nil, "p99", false, 1.25},
 	{ScPointSelectPrep, []int{32}, "cpu/query", false, 1.35},
 	{ScReadWrite, nil, "qps", true, 0.95},
+	{ScReadWriteAuto, nil, "qps", true, 0.95},
 }
 
 // WriteSweepBar checks target's ratios against rules, one row per rule
