@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -64,13 +63,9 @@ func (p *Pool) Adopt(c *Conn) {
 	case p.slots <- struct{}{}:
 		p.inUse.Add(1)
 		c.pool = p
-		// It runs (or holds state) on the backend like any lent
-		// connection: it counts against the backend's limit, without
-		// queuing behind others (it is in use already).
-		if g := p.cfg.Gate; g != nil {
-			_ = g.Enter(context.Background(), time.Time{}, true)
-			c.inGate = true
-		}
+		// Not in the backend's gate: sessions move between commands, and
+		// the gate counts commands running. The session's next command
+		// joins it beside the queue (Conn.JoinGate), as any held one's.
 	default:
 	}
 }
