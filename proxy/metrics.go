@@ -217,9 +217,12 @@ func (m *metrics) countStatement(reason router.Reason, replica, failed bool, sec
 	m.duration2[role].Observe(seconds)
 }
 
-// observeQueue records how long a borrow queued in a backend's gate.
-func (m *metrics) observeQueue(backend string, waited time.Duration, _ bool) {
-	m.queueWait.WithLabelValues(backend).Observe(waited.Seconds())
+// queueObserver returns what records how long each borrow queued in one
+// backend's gate. The histogram's child is looked up once: at hundreds of
+// clients most commands queue.
+func (m *metrics) queueObserver(backend string) func(waited time.Duration, granted bool) {
+	h := m.queueWait.WithLabelValues(backend)
+	return func(waited time.Duration, _ bool) { h.Observe(waited.Seconds()) }
 }
 
 // countPins counts each newly pinned reason.

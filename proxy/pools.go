@@ -23,8 +23,9 @@ import (
 type pools struct {
 	cfg    backend.PoolConfig
 	onWait func(time.Duration)
-	// onQueue is told how long each borrow queued in a backend's gate.
-	onQueue func(backend string, waited time.Duration, granted bool)
+	// onQueue gives each backend's gate what it tells how long each
+	// borrow queued (Gate.OnWait).
+	onQueue func(backend string) func(waited time.Duration, granted bool)
 	// active is pool.max_active_per_backend, under mu.
 	active int
 
@@ -64,7 +65,7 @@ type generation struct {
 	gen uint64
 }
 
-func newPools(cfg config.Config, tls tlsconf.Backends, onWait func(time.Duration), onQueue func(string, time.Duration, bool)) *pools {
+func newPools(cfg config.Config, tls tlsconf.Backends, onWait func(time.Duration), onQueue func(string) func(time.Duration, bool)) *pools {
 	p := &pools{onWait: onWait, onQueue: onQueue}
 	p.gates.Store(&map[string]*backend.Gate{})
 	p.byKey.Store(&map[backend.Key]*backend.Pool{})
@@ -303,7 +304,7 @@ func (p *pools) gateLocked(name string) *backend.Gate {
 	m := maps.Clone(old)
 	g := backend.NewGate(p.active)
 	if p.onQueue != nil {
-		g.OnWait = func(waited time.Duration, granted bool) { p.onQueue(name, waited, granted) }
+		g.OnWait = p.onQueue(name)
 	}
 	m[name] = g
 	p.gates.Store(&m)

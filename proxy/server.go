@@ -118,7 +118,7 @@ func NewServer(cfg config.Config, topo Topology, version string, log *slog.Logge
 		return nil, err
 	}
 	s.set.Store(set)
-	s.pools = newPools(cfg, set.backendTLS, func(d time.Duration) { s.metrics.poolWait.Observe(d.Seconds()) }, s.metrics.observeQueue)
+	s.pools = newPools(cfg, set.backendTLS, func(d time.Duration) { s.metrics.poolWait.Observe(d.Seconds()) }, s.metrics.queueObserver)
 	s.pools.refused.log = log
 	s.load = router.Load{InUse: s.pools.inUse, Applied: s.progress.appliedBy, Drained: s.isDrained}
 	return s, nil

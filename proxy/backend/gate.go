@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -35,7 +34,7 @@ type Gate struct {
 	mu      sync.Mutex
 	limit   int       // 0: no limit
 	running int       // slots lent now (beside ones included)
-	queue   list.List // of *gateWaiter, oldest first
+	queue   waitQueue // oldest first
 	waits   uint64    // borrows that queued
 	timeout uint64    // borrows that gave up in the queue
 	// busy is running plus the queue's length, changed under mu and read
@@ -50,14 +49,56 @@ type Gate struct {
 }
 
 // gateWaiter is one queued borrow. granted is set, under the gate's mu,
-// when a slot is handed to it. Waiters are reused (Gate.free): at hundreds
-// of clients per backend most commands queue, and a channel and a timer
-// per command would be most of the queue's cost.
+// when a slot is handed to it. Waiters are reused (Gate.free) and linked
+// into the queue through themselves: at hundreds of clients per backend
+// most commands queue, and a channel, a timer and a list element per
+// command would be most of the queue's cost.
 type gateWaiter struct {
-	turn    chan struct{} // receives once, when granted
-	timer   *time.Timer
-	granted bool
-	elem    *list.Element
+	turn       chan struct{} // receives once, when granted
+	timer      *time.Timer
+	granted    bool
+	prev, next *gateWaiter // in the queue, under the gate's mu
+}
+
+// waitQueue is a FIFO of waiters linked through them, so that queuing
+// allocates nothing and a waiter that gives up leaves from the middle.
+type waitQueue struct {
+	head, tail *gateWaiter
+	n          int
+}
+
+func (q *waitQueue) Len() int { return q.n }
+
+func (q *waitQueue) pushBack(w *gateWaiter) {
+	w.prev, w.next = q.tail, nil
+	if q.tail != nil {
+		q.tail.next = w
+	} else {
+		q.head = w
+	}
+	q.tail = w
+	q.n++
+}
+
+func (q *waitQueue) remove(w *gateWaiter) {
+	if w.prev != nil {
+		w.prev.next = w.next
+	} else {
+		q.head = w.next
+	}
+	if w.next != nil {
+		w.next.prev = w.prev
+	} else {
+		q.tail = w.prev
+	}
+	w.prev, w.next = nil, nil
+	q.n--
+}
+
+func (q *waitQueue) popFront() *gateWaiter {
+	w := q.head
+	q.remove(w)
+	return w
 }
 
 func newGateWaiter() any {
@@ -94,7 +135,7 @@ func (g *Gate) Enter(ctx context.Context, deadline time.Time, beside bool) error
 	}
 	w := g.free.Get().(*gateWaiter)
 	w.granted = false
-	w.elem = g.queue.PushBack(w)
+	g.queue.pushBack(w)
 	g.busy.Add(1)
 	g.waits++
 	g.mu.Unlock()
@@ -115,14 +156,13 @@ func (g *Gate) Enter(ctx context.Context, deadline time.Time, beside bool) error
 			err = nil // Leave handed it a slot as the wait ended: keep it
 			<-w.turn  // sent with granted, under mu
 		} else {
-			g.queue.Remove(w.elem)
+			g.queue.remove(w)
 			g.busy.Add(-1)
 			g.timeout++
 		}
 		g.mu.Unlock()
 	}
 	w.timer.Stop() // since Go 1.23 no stale tick survives Stop: Reset is safe
-	w.elem = nil
 	g.free.Put(w)
 	if g.OnWait != nil {
 		g.OnWait(time.Since(start), err == nil)
@@ -143,7 +183,7 @@ func (g *Gate) Leave() {
 // admitLocked hands free slots to the oldest queued borrows. g.mu is held.
 func (g *Gate) admitLocked() {
 	for g.queue.Len() > 0 && (g.limit == 0 || g.running < g.limit) {
-		w := g.queue.Remove(g.queue.Front()).(*gateWaiter)
+		w := g.queue.popFront()
 		w.granted = true
 		g.running++
 		w.turn <- struct{}{}

@@ -101,6 +101,37 @@ func TestGateTimeout(t *testing.T) {
 	})
 }
 
+// TestGateTimeoutInTheMiddle: a borrow between two others gives up; the
+// queue closes over it, and the turns still go oldest first.
+func TestGateTimeoutInTheMiddle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := NewGate(1)
+		if err := g.Enter(t.Context(), time.Now().Add(time.Hour), false); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan result, 3)
+		for i, wait := range []time.Duration{time.Hour, 2 * time.Second, time.Hour} {
+			enterAsync(g, time.Now().Add(wait), false, i, done)
+			synctest.Wait()
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if r := <-done; r.id != 1 || !errors.Is(r.err, ErrQueueTimeout) {
+			t.Fatalf("got %d %v, want the middle borrow to time out", r.id, r.err)
+		}
+		for _, want := range []int{0, 2} {
+			g.Leave()
+			synctest.Wait()
+			if r := <-done; r.id != want || r.err != nil {
+				t.Fatalf("got %d %v, want borrow %d to get the slot", r.id, r.err, want)
+			}
+		}
+		if st := g.Stats(); st.Queued != 0 || st.Running != 1 || st.Timeouts != 1 {
+			t.Fatalf("stats %+v, want none queued, 1 running, 1 timeout", st)
+		}
+	})
+}
+
 // TestGateBesideNeverWaits: a borrow by a session that already holds a
 // slot passes the queue (it could otherwise wait for itself) and still
 // counts; the queued borrows get turns only once the running ones are
