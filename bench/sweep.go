@@ -183,10 +183,24 @@ var Issue15Bar = []BarRule{
 	{ScReadWriteAuto, nil, "qps", true, 0.95},
 }
 
+// roundRatios is a's qps over b's in each round, the two measured next to
+// each other (the targets run interleaved): their spread shows how much of
+// a verdict is the machine's noise.
+func roundRatios(a, b *Result) string {
+	if a == nil || b == nil || len(a.RoundQPS) == 0 || len(a.RoundQPS) != len(b.RoundQPS) {
+		return "-"
+	}
+	parts := make([]string, len(a.RoundQPS))
+	for i := range a.RoundQPS {
+		parts[i] = fmtX(ratio(a.RoundQPS[i], b.RoundQPS[i]))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // WriteSweepBar checks target's ratios against rules, one row per rule
 // and count the sweep measured.
 func (r *Report) WriteSweepBar(w io.Writer, target string, rules []BarRule) {
-	t := columns{head: []string{"scenario", "conns", "check", "measured", "bar", "verdict"}}
+	t := columns{head: []string{"scenario", "conns", "check", "measured", "bar", "verdict", "qps ratio per round"}}
 	fields := map[string]func(*Result) *float64{"qps": qpsOf, "p99": p99Of, "cpu/query": cpuOf}
 	for _, ss := range r.sweepScenarios() {
 		ref := r.reference(ss)
@@ -210,8 +224,12 @@ func (r *Report) WriteSweepBar(w io.Writer, target string, rules []BarRule) {
 						verdict = "pass"
 					}
 				}
+				rounds := "-"
+				if rule.Field == "qps" {
+					rounds = roundRatios(ss.result(n, target), ss.result(n, ref))
+				}
 				t.rows = append(t.rows, []string{ss.name, fmt.Sprint(n), fmt.Sprintf("%s %s / %s", rule.Field, target, ref),
-					fmtX(v), fmt.Sprintf("%s %.2fx", op, rule.Limit), verdict})
+					fmtX(v), fmt.Sprintf("%s %.2fx", op, rule.Limit), verdict, rounds})
 			}
 		}
 	}

@@ -51,6 +51,16 @@ func TestSweepMarkdownAndBar(t *testing.T) {
 			t.Errorf("bar lacks %q:\n%s", want, bar.String())
 		}
 	}
+	// Rounds measured side by side show the verdict's noise: each round's
+	// ratio of the target to its reference, in order.
+	r.Scenarios[0].Results[1].RoundQPS = []float64{21000, 19000}
+	r.Scenarios[0].Results[2].RoundQPS = []float64{16800, 19950}
+	bar.Reset()
+	r.WriteSweepBar(&bar, "switchyard", Issue15Bar)
+	if !strings.Contains(bar.String(), "| point_select | 32 | qps switchyard / haproxy-read | 0.95x | >= 0.90x | pass | 0.80x, 1.05x |") ||
+		!strings.Contains(bar.String(), "| point_select | 32 | cpu/query switchyard / haproxy-read | 1.30x | <= 1.35x | pass | - |") {
+		t.Errorf("per-round ratios missing or wrong:\n%s", bar.String())
+	}
 	r.Scenarios[1].Results[2].QPS = 15000 // 1.00x: below the 1.05x bar
 	bar.Reset()
 	r.WriteSweepBar(&bar, "switchyard", Issue15Bar)
