@@ -297,7 +297,7 @@ func (m *Monitor) viewOf(t *Topology, st failover.State, now time.Time) cluster.
 		Epoch:  t.RecordedEpoch, EpochPrimary: t.RecordedPrimary,
 		Busy:    st == failover.Promoting || st == failover.Switching,
 		Holding: m.flags.Load().inProgress,
-		Acked:   m.acked.String(),
+		Acked:   m.ackedString(),
 		State:   st.String(),
 	}
 	if p, ok := t.Primary(); ok {
@@ -320,7 +320,7 @@ func (m *Monitor) viewOf(t *Topology, st failover.State, now time.Time) cluster.
 // session reported) is skipped alone.
 func (m *Monitor) ackedPosition(f failover.Flavor, peers []cluster.View) failover.Position {
 	pos, _ := gtid.ParseAs(f, "")
-	all := []string{m.acked.String()}
+	all := []string{m.ackedString()}
 	for _, v := range peers {
 		all = append(all, v.Acked)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,61 +15,17 @@ import (
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/health/cluster"
 	"github.com/switchyard/switchyard/health/failover"
+	"github.com/switchyard/switchyard/internal/gtid"
 )
 
-func TestAckTracker(t *testing.T) {
-	var a ackTracker
-	if a.String() != "" {
-		t.Fatalf("empty tracker = %q", a.String())
+// ackedAt makes m read pos as the newest position its proxy acknowledged.
+func ackedAt(t testing.TB, m *Monitor, pos string) {
+	t.Helper()
+	p, err := gtid.Parse(pos)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, g := range []string{"0-1-40", "0-1-42", "0-2-41", "1-3-7", "junk", "0-1", "", "2-1-5, 2-1-6"} {
-		a.add(g)
-	}
-	if got := a.String(); got != "0-1-42,1-3-7,2-1-6" {
-		t.Errorf("MariaDB = %q", got)
-	}
-	var b ackTracker
-	const u = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
-	b.add(u + ":5")
-	b.add(u + ":1-9")
-	b.add(u + ":3")
-	b.add("short:4")
-	if got := b.String(); got != u+":1-9" {
-		t.Errorf("MySQL = %q", got)
-	}
-
-	// Many goroutines: the newest wins.
-	var c ackTracker
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Go(func() {
-			for i := range 2000 {
-				c.add("0-1-" + strconv.Itoa(i*8+w))
-			}
-		})
-	}
-	wg.Wait()
-	if got := c.String(); got != "0-1-15999" {
-		t.Errorf("concurrent = %q", got)
-	}
-}
-
-func TestAcknowledgedAllocatesNothing(t *testing.T) {
-	m := mustMonitor(t, testConfig(time.Second, "127.0.0.1:1"), nil)
-	m.Acknowledged("0-1-1")
-	if n := testing.AllocsPerRun(1000, func() { m.Acknowledged("0-1-42") }); n != 0 {
-		t.Errorf("Acknowledged allocates %v times per call", n)
-	}
-}
-
-func BenchmarkAcknowledged(b *testing.B) {
-	m := mustMonitor(b, testConfig(time.Second, "127.0.0.1:1"), nil)
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			m.Acknowledged("0-1-4242")
-		}
-	})
+	m.AckedFrom(func() gtid.Position { return p })
 }
 
 func TestFencedByNewerEpoch(t *testing.T) {
@@ -331,7 +286,7 @@ func TestRunWithCluster(t *testing.T) {
 		}
 		wg.Wait()
 	}()
-	mons[0].Acknowledged("0-1-41")
+	ackedAt(t, mons[0], "0-1-41")
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		a, b := mons[0].Snapshot(), mons[1].Snapshot()
@@ -479,8 +434,7 @@ func TestRunNoQuorum(t *testing.T) {
 
 func TestAckedPositionMergesPeers(t *testing.T) {
 	m := mustMonitor(t, testConfig(time.Second, "127.0.0.1:1"), nil)
-	m.Acknowledged("0-1-40")
-	m.Acknowledged("1-1-3")
+	ackedAt(t, m, "0-1-40,1-1-3")
 	peers := []cluster.View{{Acked: "0-2-45"}, {Acked: "0-1-41,garbage"}, {Acked: "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5"}}
 	if got := m.ackedPosition(failover.MariaDB, peers).String(); got != "0-2-45,1-1-3" {
 		t.Errorf("acked = %q", got)

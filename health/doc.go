@@ -39,8 +39,9 @@
 // quorum, replicas still see the primary, no candidate, cooldown),
 // FailoverInProgress is false and Failover says why.
 //
-// Acknowledged records the GTIDs the proxy acknowledged to clients; each
-// proxy gossips its newest, and a promotion waits for the candidate to have
+// AckedFrom gives the monitor the newest position the proxy acknowledged
+// to clients (the proxy's own record, kept for read-your-writes); each
+// proxy gossips it, and a promotion waits for the candidate to have
 // applied what it received and logs and counts (ERROR, and
 // switchyard_acknowledged_writes_missing_total) any acknowledged
 // transaction the new primary lacks. With semi-synchronous replication none
@@ -73,8 +74,7 @@
 //     never modifies a published snapshot, and readers must not either. Each
 //     publication stores a new pointer and closes the previous snapshot's
 //     Updated channel.
-//   - Acknowledged is lock-free and allocation-free (per-domain atomics);
-//     ReportFailure never blocks (it wakes Run, at most every 100ms).
+//   - ReportFailure never blocks (it wakes Run, at most every 100ms).
 //   - Monitor.Ready is closed once, after the first completed round.
 //   - Monitor.Run is started once by its owner (cmd) and returns after its
 //     ctx is done, having closed its connections, left the cluster and waited

@@ -25,7 +25,7 @@ var ErrRunning = errors.New("health: Monitor.Run is already running")
 // cluster and coordinates failovers. Create it with NewMonitor; it does
 // nothing until Run or ProbeOnce.
 //
-// Concurrency: Snapshot, Updated, Ready and Acknowledged are safe from any
+// Concurrency: Snapshot, Updated, Ready and AckedFrom are safe from any
 // goroutine at any time and never block. Run, ProbeOnce, Close, Reload,
 // Switchover and Register may be called from any goroutine; rounds are
 // serialized by roundMu, so a ProbeOnce during Run waits for the current
@@ -38,7 +38,9 @@ type Monitor struct {
 	// the proxy's data path to the same server is.
 	tls     atomic.Pointer[tlsconf.Backends]
 	metrics *metrics
-	acked   ackTracker
+	// acked reads the newest position the proxy acknowledged to a client
+	// (AckedFrom); nil until the proxy says where.
+	acked atomic.Pointer[func() gtid.Position]
 
 	snap      atomic.Pointer[Topology]
 	ready     chan struct{}
@@ -219,13 +221,23 @@ func (m *Monitor) Updated() <-chan struct{} { return m.snap.Load().updated }
 // Ready is closed after the first completed round has been published.
 func (m *Monitor) Ready() <-chan struct{} { return m.ready }
 
-// Acknowledged records the GTID of a write the proxy acknowledged to a
-// client (MariaDB "0-1-42", or MySQL "uuid:42"; a comma-separated list is
-// accepted). It keeps only the newest per domain: a failover waits for the
-// candidate to have applied it and reports what it lacks. Lock-free and
-// allocation-free once a domain is known; call it from any goroutine.
-// Malformed GTIDs are ignored.
-func (m *Monitor) Acknowledged(gtid string) { m.acked.add(gtid) }
+// AckedFrom tells the monitor where to read the newest position the proxy
+// acknowledged to a client: a failover waits for the candidate to have
+// applied it and reports what it lacks, and the proxies gossip it. The
+// proxy keeps that position for read-your-writes anyway, so the monitor
+// reads it when it needs it (each gossip round, each promotion) instead of
+// tracking every acknowledged write a second time. Safe to call while Run
+// runs; newest must be safe for concurrent use.
+func (m *Monitor) AckedFrom(newest func() gtid.Position) { m.acked.Store(&newest) }
+
+// ackedString is the acknowledged position as gossiped: "0-1-42,1-2-7"
+// (MariaDB), "uuid:1-42" (MySQL), "" before any.
+func (m *Monitor) ackedString() string {
+	if newest := m.acked.Load(); newest != nil {
+		return (*newest)().String()
+	}
+	return ""
+}
 
 // Run probes all backends every interval until ctx is done, then closes its
 // connections and returns nil. The first round starts at once. A round that

@@ -700,6 +700,7 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 	errHeld := errors.New("held too long")
 	log := &writeLog{}
 	wctx, stopWriters := context.WithCancel(ctx)
+	ackedAt(t, m, "0-1-1") // read by each switchover; the real GTIDs are the proxy's business
 	wait := runWriters(wctx, 4, log, func(ctx context.Context, _ int, seq int64) error {
 		for {
 			ch := m.Updated()
@@ -715,7 +716,6 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 					return ctx.Err()
 				}
 			}
-			m.Acknowledged("0-1-1") // exercised under load; the real GTIDs are the proxy's business
 			_, err := apps[p.Address].ExecContext(ctx, "INSERT INTO test.sw (seq) VALUES (?)", seq)
 			return err
 		}

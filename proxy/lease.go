@@ -455,7 +455,7 @@ func (s *Session) ackWrite() bool {
 		// Filled: a session's single MySQL GTIDs would otherwise grow its
 		// set by a span per gap; it asks no more of a replica.
 		t.pos = pos.Filled()
-		s.srv.acknowledged(t.gtid, t.pos)
+		s.srv.progress.ack(t.pos)
 	}
 	return true
 }

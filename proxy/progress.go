@@ -8,7 +8,8 @@ import (
 )
 
 // progress is what the proxy learned about GTIDs: the newest position it
-// acknowledged to any client (for consistency=global) and, per replica,
+// acknowledged to any client (for consistency=global, and for failover:
+// health reads it, Monitor.AckedFrom) and, per replica,
 // what it is known to have applied beyond its last probe: each wait's
 // answer says where the replica was when it returned, and a wait that
 // succeeded proves the replica has what it waited for. Both only move

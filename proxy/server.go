@@ -121,8 +121,20 @@ func NewServer(cfg config.Config, topo Topology, version string, log *slog.Logge
 	s.pools = newPools(cfg, set.backendTLS, func(d time.Duration) { s.metrics.poolWait.Observe(d.Seconds()) }, s.metrics.queueObserver)
 	s.pools.refused.log = log
 	s.load = router.Load{InUse: s.pools.inUse, Applied: s.progress.appliedBy, Drained: s.isDrained}
+	// health reads what this server acknowledged (a failover waits for
+	// it) from the one record of it, the one reads are routed by.
+	if a, ok := topo.(ackedReader); ok {
+		a.AckedFrom(s.progress.newest)
+	}
 	return s, nil
 }
+
+// ackedReader is a topology that wants the newest acknowledged position.
+type ackedReader interface{ AckedFrom(newest func() gtid.Position) }
+
+// The monitor must stay one: a renamed method would silently turn off a
+// failover's wait for the writes this proxy acknowledged.
+var _ ackedReader = (*health.Monitor)(nil)
 
 // HandshakeVersion turns a server's @@version into what the server itself
 // puts in its handshake: MariaDB 10+ prefixes "5.5.5-" so that old clients
@@ -170,14 +182,6 @@ func (s *Server) nextSnapshot(ctx context.Context, max time.Duration) bool {
 func (s *Server) reportFailure(name string) {
 	if r, ok := s.topo.(interface{ ReportFailure(string) }); ok {
 		r.ReportFailure(name)
-	}
-}
-
-// acknowledged records the GTID of a write acknowledged to a client.
-func (s *Server) acknowledged(gtid string, pos gtid.Position) {
-	s.progress.ack(pos)
-	if a, ok := s.topo.(interface{ Acknowledged(string) }); ok {
-		a.Acknowledged(gtid)
 	}
 }
 

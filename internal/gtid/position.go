@@ -382,24 +382,3 @@ func (p Position) Filled() Position {
 	}
 	return out
 }
-
-// Newest returns the source and the number of the newest transaction of one
-// GTID as session tracking reports it ("0-1-42": domain "0", server 1, seq
-// 42; "uuid:42", "uuid:1-42" or "uuid:1-5:42": uuid, server 0, 42), without
-// allocating: it runs on every acknowledged write. The source is a
-// substring of g.
-func Newest(g string) (source string, server uint32, seq uint64, err error) {
-	if i := strings.IndexByte(g, ':'); i >= 0 {
-		last := g[strings.LastIndexAny(g, ":-")+1:]
-		n, err := strconv.ParseUint(last, 10, 64)
-		if err != nil || !isUUID(g[:i]) || n == 0 {
-			return "", 0, 0, fmt.Errorf("%w: %q is not uuid:interval", ErrBadPosition, g)
-		}
-		return g[:i], 0, n, nil
-	}
-	_, sv, n, err := ParseMariaGTID(g)
-	if err != nil {
-		return "", 0, 0, err
-	}
-	return g[:strings.IndexByte(g, '-')], sv, n, nil
-}

@@ -248,33 +248,6 @@ func TestFilled(t *testing.T) {
 	}
 }
 
-func TestNewest(t *testing.T) {
-	for _, tc := range []struct {
-		in     string
-		source string
-		server uint32
-		seq    uint64
-		bad    bool
-	}{
-		{"0-1-42", "0", 1, 42, false},
-		{"12-3-7", "12", 3, 7, false},
-		{uuidA + ":42", uuidA, 0, 42, false},
-		{uuidA + ":1-42", uuidA, 0, 42, false},
-		{uuidA + ":1-5:42", uuidA, 0, 42, false},
-		{"abc:4", "", 0, 0, true},
-		{uuidA + ":0", "", 0, 0, true},
-		{"0-1", "", 0, 0, true},
-	} {
-		src, sv, n, err := Newest(tc.in)
-		if (err != nil) != tc.bad || src != tc.source || sv != tc.server || n != tc.seq {
-			t.Errorf("Newest(%q) = %q %d %d %v", tc.in, src, sv, n, err)
-		}
-	}
-	if n := testing.AllocsPerRun(100, func() { _, _, _, _ = Newest(uuidA + ":1-42") }); n != 0 {
-		t.Errorf("Newest allocates %v times", n)
-	}
-}
-
 func TestKnownOnlyMovesForward(t *testing.T) {
 	var k Known
 	if !k.Load().IsEmpty() {
