@@ -126,19 +126,19 @@ func (s *Session) run(ctx context.Context) {
 	}()
 	lastEnd := time.Now()
 	for !s.killed.Load() {
-		if s.moveRequested() && s.moveOut() {
-			moved = true
-			return
-		}
 		size, seq, err := s.readCommandHeader(lastEnd)
 		if err != nil {
-			if errors.Is(err, errMoveNow) {
+			if errors.Is(err, errMoveNow) { // the one place a session moves
+				if s.moveOut() {
+					moved = true
+					return
+				}
 				continue
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				if s.moveRequested() {
-					continue // requestMove cut the wait short
+					continue // requestMove cut the wait short: the next wait moves
 				}
 				s.idleTimedOut()
 				return

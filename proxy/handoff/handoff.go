@@ -158,24 +158,24 @@ func (c *Conn) Recv(timeout time.Duration) (Msg, []*os.File, error) {
 	}
 	files, ferr := parseRights(c.oob[:oobn])
 	if flags&(syscall.MSG_TRUNC|syscall.MSG_CTRUNC) != 0 {
-		closeAll(files)
+		CloseAll(files)
 		return Msg{}, nil, ErrTooLarge
 	}
 	if n == 0 {
-		closeAll(files)
+		CloseAll(files)
 		return Msg{}, nil, fmt.Errorf("handoff: receive: %w", errClosed)
 	}
 	if ferr != nil {
-		closeAll(files)
+		CloseAll(files)
 		return Msg{}, nil, ferr
 	}
 	var m Msg
 	if err := json.Unmarshal(c.rbuf[:n], &m); err != nil {
-		closeAll(files)
+		CloseAll(files)
 		return Msg{}, nil, fmt.Errorf("handoff: decode: %w", err)
 	}
 	if len(files) != len(m.Files) {
-		closeAll(files)
+		CloseAll(files)
 		return Msg{}, nil, fmt.Errorf("handoff: %s carries %d descriptors, names %d", m.Kind, len(files), len(m.Files))
 	}
 	return m, files, nil
@@ -198,7 +198,7 @@ func parseRights(oob []byte) ([]*os.File, error) {
 	for _, cm := range msgs {
 		fds, err := syscall.ParseUnixRights(&cm)
 		if err != nil {
-			closeAll(files)
+			CloseAll(files)
 			return nil, fmt.Errorf("handoff: rights: %w", err)
 		}
 		for _, fd := range fds {
@@ -209,12 +209,10 @@ func parseRights(oob []byte) ([]*os.File, error) {
 	return files, nil
 }
 
-// closeAll closes files, ignoring errors (they were ours to drop).
-func closeAll(files []*os.File) {
+// CloseAll closes every file, ignoring errors: for a receiver that cannot
+// use what it was sent (they were ours to drop).
+func CloseAll(files []*os.File) {
 	for _, f := range files {
 		_ = f.Close()
 	}
 }
-
-// CloseAll closes every file; for a receiver that cannot use them.
-func CloseAll(files []*os.File) { closeAll(files) }
