@@ -130,7 +130,9 @@ func NewServer(cfg config.Config, topo Topology, version string, log *slog.Logge
 }
 
 // ackedReader is a topology that wants the newest acknowledged position.
-type ackedReader interface{ AckedFrom(newest func() gtid.Position) }
+type ackedReader interface {
+	AckedFrom(newest func() gtid.Position)
+}
 
 // The monitor must stay one: a renamed method would silently turn off a
 // failover's wait for the writes this proxy acknowledged.
