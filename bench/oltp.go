@@ -91,6 +91,10 @@ type oltpWorker struct {
 	stmts     [][numStmtKinds]*sql.Stmt // prepared lazily on conn
 	raw       sql.RawBytes
 	buf       []byte
+	// slot of slots: the worker's share of the ids it deletes and inserts
+	// again in autocommit (deleteID), where no transaction keeps two
+	// workers from inserting the same id.
+	slot, slots int
 }
 
 func newOLTPWorker(db *sql.DB, kind oltpKind, prepared bool, text [][numStmtKinds]string, tableSize int, seed uint64) *oltpWorker {
@@ -197,6 +201,17 @@ func (w *oltpWorker) exec(ctx context.Context, t int, k stmtKind, args ...any) e
 func (w *oltpWorker) table() int { return w.rng.IntN(len(w.sql)) }
 func (w *oltpWorker) id() int    { return 1 + w.rng.IntN(w.tableSize) }
 
+// deleteID picks the id a write deletes and inserts again. In a
+// transaction any id does (the row lock orders two workers); in autocommit
+// a worker takes only ids of its own slot, else two workers that deleted
+// the same row both insert it and one fails with 1062.
+func (w *oltpWorker) deleteID() int {
+	if w.kind != oltpReadWriteAutocommit || w.slots <= 1 || w.slots > w.tableSize {
+		return w.id()
+	}
+	return 1 + w.slot + w.slots*w.rng.IntN((w.tableSize-w.slot+w.slots-1)/w.slots)
+}
+
 // rangeStart picks the first id of a range that fits the table.
 func (w *oltpWorker) rangeStart() int {
 	if w.tableSize <= rangeSize {
@@ -271,7 +286,7 @@ func (w *oltpWorker) transaction(ctx context.Context) (int, error) {
 		if err := step(w.exec(ctx, w.table(), stNonIndexUpdate, w.cValue(), w.id())); err != nil {
 			return q, err
 		}
-		t, id := w.table(), w.id()
+		t, id := w.table(), w.deleteID()
 		if err := step(w.exec(ctx, t, stDelete, id)); err != nil {
 			return q, err
 		}

@@ -210,8 +210,11 @@ func (r *runner) runOLTP(ctx context.Context, sc string, e *endpoint, n int) *ro
 	kind, prepared := oltpParams(sc)
 	db := e.pool(prepared, n)
 	defer db.Close()
+	var made atomic.Int64
 	return r.closedLoop(ctx, e, n, func() eventer {
-		return newOLTPWorker(db, kind, prepared, r.sqlText, r.cfg.TableSize, r.nextSeed())
+		w := newOLTPWorker(db, kind, prepared, r.sqlText, r.cfg.TableSize, r.nextSeed())
+		w.slot, w.slots = int(made.Add(1)-1)%n, n
+		return w
 	})
 }
 
