@@ -56,6 +56,7 @@ func (s *Server) Reload(cfg config.Config) error {
 	s.set.Store(set)
 	s.pools.reconfigure(cfg, set.backendTLS)
 	s.pools.updateCredentials(set.users)
+	s.pipes.configure(cfg.Pool.PipelineConnections, cfg.Pool.PipelineQuick, cfg.Pool.IdleTimeout)
 	return nil
 }
 

@@ -61,6 +61,9 @@ type metrics struct {
 	readsRetried        prometheus.Counter
 	consistentReadsVec  *prometheus.CounterVec
 	consistentReads     [readHows]prometheus.Counter // by readKnown…, pre-resolved
+	pipelinedVec        *prometheus.CounterVec
+	pipelined           [pipeResults]prometheus.Counter // by pipeAnswered…, pre-resolved
+	pipeStalls          prometheus.Counter
 	replicaWriteRefused prometheus.Counter
 	hintsInvalid        prometheus.Counter
 	upgradeSessions     *prometheus.CounterVec
@@ -153,6 +156,14 @@ func newMetrics() *metrics {
 			Name: "switchyard_consistent_reads_total",
 			Help: "Reads that had to see earlier writes (consistency session or global) routed to a replica, by how: known (the replica was known to have applied them: no wait), pipelined (its wait went out with the read, one round trip), redirected (the wait timed out; the primary answered), separate (a wait of its own round trip, for commands that cannot carry one).",
 		}, []string{"how"}),
+		pipelinedVec: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_pipelined_reads_total",
+			Help: "Reads sent on a pipelined connection (pool.pipeline_connections), by result: answered (the client got the answer), rerun (the answer was not a plain result set: an error, warnings or a big result; the read ran again on a connection of its own), failed (the connection failed or stalled first; the read ran again on a connection of its own).",
+		}, []string{"result"}),
+		pipeStalls: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchyard_pipeline_stalls_total",
+			Help: "Pipelined connections closed because their oldest read waited more than 5 times pool.pipeline_quick; its statement shape is not pipelined again.",
+		}),
 		hintsInvalid: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchyard_hints_invalid_total",
 			Help: "Statements with a switchyard hint item that could not be read (a misspelling), which was ignored.",
@@ -176,6 +187,9 @@ func newMetrics() *metrics {
 	for how, name := range readHowNames {
 		m.consistentReads[how] = m.consistentReadsVec.WithLabelValues(name)
 	}
+	for result, name := range pipeResultNames {
+		m.pipelined[result] = m.pipelinedVec.WithLabelValues(name)
+	}
 	m.timedOut.WithLabelValues("kill_query")
 	m.timedOut.WithLabelValues("close")
 	return m
@@ -184,10 +198,13 @@ func newMetrics() *metrics {
 // Register registers the proxy's metrics on reg.
 func (s *Server) Register(reg prometheus.Registerer) error {
 	m := s.metrics
-	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed, m.poolWait, m.queueWait, m.timedOut, m.formerPrimaryAborts, m.downReplicaAborts, m.readsRetried, m.consistentReadsVec, m.replicaWriteRefused, m.hintsInvalid, m.upgradeSessions,
+	cs := []prometheus.Collector{m.clients, m.accepted, m.refused, m.statements, m.duration, m.pins, m.heldTotal, m.lost, m.relayed, m.poolWait, m.queueWait, m.timedOut, m.formerPrimaryAborts, m.downReplicaAborts, m.readsRetried, m.consistentReadsVec, m.pipelinedVec, m.pipeStalls, m.replicaWriteRefused, m.hintsInvalid, m.upgradeSessions,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "switchyard_statements_held", Help: "Statements held now while no primary is known.",
 		}, func() float64 { return float64(s.holding.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "switchyard_pipelined_connections", Help: "Pipelined connections open now (pool.pipeline_connections per replica, user, dialect and database), each with a goroutine reading its answers.",
+		}, func() float64 { return float64(s.pipes.open.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "switchyard_classify_cache_hits_total", Help: "Statement classifications answered by the digest cache.",
 		}, func() float64 { h, _ := s.classifier.Stats(); return float64(h) }),
@@ -312,3 +329,13 @@ const (
 )
 
 var readHowNames = [readHows]string{"known", "pipelined", "redirected", "separate"}
+
+// What became of a pipelined read (switchyard_pipelined_reads_total).
+const (
+	pipeAnswered = iota
+	pipeRerun
+	pipeFailed
+	pipeResults
+)
+
+var pipeResultNames = [pipeResults]string{"answered", "rerun", "failed"}

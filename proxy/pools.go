@@ -141,8 +141,7 @@ func samePoolSettings(a, b backend.PoolConfig) bool {
 func (p *pools) get(ctx context.Context, cache *poolCache, server health.Server, u config.User, caps, ext uint32, collation uint8, accept func(*backend.Conn) bool, beside bool) (*backend.Conn, error) {
 	for range 3 {
 		cur := p.cur.Load()
-		key := backend.Key{Name: server.Name, Address: server.Address, User: u.Name, Caps: backendCaps(caps), ExtCaps: backendExtCaps(ext),
-			Collation: collation, Generation: cur.gen}
+		key := keyFor(server.Name, server.Address, u, caps, ext, collation, cur)
 		pool := cache.get(key)
 		var err error
 		if pool == nil {
@@ -163,6 +162,13 @@ func (p *pools) get(ctx context.Context, cache *poolCache, server health.Server,
 	}
 	return nil, &backend.Error{Name: server.Name, Address: server.Address,
 		Err: errors.New("the pools were reconfigured by reloads three times during one borrow")}
+}
+
+// keyFor is the key of the pool of backend name at address for user u in
+// a client's dialect, in generation cur.
+func keyFor(name, address string, u config.User, caps, ext uint32, collation uint8, cur *generation) backend.Key {
+	return backend.Key{Name: name, Address: address, User: u.Name, Caps: backendCaps(caps), ExtCaps: backendExtCaps(ext),
+		Collation: collation, Generation: cur.gen}
 }
 
 // poolCache is one session's memory of the pools it borrowed from last.
@@ -212,8 +218,7 @@ func (c *poolCache) put(key backend.Key, pool *backend.Pool) {
 // gives it back (it is closed instead when that pool is full).
 func (p *pools) adopt(c *backend.Conn, u config.User, caps, ext uint32, collation uint8) {
 	cur := p.cur.Load()
-	key := backend.Key{Name: c.Name, Address: c.Address, User: u.Name, Caps: backendCaps(caps), ExtCaps: backendExtCaps(ext),
-		Collation: collation, Generation: cur.gen}
+	key := keyFor(c.Name, c.Address, u, caps, ext, collation, cur)
 	if pool, err := p.pool(key, u, cur); err == nil {
 		pool.Adopt(c)
 	}

@@ -51,6 +51,7 @@ type Server struct {
 	extCaps uint32 // MariaDB extended flags offered to clients (extcaps.go)
 
 	pools    *pools
+	pipes    *pipes                          // pipelined reads (readpipe.go)
 	drained  atomic.Pointer[map[string]bool] // backend name → true: no new reads go there; replaced under mu, never changed
 	guard    guard
 	ids      proxyIDs // client connection ids (kill.go)
@@ -120,6 +121,9 @@ func NewServer(cfg config.Config, topo Topology, version string, log *slog.Logge
 	s.set.Store(set)
 	s.pools = newPools(cfg, set.backendTLS, func(d time.Duration) { s.metrics.poolWait.Observe(d.Seconds()) }, s.metrics.queueObserver)
 	s.pools.refused.log = log
+	s.pipes = newPipes()
+	s.pipes.configure(cfg.Pool.PipelineConnections, cfg.Pool.PipelineQuick, cfg.Pool.IdleTimeout)
+	s.pipes.onStall = s.metrics.pipeStalls.Inc
 	s.load = router.Load{InUse: s.pools.inUse, Applied: s.progress.appliedBy, Drained: s.isDrained}
 	// health reads what this server acknowledged (a failover waits for
 	// it) from the one record of it, the one reads are routed by.
@@ -203,6 +207,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sweepCtx, cancelSweep := context.WithCancel(ctx)
 	defer cancelSweep()
 	s.wg.Go(func() { s.sweepIdle(sweepCtx) })
+	s.wg.Go(func() { s.pipes.sweep(sweepCtx) })
 	s.wg.Go(func() { s.watchQueries(sweepCtx) })
 	s.wg.Go(func() { s.watchDownServers(sweepCtx) })
 	var tempDelay time.Duration

@@ -100,6 +100,8 @@ type Session struct {
 	// digestBuf holds the current statement's normalized text.
 	digestBuf []byte
 	poolCache poolCache // the pools this session borrowed from last
+	pipeRead  pipeRead  // this session's read on a pipelined connection (readpipe.go)
+	pipeExec  []byte    // scratch for an execute's packet on a pipelined connection
 }
 
 // response is what the session learns from the packets it relays.

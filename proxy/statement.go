@@ -217,6 +217,13 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 	}
 	text := string(sql)
 	st, t, e := s.plan(text)
+	pipelined := s.srv.pipes.enabled() && mayPipeline(s.pipelineCase(pipelinable(st, t, e)))
+	if pipelined && s.srv.pipes.isQuick(st.Digest) {
+		if answered, err := s.pipelinedRead(ctx, t, body, seq, st.Digest); answered {
+			s.count(st.Digest, text)
+			return err
+		}
+	}
 	t.pipeline = true
 	conn, err := s.acquire(ctx, t)
 	if err != nil {
@@ -234,6 +241,9 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 	s.keepGTIDTracking(conn, &e)
 	s.finish(conn, &e)
 	s.count(st.Digest, text)
+	if pipelined && s.routed == router.ReasonReplica && !s.resp.err {
+		s.srv.pipes.learn(st.Digest, s.counted.Sub(s.arrived))
+	}
 	return err
 }
 
@@ -320,6 +330,7 @@ func (s *Session) dropForRetry(err error) error {
 		s.log.Warn("a server failed before answering a read; sending the read again", "backend", conn.Name, "err", err)
 		s.srv.reportFailure(conn.Name)
 		s.srv.pools.closeIdleTo(conn.Name)
+		s.srv.pipes.closeTo(conn.Name)
 		s.avoid = conn.Name // for the replica choice; a primary is waited for instead
 	}
 	s.retrySince = since

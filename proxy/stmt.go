@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchyard/switchyard/proxy/backend"
 	"github.com/switchyard/switchyard/proxy/wire"
+	"github.com/switchyard/switchyard/router"
 	"github.com/switchyard/switchyard/router/classify"
 )
 
@@ -51,6 +52,9 @@ type clientStmt struct {
 	keyDB    string
 
 	bulkTypes []byte // 2 bytes per parameter, from the last COM_STMT_BULK_EXECUTE that sent them
+	// pipelinable: a plain read that changes nothing, which may run on a
+	// pipelined connection (readpipe.go).
+	pipelinable bool
 }
 
 // lastPreparedID is the statement id MariaDB clients send for "the
@@ -164,7 +168,7 @@ func (s *Session) stmtPrepare(ctx context.Context, size int, seq byte) error {
 	if digest == "" {
 		digest = classify.Digest(sql)
 	}
-	s.stmts[id] = &clientStmt{sql: sql, digest: digest, target: t, effect: e, params: params}
+	s.stmts[id] = &clientStmt{sql: sql, digest: digest, target: t, effect: e, params: params, pipelinable: pipelinable(st, t, e)}
 	s.lastPrepared = id
 	s.finish(conn, nil)
 	return s.done(nil)
@@ -273,6 +277,13 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 		bound = true
 		cs.types = append(cs.types[:0], body[boundAt+1:boundAt+1+2*cs.params]...)
 	}
+	pipelined := cs.pipelinable && s.srv.pipes.enabled() && mayPipeline(s.pipelineCase(true)) && boundAt < len(body)
+	if pipelined && s.srv.pipes.isQuick(cs.digest) {
+		if answered, err := s.pipelinedExecute(ctx, cs, body, seq, boundAt); answered {
+			s.count(cs.digest, cs.sql)
+			return err
+		}
+	}
 	t := cs.target
 	t.cursor = body[5]&cursorTypeMask != 0
 	t.pipeline = true
@@ -329,6 +340,9 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 	s.keepGTIDTracking(conn, &cs.effect)
 	s.finish(conn, &cs.effect)
 	s.count(cs.digest, cs.sql)
+	if pipelined && s.routed == router.ReasonReplica && !s.resp.err {
+		s.srv.pipes.learn(cs.digest, s.counted.Sub(s.arrived))
+	}
 	return err
 }
 

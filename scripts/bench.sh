@@ -792,13 +792,16 @@ KEEP_MARKER='<!-- make bench keeps everything below this line: measurements made
 	echo
 	if [ -s "$WORK/bar.md" ]; then cat "$WORK/bar.md"; else echo "Not checked: the sweep did not run."; fi
 	echo
-	echo "Where Switchyard can win: it runs at most \`pool.max_active_per_backend\` commands on each backend at"
-	echo "once (default 32, measured below in [How many at once](#how-many-at-once)) and queues the other"
-	echo "commands first come, first served, while HAProxy hands MariaDB every client connection."
+	echo "Where Switchyard wins: it writes the quick plain reads of many sessions back to back on a few"
+	echo "connections per replica (\`pool.pipeline_connections\`, default 4) and reads the answers in order, so"
+	echo "MariaDB answers on a few busy threads instead of waking one per client (see [Pipelined reads](#pipelined-reads));"
+	echo "and it runs at most \`pool.max_active_per_backend\` other commands on each backend at once (default 32,"
+	echo "measured below in [How many at once](#how-many-at-once)), queueing the rest first come, first served,"
+	echo "while HAProxy hands MariaDB every client connection."
 	echo
-	echo "What bounds it: the sweep's \`go-relay\` rows are a Go relay that parses nothing, the same I/O model"
-	echo "(a goroutine per connection, Go's poller): their ratios to \`haproxy-read\` at each count are the"
-	echo "floor of that model on this machine, where the proxy's CPU is taken from MariaDB and the clients."
+	echo "The sweep's \`go-relay\` rows are a Go relay that parses nothing, the same I/O model (a goroutine per"
+	echo "connection, Go's poller) without pipelining: their ratios to \`haproxy-read\` at each count are the"
+	echo "floor of a byte relay on this machine, where the proxy's CPU is taken from MariaDB and the clients."
 	echo
 	if [ -s "$CONSISTENT_READS" ]; then
 		echo "Reads that had to see earlier writes, over the whole sweep (\`switchyard_consistent_reads_total\`):"

@@ -1,0 +1,259 @@
+package proxy
+
+import (
+	"context"
+	"encoding/binary"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/switchyard/switchyard/health"
+	"github.com/switchyard/switchyard/internal/gtid"
+	"github.com/switchyard/switchyard/proxy/backend"
+	"github.com/switchyard/switchyard/router"
+	"github.com/switchyard/switchyard/router/classify"
+)
+
+// keptAnswer bounds the pipelined answer and execute buffers a session
+// keeps between commands: a point select's fit many times over.
+const keptAnswer = 4 << 10
+
+// pipelineCase is what mayPipeline decides on: whether the statement is
+// pipelinable, and the session around it.
+type pipelineCase struct {
+	statement bool // pipelinable: a plain read that changes nothing
+	holds     hold
+	pins      uint16
+	held      bool   // the session holds a connection
+	varsKey   uint64 // the session's replayed variables (0: none)
+}
+
+// mayPipeline tells whether a statement may run on a pipelined connection
+// (readpipe.go), once its shape is known to be quick: a plain read that
+// changes nothing (pipelinable), by a session that holds nothing and
+// whose state is a fresh login's (its default database aside, which is
+// part of the group's key). Pure, and table-tested: everything else keeps
+// a connection of its own.
+func mayPipeline(c pipelineCase) bool {
+	return c.statement && !c.held && c.holds == 0 && c.pins == 0 && c.varsKey == 0
+}
+
+// pipelinable is mayPipeline's part that depends on the statement alone,
+// kept with a prepared statement.
+func pipelinable(st classify.Statement, t target, e effect) bool {
+	return st.Kind == classify.Read && !st.Unknown && st.Pin == 0 && !st.UsesSessionFunc && !st.SetsSessionVars &&
+		len(st.SessionVarNames) == 0 && st.Tx == classify.TxNone && st.UseDB == "" &&
+		t.class == router.ClassRead && t.read && !t.hintPrimary && !t.needsLast &&
+		e.pin == 0 && !e.write && !e.stateKnown && !e.readsLast
+}
+
+// pipelineCase describes a statement (pipelinable or not) and the session
+// for mayPipeline.
+func (s *Session) pipelineCase(statement bool) pipelineCase {
+	return pipelineCase{statement: statement, holds: s.holds, pins: s.pins, held: s.held != nil, varsKey: s.state.varsKey}
+}
+
+// pipelinedRead runs a read mayPipeline allowed on a pipelined connection
+// to the replica the router picks. It reports false, with nothing sent to
+// the client, when the read must run on a connection of its own instead:
+// the router chose the primary or a replica that must wait first, no
+// pipelined connection could be had, or the answer was not plain (the
+// read runs again there, where the client sees all of it).
+func (s *Session) pipelinedRead(ctx context.Context, t target, body []byte, seq byte, digest string) (bool, error) {
+	d, need, pc := s.pipeFor(ctx, t)
+	if pc == nil {
+		return false, nil
+	}
+	return s.pipelinedAnswer(pc, d, need, body, seq, digest)
+}
+
+// pipelinedExecute is pipelinedRead for COM_STMT_EXECUTE (body, the
+// client's packet): the statement is prepared on the pipelined connection
+// once, and each execute goes with its parameter types (boundAt is where
+// the new-params-bound flag is), which then need no state of their own.
+func (s *Session) pipelinedExecute(ctx context.Context, cs *clientStmt, body []byte, seq byte, boundAt int) (bool, error) {
+	if body[5]&cursorTypeMask != 0 || cs.longData || (cs.params > 0 && cs.types == nil) {
+		return false, nil
+	}
+	d, need, pc := s.pipeFor(ctx, cs.target)
+	if pc == nil {
+		return false, nil
+	}
+	id, ok := s.pipeStmt(pc, cs)
+	if !ok {
+		return false, nil
+	}
+	payload := append(s.pipeExec[:0], body...)
+	binary.LittleEndian.PutUint32(payload[1:5], id)
+	if cs.params > 0 && payload[boundAt] == 0 {
+		payload = append(payload[:boundAt], 1)
+		payload = append(payload, cs.types...)
+		payload = append(payload, body[boundAt+1:]...)
+	}
+	if cap(payload) <= keptAnswer {
+		s.pipeExec = payload[:0]
+	}
+	return s.pipelinedAnswer(pc, d, need, payload, seq, cs.digest)
+}
+
+// pipeFor routes a read and returns the pipelined connection it goes on,
+// or nil: the router chose the primary or a replica that must wait first,
+// or no pipelined connection could be had.
+func (s *Session) pipeFor(ctx context.Context, t target) (router.Decision, gtid.Position, *pipeConn) {
+	hold := failoverWait{srv: s.srv}
+	d, need, err := s.route(ctx, t, &hold)
+	hold.done()
+	if err != nil || d.Wait || d.Reason != router.ReasonReplica || d.Backend.Role != health.RoleReplica {
+		return d, need, nil
+	}
+	return d, need, s.pipeConnTo(ctx, d.Backend, d.Epoch)
+}
+
+// pipeStmt returns the id of the client's statement on pc, preparing it
+// there first (a round trip, once per connection). Two sessions that
+// prepared it at once keep the first id; the second is closed.
+func (s *Session) pipeStmt(pc *pipeConn, cs *clientStmt) (uint32, bool) {
+	pc.mu.Lock()
+	id, ok := pc.stmts[cs.sql]
+	full := len(pc.stmts) >= maxStmtsPerConn
+	pc.mu.Unlock()
+	if ok {
+		return id, true
+	}
+	if full {
+		return 0, false
+	}
+	r := s.pipeReadFor("", time.Now())
+	r.prepare = true
+	defer func() { r.prepare = false }()
+	if err := pc.send(r, append([]byte{mysql.COM_STMT_PREPARE}, cs.sql...), 0); err != nil {
+		return 0, false
+	}
+	<-r.done
+	if r.err != nil || !r.plain {
+		return 0, false
+	}
+	pc.mu.Lock()
+	id, ok = pc.stmts[cs.sql]
+	if !ok {
+		if pc.stmts == nil {
+			pc.stmts = make(map[string]uint32)
+		}
+		pc.stmts[cs.sql] = r.stmtID
+	}
+	pc.mu.Unlock()
+	if ok {
+		var close [5]byte
+		close[0] = mysql.COM_STMT_CLOSE
+		binary.LittleEndian.PutUint32(close[1:], r.stmtID)
+		_ = pc.send(nil, close[:], 0) // no answer: nothing to wait for
+		return id, true
+	}
+	return r.stmtID, true
+}
+
+// pipeReadFor readies the session's pipelined read.
+func (s *Session) pipeReadFor(digest string, sent time.Time) *pipeRead {
+	r := &s.pipeRead
+	if r.done == nil {
+		r.done = make(chan struct{}, 1)
+	}
+	r.digest, r.sent = digest, sent
+	return r
+}
+
+// pipelinedAnswer sends a read's packet on pc, waits for its answer and,
+// when it is plain, hands it to the client.
+func (s *Session) pipelinedAnswer(pc *pipeConn, d router.Decision, need gtid.Position, payload []byte, seq byte, digest string) (bool, error) {
+	r := s.pipeReadFor(digest, s.arrived)
+	if err := pc.send(r, payload, seq); err != nil {
+		return false, nil
+	}
+	<-r.done
+	m := s.srv.metrics
+	switch {
+	case r.err != nil:
+		m.pipelined[pipeFailed].Inc()
+		return false, nil
+	case !r.plain:
+		m.pipelined[pipeRerun].Inc()
+		s.srv.pipes.demote(digest) // not to run twice again soon
+		return false, nil
+	}
+	m.pipelined[pipeAnswered].Inc()
+	s.routed, s.onReplica = d.Reason, true
+	if !need.IsEmpty() {
+		m.consistentReads[readKnown].Inc()
+	}
+	s.resp.status, s.resp.err, s.resp.rowsLast, s.resp.connKilled = r.status, false, true, false
+	s.resp.track.reset()
+	s.relayed += len(r.answer)
+	if _, err := s.client.W.Write(r.answer); err != nil {
+		return true, err
+	}
+	if cap(r.answer) > keptAnswer {
+		r.answer = nil // idle sessions keep little (see buffers.go)
+	}
+	return true, s.done(nil)
+}
+
+// pipeConnTo returns a pipelined connection to server for the session's
+// user, dialect and database, opening one when the group has room, or nil.
+func (s *Session) pipeConnTo(ctx context.Context, server health.Server, epoch uint64) *pipeConn {
+	cur := s.srv.pools.cur.Load()
+	key := keyFor(server.Name, server.Address, s.user, s.caps, s.extCaps, s.collation, cur)
+	pool := s.poolCache.get(key)
+	var err error
+	if pool == nil {
+		pool, err = s.srv.pools.pool(key, s.user, cur)
+	}
+	if err != nil {
+		return nil
+	}
+	g := s.srv.pipes.group(pipeKey{pool: key, db: s.state.db}, pool)
+	if g == nil {
+		return nil
+	}
+	pc, slot := g.pick()
+	if slot < 0 || !g.dialing[slot].CompareAndSwap(false, true) {
+		return pc
+	}
+	defer g.dialing[slot].Store(false)
+	conn, err := s.openPipeConn(ctx, server, epoch)
+	if err != nil {
+		s.log.Debug("no pipelined connection", "backend", server.Name, "err", err)
+		return pc
+	}
+	return s.srv.pipes.start(g, slot, conn)
+}
+
+// openPipeConn borrows a connection for a pipeline for good and gives it
+// the state every read on it shares: a fresh login's with the session's
+// default database, session tracking, and the replica's READ ONLY guard.
+// It runs no command of the session's, so it is not the session's current
+// one, and it leaves the backend's gate, which counts commands running on
+// connections of their own.
+func (s *Session) openPipeConn(ctx context.Context, server health.Server, epoch uint64) (*backend.Conn, error) {
+	var accept func(*backend.Conn) bool
+	if s.state.db == "" {
+		accept = withoutDB
+	}
+	conn, err := s.srv.pools.get(ctx, &s.poolCache, server, s.user, s.caps, s.extCaps, s.collation, accept, false)
+	if err != nil {
+		return nil, err
+	}
+	conn.Epoch, conn.OnPrimary = epoch, false
+	if conn.State == nil {
+		conn.State = &appliedState{flavor: server.Flavor}
+	}
+	_ = conn.Conn.SetDeadline(time.Now().Add(s.srv.settings().cfg.Limits.ConnectTimeout))
+	err = s.syncState(conn)
+	_ = conn.Conn.SetDeadline(time.Time{})
+	if err != nil {
+		conn.Broken = true
+		conn.Release()
+		return nil, err
+	}
+	conn.LeaveGate()
+	return conn, nil
+}
