@@ -12,7 +12,9 @@ package proxy
 // means for this command. After the exchange, finish records what the
 // server reported (recordState) and keeps or gives back the connection by
 // heldAfter. EXPLAIN ROUTE asks the same functions. Nothing else borrows,
-// drops or pins. useOfHeld and heldAfter (holds.go) are pure and
+// drops or pins, but for the connections a pipeline borrows for good
+// (openPipeConn, readpipe_session.go), which no lease owns: a session owns
+// only its place in their line. useOfHeld and heldAfter (holds.go) are pure and
 // table-tested; the invariant they keep: a statement that may write never
 // runs on a replica connection.
 

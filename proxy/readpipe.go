@@ -192,6 +192,7 @@ func (pc *pipeConn) readAnswers() error {
 			return err
 		}
 		pc.mu.Lock()
+		pc.inFlight[0] = nil // the session's read is not kept past its answer
 		pc.inFlight = pc.inFlight[1:]
 		pc.mu.Unlock()
 		pc.depth.Add(-1)
@@ -289,6 +290,25 @@ type pipeGroup struct {
 	slots   []atomic.Pointer[pipeConn]
 	dialing []atomic.Bool
 	next    atomic.Uint32
+	// failedAt is when opening a connection last failed (unix ns): no
+	// other is tried for dialBackoff.
+	failedAt atomic.Int64
+}
+
+// dialBackoff is how long a group waits after a connection failed to open
+// before it tries another; reads meanwhile run on connections of their own.
+const dialBackoff = time.Second
+
+// mayDial tells whether the group may open a connection now: the last try
+// did not just fail, and under half of the pool's connections are lent (a
+// read never waits for its pipeline's connection, and pipelines never
+// take what the commands on connections of their own need).
+func (g *pipeGroup) mayDial() bool {
+	if f := g.failedAt.Load(); f != 0 && time.Since(time.Unix(0, f)) < dialBackoff {
+		return false
+	}
+	lent, most := g.pool.Lent()
+	return lent < most/2
 }
 
 // pick returns the connection a read goes on: an idle one, else a free
@@ -317,7 +337,7 @@ func (g *pipeGroup) pick() (pc *pipeConn, slot int) {
 			best, bestDepth = c, d
 		}
 	}
-	if slot >= 0 {
+	if slot >= 0 && (best == nil || bestDepth > 1) && g.mayDial() {
 		return nil, slot
 	}
 	return best, -1
@@ -489,9 +509,9 @@ func (p *pipes) sweep(ctx context.Context) {
 func (p *pipes) check(now time.Time) {
 	stall := stallFactor * time.Duration(p.quick.Load())
 	idle := time.Duration(p.idle.Load())
-	for _, g := range *p.groups.Load() {
+	for key, g := range *p.groups.Load() {
 		if g.pool.Closed() {
-			g.close()
+			p.retire(key, g)
 			continue
 		}
 		for i := range g.slots {
@@ -512,6 +532,20 @@ func (p *pipes) check(now time.Time) {
 			}
 		}
 	}
+}
+
+// retire closes a group whose pool a reload retired and forgets it.
+func (p *pipes) retire(key pipeKey, g *pipeGroup) {
+	g.close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := *p.groups.Load()
+	if old[key] != g {
+		return
+	}
+	m := maps.Clone(old)
+	delete(m, key)
+	p.groups.Store(&m)
 }
 
 // closeAll ends every pipelined connection and waits for their readers.

@@ -1,9 +1,12 @@
 package proxy
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/switchyard/switchyard/config/tlsconf"
+	"github.com/switchyard/switchyard/proxy/backend"
 	"github.com/switchyard/switchyard/router/classify"
 )
 
@@ -90,5 +93,40 @@ func TestPipesLearnShapes(t *testing.T) {
 	p.learn(d, time.Millisecond)
 	if !p.isQuick(d) {
 		t.Fatalf("not quick %d quick runs after a demotion", stallPenalty)
+	}
+}
+
+// TestPipeGroupPick: an idle connection first; a free slot is dialed only
+// while the pool has room and no dial just failed; else the least busy
+// connection, or none when all are full.
+func TestPipeGroupPick(t *testing.T) {
+	pool := backend.NewPool(backend.Key{Name: "db2"}, backend.Credential{}, tlsconf.Policy{}, backend.PoolConfig{Max: 4})
+	g := &pipeGroup{pool: pool, slots: make([]atomic.Pointer[pipeConn], 3), dialing: make([]atomic.Bool, 3)}
+	if pc, slot := g.pick(); pc != nil || slot < 0 {
+		t.Fatalf("empty group: pick = %v, %d; want a slot to dial", pc, slot)
+	}
+	busy := &pipeConn{}
+	busy.depth.Store(5)
+	g.slots[0].Store(busy)
+	g.failedAt.Store(time.Now().UnixNano())
+	if pc, slot := g.pick(); pc != busy || slot != -1 {
+		t.Fatalf("a dial just failed: pick = %v, %d; want the busy connection, no dial", pc, slot)
+	}
+	g.failedAt.Store(0)
+	if _, slot := g.pick(); slot < 1 {
+		t.Fatalf("room in the pool: pick slot %d, want a free slot to dial", slot)
+	}
+	idle := &pipeConn{}
+	g.slots[2].Store(idle)
+	if pc, slot := g.pick(); pc != idle || slot != -1 {
+		t.Fatalf("an idle connection: pick = %v, %d; want it", pc, slot)
+	}
+	idle.depth.Store(maxPipelineDepth)
+	busy.depth.Store(maxPipelineDepth)
+	g.slots[1].Store(&pipeConn{})
+	g.slots[1].Load().dead.Store(true)
+	g.dialing[1].Store(true)
+	if pc, slot := g.pick(); pc != nil || slot != -1 {
+		t.Fatalf("every connection full, the free slot being dialed: pick = %v, %d; want none", pc, slot)
 	}
 }

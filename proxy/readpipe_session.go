@@ -221,6 +221,7 @@ func (s *Session) pipeConnTo(ctx context.Context, server health.Server, epoch ui
 	defer g.dialing[slot].Store(false)
 	conn, err := s.openPipeConn(ctx, server, epoch)
 	if err != nil {
+		g.failedAt.Store(time.Now().UnixNano())
 		s.log.Debug("no pipelined connection", "backend", server.Name, "err", err)
 		return pc
 	}
@@ -238,7 +239,9 @@ func (s *Session) openPipeConn(ctx context.Context, server health.Server, epoch 
 	if s.state.db == "" {
 		accept = withoutDB
 	}
-	conn, err := s.srv.pools.get(ctx, &s.poolCache, server, s.user, s.caps, s.extCaps, s.collation, accept, false)
+	// Beside the backend's queue: the connection leaves the gate at once,
+	// and a read must not wait behind other commands for it.
+	conn, err := s.srv.pools.get(ctx, &s.poolCache, server, s.user, s.caps, s.extCaps, s.collation, accept, true)
 	if err != nil {
 		return nil, err
 	}

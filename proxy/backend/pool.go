@@ -237,6 +237,10 @@ func (c *Conn) JoinGate() {
 	c.inGate = true
 }
 
+// Lent reports how many of the pool's connections are lent now, of the
+// most it may open.
+func (p *Pool) Lent() (n, max int) { return len(p.slots), cap(p.slots) }
+
 // InUse is the number of connections borrowed now.
 func (p *Pool) InUse() int { return int(p.inUse.Load()) }
 
