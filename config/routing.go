@@ -50,10 +50,11 @@ type Pool struct {
 	// user, dialect and default database) carry the quick reads of many
 	// sessions back to back; 0 turns pipelining off.
 	PipelineConnections int `yaml:"pipeline_connections"`
-	// PipelineQuick is how quick a statement shape must have run, every
-	// time, on a connection of its own to be pipelined. A pipelined read
-	// still unanswered after five times this ends its connection, and its
-	// shape is not pipelined again.
+	// PipelineQuick is how quick a statement shape must have run, three
+	// times in a row, on a connection of its own to be pipelined (under
+	// load: four times the average read, if that is more). A pipelined
+	// read that waits for its own answer five times that long ends its
+	// connection, and its shape is demoted.
 	PipelineQuick time.Duration `yaml:"pipeline_quick"`
 }
 

@@ -162,7 +162,7 @@ func newMetrics() *metrics {
 		}, []string{"result"}),
 		pipeStalls: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchyard_pipeline_stalls_total",
-			Help: "Pipelined connections closed because their oldest read waited more than 5 times pool.pipeline_quick; its statement shape is not pipelined again.",
+			Help: "Pipelined connections closed because the read at the head of the line waited for its own answer more than 5 times the quick bound (pool.pipeline_quick, or under load 4 times the average read); its statement shape is demoted.",
 		}),
 		hintsInvalid: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchyard_hints_invalid_total",
@@ -203,7 +203,7 @@ func (s *Server) Register(reg prometheus.Registerer) error {
 			Name: "switchyard_statements_held", Help: "Statements held now while no primary is known.",
 		}, func() float64 { return float64(s.holding.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "switchyard_pipelined_connections", Help: "Pipelined connections open now (pool.pipeline_connections per replica, user, dialect and database), each with a goroutine reading its answers.",
+			Name: "switchyard_pipelined_connections", Help: "Pipelined connections open now (up to pool.pipeline_connections per replica, user, dialect and database).",
 		}, func() float64 { return float64(s.pipes.open.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "switchyard_classify_cache_hits_total", Help: "Statement classifications answered by the digest cache.",

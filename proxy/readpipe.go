@@ -45,7 +45,7 @@ import (
 const maxPipelinedAnswer = 64 << 10
 
 // maxPipelineDepth bounds the reads in flight on one pipelined connection.
-const maxPipelineDepth = 64
+const maxPipelineDepth = 256
 
 // maxKnownShapes bounds the statement shapes remembered as quick or slow.
 const maxKnownShapes = 10000
@@ -58,9 +58,14 @@ const (
 	stallPenalty = 100
 )
 
-// stallFactor: a pipelined read still unanswered after this many times the
-// quick limit ends its connection (pipes.sweep).
-const stallFactor = 5
+// stallFactor: a pipelined read still unanswered this many times the
+// slow bound after it came to the head of its line ends its connection
+// (pipes.check). loadFactor: under load, a read counts as slow only past
+// this many times the average read (slowBound).
+const (
+	stallFactor = 5
+	loadFactor  = 4
+)
 
 // errPipeStateChanged ends a pipelined connection whose session state a
 // statement changed.
@@ -69,29 +74,41 @@ var errPipeStateChanged = errors.New("a pipelined read changed the connection's 
 // errPipeClosed fails the reads of a pipelined connection that was closed.
 var errPipeClosed = errors.New("pipelined connection closed")
 
+// errPipeStalled fails the reads of a pipelined connection whose oldest
+// read waited past the stall limit.
+var errPipeStalled = errors.New("pipelined connection stalled")
+
 // pipeRead is one read sent on a pipelined connection. Each session has
-// one, reused from read to read; only the connection's reader writes it
-// between send and done.
+// one, reused from read to read.
 type pipeRead struct {
 	prepare bool   // a COM_STMT_PREPARE: its answer is the statement's id
 	stmtID  uint32 // the id it was prepared under
 	answer  []byte // the answer's frames as sent, when plain
 	status  uint16 // its final status flags
 	plain   bool   // a plain result set; for a prepare, success
-	err     error
-	digest  string    // the statement's shape, for the sweeper
-	sent    time.Time // when the session sent it
-	done    chan struct{}
+	err     error  // set by fail for a read waiting its turn
+	digest  string // the statement's shape, for the sweeper
+	sent    time.Time
+	turn    chan struct{} // its turn to read, or fail's word (err)
 }
 
-// pipeConn is one backend connection shared by the reads of many sessions.
+// pipeConn is one backend connection shared by the reads of many
+// sessions. There is no reader of its own: the session whose read is at
+// the head of the line reads its answer itself, then hands the turn to the
+// next in line (take). A lone read is thus sent and answered like one on a
+// connection of its own, with no other goroutine woken; under load each
+// turn's read often finds its answer already buffered by the one before.
 type pipeConn struct {
-	conn  *backend.Conn
-	depth atomic.Int32 // reads in flight
-	dead  atomic.Bool
+	conn    *backend.Conn
+	depth   atomic.Int32 // reads in flight
+	dead    atomic.Bool
+	onClose func()
+	scratch []byte // the reader's, for answers it only scans
 
 	mu       sync.Mutex
 	inFlight []*pipeRead // sent, unanswered, in order
+	reading  *pipeRead   // the head, whose session reads (or was told to)
+	headAt   time.Time   // when the head became the head: its statement's time starts there
 	out      []byte      // frames waiting for the flusher
 	spare    []byte
 	flushing bool
@@ -102,107 +119,133 @@ type pipeConn struct {
 	stmts map[string]uint32
 }
 
-// send queues r's command (payload, with the client's sequence id) and
+// do sends r's command (payload, with the client's sequence id), waits for
+// its turn and reads its answer into r. An error means r has no answer:
+// the connection failed (its reads all run again elsewhere).
+func (pc *pipeConn) do(r *pipeRead, payload []byte, seq byte) error {
+	r.err = nil
+	head, err := pc.send(r, payload, seq)
+	if err != nil {
+		return err
+	}
+	if !head {
+		<-r.turn
+		if r.err != nil {
+			return r.err
+		}
+	}
+	return pc.take(r)
+}
+
+// send queues r's command (nil r: one with no answer, COM_STMT_CLOSE) and
 // writes it, with whatever other sessions queued meanwhile: the first
 // sender writes for all of them (one system call for many reads) while the
-// others return at once.
-func (pc *pipeConn) send(r *pipeRead, payload []byte, seq byte) error {
+// others return at once. head: r is first in line, its session reads
+// next. An error means nothing was queued.
+func (pc *pipeConn) send(r *pipeRead, payload []byte, seq byte) (head bool, err error) {
 	pc.mu.Lock()
 	if pc.err != nil {
 		pc.mu.Unlock()
-		return pc.err
+		return false, pc.err
 	}
-	if r != nil { // nil: a command with no answer (COM_STMT_CLOSE)
+	if r != nil {
 		pc.inFlight = append(pc.inFlight, r)
 		pc.lastSent = r.sent
 		pc.depth.Add(1)
+		if head = len(pc.inFlight) == 1; head {
+			pc.reading, pc.headAt = r, r.sent
+		}
 	}
 	n := len(payload)
 	pc.out = append(pc.out, byte(n), byte(n>>8), byte(n>>16), seq)
 	pc.out = append(pc.out, payload...)
 	if pc.flushing {
 		pc.mu.Unlock()
-		return nil
+		return head, nil
 	}
 	pc.flushing = true
 	for len(pc.out) > 0 {
 		buf := pc.out
 		pc.out = pc.spare[:0]
 		pc.mu.Unlock()
-		_, err := pc.conn.Sock.Write(buf)
+		_, err = pc.conn.Sock.Write(buf)
 		pc.mu.Lock()
 		pc.spare = buf[:0]
 		if err != nil {
 			pc.out = pc.out[:0]
-			pc.abort() // the reader fails every read in flight
 			break
 		}
 	}
 	pc.flushing = false
 	pc.mu.Unlock()
+	if err != nil {
+		pc.fail(err) // r, queued, hears of it from fail or from its read
+	}
+	return head, nil
+}
+
+// take reads the answer of r, the head, and hands the turn to the next
+// in line. A failed read fails the connection.
+func (pc *pipeConn) take(r *pipeRead) error {
+	var changed bool
+	var err error
+	pc.scratch, changed, err = pc.readAnswer(r, pc.scratch)
+	if err != nil {
+		pc.fail(err)
+		return err
+	}
+	pc.mu.Lock()
+	if pc.err != nil { // failed meanwhile (the sweeper): the answer was read whole all the same
+		pc.mu.Unlock()
+		return nil
+	}
+	pc.inFlight[0] = nil // the session's read is not kept past its answer
+	pc.inFlight = pc.inFlight[1:]
+	pc.depth.Add(-1)
+	var next *pipeRead
+	if len(pc.inFlight) > 0 {
+		next = pc.inFlight[0]
+		pc.headAt = time.Now()
+	}
+	pc.reading = next
+	pc.mu.Unlock()
+	if next != nil {
+		next.turn <- struct{}{}
+	}
+	if changed {
+		// The statement changed the connection's session state (its
+		// read runs again on a connection of its own): the others must
+		// not run with it.
+		pc.fail(errPipeStateChanged)
+	}
 	return nil
 }
 
-// readLoop reads the answers in order and hands each to its read, until
-// the connection fails; then it fails the reads in flight and gives the
-// connection back (Broken: it is closed).
-func (pc *pipeConn) readLoop(onDone func()) {
-	err := pc.readAnswers()
-	pc.dead.Store(true)
+// fail ends the connection, once: no read is sent there again, every read
+// waiting its turn is told (the one reading finds the socket closed), and
+// the connection is closed. Any goroutine may call it.
+func (pc *pipeConn) fail(err error) {
 	pc.mu.Lock()
-	pc.err = errPipeClosed
-	failed := pc.inFlight
-	pc.inFlight = nil
-	pc.mu.Unlock()
-	for _, r := range failed {
-		r.err = err
-		r.done <- struct{}{}
+	if pc.err != nil {
+		pc.mu.Unlock()
+		return
 	}
-	pc.conn.Broken = true
+	pc.err = err
+	pc.dead.Store(true)
+	waiting, reading := pc.inFlight, pc.reading
+	pc.inFlight, pc.reading = nil, nil
+	pc.depth.Store(0)
+	pc.mu.Unlock()
+	for _, w := range waiting {
+		if w != reading {
+			w.err = err
+			w.turn <- struct{}{}
+		}
+	}
+	pc.conn.Abort() // the socket itself: a TLS close could wait on a writer
 	pc.conn.Release()
-	onDone()
-}
-
-func (pc *pipeConn) readAnswers() error {
-	var scratch []byte
-	for {
-		pc.mu.Lock()
-		var r *pipeRead
-		if len(pc.inFlight) > 0 {
-			r = pc.inFlight[0]
-		}
-		pc.mu.Unlock()
-		if r == nil {
-			// Nothing in flight: wait for the next answer's first byte.
-			// Bytes nobody asked for, or EOF, end the connection.
-			if _, err := pc.conn.R.Peek(1); err != nil {
-				return err
-			}
-			pc.mu.Lock()
-			idle := len(pc.inFlight) == 0
-			pc.mu.Unlock()
-			if idle {
-				return wire.ErrMalformed
-			}
-			continue
-		}
-		var changed bool
-		var err error
-		if scratch, changed, err = pc.readAnswer(r, scratch); err != nil {
-			return err
-		}
-		pc.mu.Lock()
-		pc.inFlight[0] = nil // the session's read is not kept past its answer
-		pc.inFlight = pc.inFlight[1:]
-		pc.mu.Unlock()
-		pc.depth.Add(-1)
-		r.done <- struct{}{}
-		if changed {
-			// The statement changed the connection's session state (its
-			// read runs again on a connection of its own): the others
-			// must not run with it.
-			return errPipeStateChanged
-		}
+	if pc.onClose != nil {
+		pc.onClose()
 	}
 }
 
@@ -259,22 +302,17 @@ func (pc *pipeConn) readAnswer(r *pipeRead, scratch []byte) (_ []byte, changed b
 	}
 }
 
-// abort closes the connection from another goroutine: no read goes there
-// from now on, and its reader fails the reads in flight.
-func (pc *pipeConn) abort() {
-	pc.dead.Store(true)
-	pc.conn.Abort()
-}
-
-// oldest is when the read at the head of the connection was sent, and its
-// shape; zero when none is in flight. last is when the last read was sent.
-func (pc *pipeConn) oldest() (sent time.Time, digest string, last time.Time) {
+// head is when the read at the head of the line became the head (the
+// reads before it were answered: from then on it waits for its own
+// statement), and its shape; zero when none is in flight. last is when
+// the last read was sent.
+func (pc *pipeConn) head() (since time.Time, digest string, last time.Time) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if len(pc.inFlight) == 0 {
 		return time.Time{}, "", pc.lastSent
 	}
-	return pc.inFlight[0].sent, pc.inFlight[0].digest, pc.lastSent
+	return pc.headAt, pc.inFlight[0].digest, pc.lastSent
 }
 
 // pipeKey names a group of pipelined connections: the pool they come from
@@ -350,13 +388,15 @@ type pipes struct {
 	groups atomic.Pointer[map[pipeKey]*pipeGroup] // replaced under mu, never changed
 	conns  atomic.Int32                           // pool.pipeline_connections
 	quick  atomic.Int64                           // pool.pipeline_quick, in nanoseconds
-	idle   atomic.Int64                           // pool.idle_timeout, in nanoseconds
+	// avgRead is a moving average of how long reads take, in nanoseconds
+	// (noteRead), sampled.
+	avgRead atomic.Int64
+	idle    atomic.Int64 // pool.idle_timeout, in nanoseconds
 
 	closed   atomic.Bool // closeAll ran: no group is made again
 	shapes   sync.Map    // digest → *atomic.Int32: quick runs in a row (learn)
 	nShapes  atomic.Int32
-	wg       sync.WaitGroup // the readers
-	open     atomic.Int32   // connections whose reader runs
+	open     atomic.Int32 // connections open
 	onStall  func()
 	stopOnce sync.Once
 }
@@ -387,7 +427,7 @@ func (p *pipes) isQuick(digest string) bool {
 
 // learn records how long a read of shape digest took on a connection of
 // its own (with no wait for a replica to catch up): a quick run counts
-// toward pipelining it, a slow one starts the count over.
+// toward pipelining it, a slow one (slowBound) starts the count over.
 func (p *pipes) learn(digest string, took time.Duration) {
 	v, ok := p.shapes.Load(digest)
 	if !ok {
@@ -400,13 +440,27 @@ func (p *pipes) learn(digest string, took time.Duration) {
 	}
 	runs := v.(*atomic.Int32)
 	switch {
-	case took >= time.Duration(p.quick.Load()):
+	case took >= p.slowBound():
 		if runs.Load() > 0 {
 			runs.Store(0)
 		}
 	case runs.Load() < quickRuns:
 		runs.Add(1)
 	}
+}
+
+// noteRead records how long a read took, client to client, in the
+// moving average slowBound scales by: under load every read waits longer
+// for a CPU, and a quick statement must not look slow for it.
+func (p *pipes) noteRead(took time.Duration) {
+	old := p.avgRead.Load()
+	p.avgRead.Store(old + (int64(took)-old)/16) // lost updates only slow the average down
+}
+
+// slowBound is how long a read may take and still count as quick:
+// pool.pipeline_quick, or under load loadFactor times the average read.
+func (p *pipes) slowBound() time.Duration {
+	return max(time.Duration(p.quick.Load()), loadFactor*time.Duration(p.avgRead.Load()))
 }
 
 // demote records that a read of shape digest held up a pipelined
@@ -448,23 +502,19 @@ func (p *pipes) group(key pipeKey, pool *backend.Pool) *pipeGroup {
 	return g
 }
 
-// start runs a new connection's reader; nil once the server closed.
+// start puts a new connection in the group's slot; nil once the server
+// closed.
 func (p *pipes) start(g *pipeGroup, slot int, conn *backend.Conn) *pipeConn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed.Load() { // under mu: closeAll's Wait has no Add after it
+	if p.closed.Load() { // under mu: closeAll closes every one it can see
 		conn.Broken = true
 		conn.Release()
 		return nil
 	}
-	pc := &pipeConn{conn: conn}
-	g.slots[slot].Store(pc)
-	p.wg.Add(1)
+	pc := &pipeConn{conn: conn, onClose: func() { p.open.Add(-1) }, lastSent: time.Now()}
 	p.open.Add(1)
-	go pc.readLoop(func() {
-		p.open.Add(-1)
-		p.wg.Done()
-	})
+	g.slots[slot].Store(pc)
 	return pc
 }
 
@@ -472,7 +522,7 @@ func (p *pipes) start(g *pipeGroup, slot int, conn *backend.Conn) *pipeConn {
 func (g *pipeGroup) close() {
 	for i := range g.slots {
 		if c := g.slots[i].Load(); c != nil {
-			c.abort()
+			c.fail(errPipeClosed)
 		}
 	}
 }
@@ -507,7 +557,7 @@ func (p *pipes) sweep(ctx context.Context) {
 // (demoting its shape) or that sent nothing for pool.idle_timeout, and the
 // groups whose pool a reload retired.
 func (p *pipes) check(now time.Time) {
-	stall := stallFactor * time.Duration(p.quick.Load())
+	stall := stallFactor * p.slowBound()
 	idle := time.Duration(p.idle.Load())
 	for key, g := range *p.groups.Load() {
 		if g.pool.Closed() {
@@ -519,16 +569,16 @@ func (p *pipes) check(now time.Time) {
 			if pc == nil || pc.dead.Load() {
 				continue
 			}
-			sent, digest, last := pc.oldest()
+			since, digest, last := pc.head()
 			switch {
-			case !sent.IsZero() && now.Sub(sent) > stall:
+			case !since.IsZero() && now.Sub(since) > stall:
 				p.demote(digest)
-				pc.abort()
+				pc.fail(errPipeStalled)
 				if p.onStall != nil {
 					p.onStall()
 				}
-			case sent.IsZero() && now.Sub(last) > idle:
-				pc.abort()
+			case since.IsZero() && now.Sub(last) > idle:
+				pc.fail(errPipeClosed)
 			}
 		}
 	}
@@ -548,14 +598,14 @@ func (p *pipes) retire(key pipeKey, g *pipeGroup) {
 	p.groups.Store(&m)
 }
 
-// closeAll ends every pipelined connection and waits for their readers.
+// closeAll ends every pipelined connection; none opens after it.
 func (p *pipes) closeAll() {
 	p.mu.Lock()
 	p.closed.Store(true)
-	for _, g := range *p.groups.Load() {
-		g.close()
-	}
+	groups := *p.groups.Load()
 	p.groups.Store(&map[pipeKey]*pipeGroup{})
 	p.mu.Unlock()
-	p.wg.Wait()
+	for _, g := range groups {
+		g.close()
+	}
 }

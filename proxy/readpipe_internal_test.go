@@ -130,3 +130,34 @@ func TestPipeGroupPick(t *testing.T) {
 		t.Fatalf("every connection full, the free slot being dialed: pick = %v, %d; want none", pc, slot)
 	}
 }
+
+// TestPipesSlowBoundFollowsLoad: under load, when every read waits for a
+// CPU, a read counts as slow only well past the average; idle, past
+// pool.pipeline_quick.
+func TestPipesSlowBoundFollowsLoad(t *testing.T) {
+	p := newPipes()
+	p.configure(4, 10*time.Millisecond, time.Minute)
+	for range 100 {
+		p.noteRead(300 * time.Microsecond)
+	}
+	if got := p.slowBound(); got != 10*time.Millisecond {
+		t.Fatalf("idle: slow bound %v, want pool.pipeline_quick (10ms)", got)
+	}
+	for range 200 {
+		p.noteRead(90 * time.Millisecond)
+	}
+	if got := p.slowBound(); got < 300*time.Millisecond || got > 400*time.Millisecond {
+		t.Fatalf("reads averaging 90ms: slow bound %v, want about %d times that", got, loadFactor)
+	}
+	const d = "select c from t where id = ?"
+	for range quickRuns {
+		p.learn(d, 95*time.Millisecond)
+	}
+	if !p.isQuick(d) {
+		t.Error("a read as slow as every other under load was taken for a slow statement")
+	}
+	p.learn(d, 2*time.Second)
+	if p.isQuick(d) {
+		t.Error("a read 20 times the average under load still counts as quick")
+	}
+}

@@ -81,6 +81,7 @@ func (s *Session) pipelinedExecute(ctx context.Context, cs *clientStmt, body []b
 	}
 	id, ok := s.pipeStmt(pc, cs)
 	if !ok {
+		s.srv.pipes.demote(cs.digest) // not to try the prepare again soon
 		return false, nil
 	}
 	payload := append(s.pipeExec[:0], body...)
@@ -126,11 +127,7 @@ func (s *Session) pipeStmt(pc *pipeConn, cs *clientStmt) (uint32, bool) {
 	r := s.pipeReadFor("", time.Now())
 	r.prepare = true
 	defer func() { r.prepare = false }()
-	if err := pc.send(r, append([]byte{mysql.COM_STMT_PREPARE}, cs.sql...), 0); err != nil {
-		return 0, false
-	}
-	<-r.done
-	if r.err != nil || !r.plain {
+	if err := pc.do(r, append([]byte{mysql.COM_STMT_PREPARE}, cs.sql...), 0); err != nil || !r.plain {
 		return 0, false
 	}
 	pc.mu.Lock()
@@ -146,7 +143,7 @@ func (s *Session) pipeStmt(pc *pipeConn, cs *clientStmt) (uint32, bool) {
 		var close [5]byte
 		close[0] = mysql.COM_STMT_CLOSE
 		binary.LittleEndian.PutUint32(close[1:], r.stmtID)
-		_ = pc.send(nil, close[:], 0) // no answer: nothing to wait for
+		_, _ = pc.send(nil, close[:], 0) // no answer: nothing to wait for
 		return id, true
 	}
 	return r.stmtID, true
@@ -155,8 +152,8 @@ func (s *Session) pipeStmt(pc *pipeConn, cs *clientStmt) (uint32, bool) {
 // pipeReadFor readies the session's pipelined read.
 func (s *Session) pipeReadFor(digest string, sent time.Time) *pipeRead {
 	r := &s.pipeRead
-	if r.done == nil {
-		r.done = make(chan struct{}, 1)
+	if r.turn == nil {
+		r.turn = make(chan struct{}, 1)
 	}
 	r.digest, r.sent = digest, sent
 	return r
@@ -166,13 +163,10 @@ func (s *Session) pipeReadFor(digest string, sent time.Time) *pipeRead {
 // when it is plain, hands it to the client.
 func (s *Session) pipelinedAnswer(pc *pipeConn, d router.Decision, need gtid.Position, payload []byte, seq byte, digest string) (bool, error) {
 	r := s.pipeReadFor(digest, s.arrived)
-	if err := pc.send(r, payload, seq); err != nil {
-		return false, nil
-	}
-	<-r.done
+	err := pc.do(r, payload, seq)
 	m := s.srv.metrics
 	switch {
-	case r.err != nil:
+	case err != nil:
 		m.pipelined[pipeFailed].Inc()
 		return false, nil
 	case !r.plain:

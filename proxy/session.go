@@ -102,6 +102,9 @@ type Session struct {
 	poolCache poolCache // the pools this session borrowed from last
 	pipeRead  pipeRead  // this session's read on a pipelined connection (readpipe.go)
 	pipeExec  []byte    // scratch for an execute's packet on a pipelined connection
+	// replicaReads counts the session's reads on replicas, to sample their
+	// latency for the pipelines' slow bound (pipes.noteRead).
+	replicaReads uint32
 }
 
 // response is what the session learns from the packets it relays.

@@ -137,13 +137,11 @@ func TestSoakMemoryBounded(t *testing.T) {
 			mib(second), mib(limit), mib(first))
 	}
 	// Every session's goroutines end with it: back to the count before the
-	// load (a few may differ: probes, idle pool upkeep), plus the reader of
-	// each pipelined connection, which is the proxy's and stays open until
-	// pool.idle_timeout.
+	// load (a few may differ: probes, idle pool upkeep).
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		m := scrapeMetrics(t, s)
-		if m["switchyard_client_connections"] == 0 && m["go_goroutines"] <= before["go_goroutines"]+5+m["switchyard_pipelined_connections"] {
+		if m["switchyard_client_connections"] == 0 && m["go_goroutines"] <= before["go_goroutines"]+5 {
 			t.Logf("after the clients closed: %v goroutines, 0 client connections", m["go_goroutines"])
 			break
 		}

@@ -344,7 +344,14 @@ func (s *Session) dropForRetry(err error) error {
 // digest, or when that is empty the digest of sql.
 func (s *Session) count(digest, sql string) {
 	s.counted = time.Now() // the command loop's end of the command, read once
-	secs := s.counted.Sub(s.arrived).Seconds()
+	took := s.counted.Sub(s.arrived)
+	secs := took.Seconds()
+	if s.onReplica && !s.resp.err {
+		s.replicaReads++
+		if s.replicaReads%8 == 0 { // a sample is enough for the average
+			s.srv.pipes.noteRead(took)
+		}
+	}
 	s.srv.metrics.countStatement(s.routed, s.onReplica, s.resp.err, secs)
 	if digest != "" {
 		s.digestBuf = append(s.digestBuf[:0], digest...)
