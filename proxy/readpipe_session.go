@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"encoding/binary"
+	"sync"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -14,9 +15,13 @@ import (
 	"github.com/switchyard/switchyard/router/classify"
 )
 
-// keptAnswer bounds the pipelined answer and execute buffers a session
-// keeps between commands: a point select's fit many times over.
+// keptAnswer bounds the answer buffers kept in answerPool and the execute
+// buffer a session keeps: a point select's fit many times over.
 const keptAnswer = 4 << 10
+
+// answerPool lends pipelined reads their answer buffers for one command,
+// so that idle sessions hold none (see buffers.go).
+var answerPool = sync.Pool{New: func() any { return new([]byte) }}
 
 // pipelineCase is what mayPipeline decides on: whether the statement is
 // pipelinable, and the session around it.
@@ -126,7 +131,10 @@ func (s *Session) pipeStmt(pc *pipeConn, cs *clientStmt) (uint32, bool) {
 	}
 	r := s.pipeReadFor("", time.Now())
 	r.prepare = true
-	defer func() { r.prepare = false }()
+	defer func() {
+		r.prepare = false
+		r.giveBack()
+	}()
 	if err := pc.do(r, append([]byte{mysql.COM_STMT_PREPARE}, cs.sql...), 0); err != nil || !r.plain {
 		return 0, false
 	}
@@ -156,7 +164,20 @@ func (s *Session) pipeReadFor(digest string, sent time.Time) *pipeRead {
 		r.turn = make(chan struct{}, 1)
 	}
 	r.digest, r.sent = digest, sent
+	if r.answer == nil {
+		r.answer = *answerPool.Get().(*[]byte)
+	}
 	return r
+}
+
+// giveBack returns the read's answer buffer to answerPool (a big one is
+// let go).
+func (r *pipeRead) giveBack() {
+	if cap(r.answer) <= keptAnswer {
+		b := r.answer[:0]
+		answerPool.Put(&b)
+	}
+	r.answer = nil
 }
 
 // pipelinedAnswer sends a read's packet on pc, waits for its answer and,
@@ -167,9 +188,11 @@ func (s *Session) pipelinedAnswer(pc *pipeConn, d router.Decision, need gtid.Pos
 	m := s.srv.metrics
 	switch {
 	case err != nil:
+		r.giveBack()
 		m.pipelined[pipeFailed].Inc()
 		return false, nil
 	case !r.plain:
+		r.giveBack()
 		m.pipelined[pipeRerun].Inc()
 		s.srv.pipes.demote(digest) // not to run twice again soon
 		return false, nil
@@ -182,11 +205,10 @@ func (s *Session) pipelinedAnswer(pc *pipeConn, d router.Decision, need gtid.Pos
 	s.resp.status, s.resp.err, s.resp.rowsLast, s.resp.connKilled = r.status, false, true, false
 	s.resp.track.reset()
 	s.relayed += len(r.answer)
-	if _, err := s.client.W.Write(r.answer); err != nil {
+	_, err = s.client.W.Write(r.answer)
+	r.giveBack()
+	if err != nil {
 		return true, err
-	}
-	if cap(r.answer) > keptAnswer {
-		r.answer = nil // idle sessions keep little (see buffers.go)
 	}
 	return true, s.done(nil)
 }
