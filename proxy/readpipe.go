@@ -21,9 +21,11 @@ package proxy
 // or a big result is dropped, and the read runs again on a connection of
 // its own, where the client can see its diagnostics (SHOW WARNINGS) — a
 // read has no side effects. A connection that fails fails its reads, which
-// run again the same way; one whose oldest read waits past the stall limit
-// (a read slower than its shape promised, holding up those behind it) is
-// closed by the sweeper, and that shape is never pipelined again.
+// run again the same way; one whose head read waits for its own answer
+// past the stall limit (a read slower than its shape promised, holding up
+// those behind it) is closed by the sweeper, and that shape is demoted.
+// There is no reader goroutine: the session at the head of the line reads
+// its own answer and hands the turn on (pipeConn).
 
 import (
 	"context"
