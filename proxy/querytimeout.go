@@ -146,6 +146,7 @@ func (s *Session) runningForKill() (*backend.Conn, time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cur == nil {
+		s.pipeKilled = s.pipeKilled || s.inPipe
 		return nil, 0
 	}
 	if s.killedAt.IsZero() {

@@ -11,6 +11,7 @@ import (
 	"github.com/switchyard/switchyard/health"
 	"github.com/switchyard/switchyard/internal/gtid"
 	"github.com/switchyard/switchyard/proxy/backend"
+	"github.com/switchyard/switchyard/proxy/wire"
 	"github.com/switchyard/switchyard/router"
 	"github.com/switchyard/switchyard/router/classify"
 )
@@ -184,21 +185,23 @@ func (r *pipeRead) giveBack() {
 // when it is plain, hands it to the client.
 func (s *Session) pipelinedAnswer(pc *pipeConn, d router.Decision, need gtid.Position, payload []byte, seq byte, digest string) (bool, error) {
 	r := s.pipeReadFor(digest, s.arrived)
+	s.setInPipe(true)
 	err := pc.do(r, payload, seq)
+	killed := s.setInPipe(false)
+	s.routed, s.onReplica = d.Reason, true // counted so when answered or interrupted here
 	m := s.srv.metrics
 	switch {
 	case err != nil:
 		r.giveBack()
 		m.pipelined[pipeFailed].Inc()
-		return false, nil
+		return killed, s.interrupted(killed, seq)
 	case !r.plain:
 		r.giveBack()
 		m.pipelined[pipeRerun].Inc()
 		s.srv.pipes.demote(digest) // not to run twice again soon
-		return false, nil
+		return killed, s.interrupted(killed, seq)
 	}
 	m.pipelined[pipeAnswered].Inc()
-	s.routed, s.onReplica = d.Reason, true
 	if !need.IsEmpty() {
 		m.consistentReads[readKnown].Inc()
 	}
@@ -211,6 +214,28 @@ func (s *Session) pipelinedAnswer(pc *pipeConn, d router.Decision, need gtid.Pos
 		return true, err
 	}
 	return true, s.done(nil)
+}
+
+// setInPipe marks the session's current command as a pipelined read (or
+// no longer), for KILL QUERY (runningForKill); it reports whether a KILL
+// QUERY came while it was one.
+func (s *Session) setInPipe(on bool) (killed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	killed = s.pipeKilled
+	s.inPipe, s.pipeKilled = on, false
+	return killed
+}
+
+// interrupted answers a pipelined read that a KILL QUERY interrupted and
+// that would otherwise run again on a connection of its own: as the
+// server answers a statement it killed. Nothing, when it was not killed.
+func (s *Session) interrupted(killed bool, seq byte) error {
+	if !killed {
+		return nil
+	}
+	s.resp.err = true
+	return s.reply(seq+1, wire.ErrPacket(mysql.ER_QUERY_INTERRUPTED, "70100", "Query execution was interrupted"))
 }
 
 // pipeConnTo returns a pipelined connection to server for the session's

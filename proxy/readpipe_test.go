@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/client"
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/switchyard/switchyard/internal/testenv"
@@ -348,4 +350,53 @@ func TestPipelinedExecutes(t *testing.T) {
 		return nil
 	})
 	wantMostPipelined(t, s, before, clients*reads)
+}
+
+// TestPipelinedReadKilled: KILL QUERY of a session whose read is on a
+// pipelined connection (no connection of its own to kill yet) is not lost
+// when that read stalls and would run again: the client gets 1317, as from
+// the server, not the read's answer half a second later. The victim is a
+// go-mysql client, which knows its connection id from the handshake
+// (CONNECTION_ID() would pin the session, which is then never pipelined).
+func TestPipelinedReadKilled(t *testing.T) {
+	topo := testenv.Topology(t)
+	s := topo.Proxy(t, "pool: {pipeline_quick: 20ms}\n")
+	victim, err := client.Connect(s.Addr, "app", "app", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	before := pipelined(t, s, "answered")
+	for i := 0; i < 200 && pipelined(t, s, "answered") == before; i++ {
+		if _, err := victim.Execute("SELECT SLEEP(0)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if pipelined(t, s, "answered") == before {
+		t.Fatal("SELECT SLEEP(0) was never pipelined")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	killer := open(t, s.Addr, "")
+	done := make(chan error, 1)
+	go func() {
+		time.Sleep(30 * time.Millisecond) // the read is on its pipelined connection by now
+		_, err := killer.ExecContext(ctx, fmt.Sprintf("KILL QUERY %d", victim.GetConnectionID()))
+		done <- err
+	}()
+	_, err = victim.Execute("SELECT SLEEP(0.5)")
+	if kerr := <-done; kerr != nil {
+		t.Fatalf("KILL QUERY: %v", kerr)
+	}
+	var me *gomysql.MyError
+	if !errors.As(err, &me) || me.Code != 1317 || me.State != "70100" {
+		t.Fatalf("SELECT SLEEP(0.5) killed while pipelined: %v; want error 1317 (70100) Query execution was interrupted", err)
+	}
+	r, err := victim.Execute("SELECT 7")
+	if err != nil {
+		t.Fatalf("the session after the kill: %v", err)
+	}
+	if v, _ := r.GetInt(0, 0); v != 7 {
+		t.Fatalf("the session after the kill answered %d, want 7", v)
+	}
 }

@@ -47,6 +47,10 @@ type Session struct {
 	curSince time.Time     // when cur was given the current command
 	killedAt time.Time     // when the current command was killed (KILL QUERY, limits.query_timeout)
 	aborted  bool          // the current command's connection was aborted
+	// inPipe: the current command is a read on a pipelined connection
+	// (no cur: no connection of its own to kill); pipeKilled: a KILL
+	// QUERY came meanwhile, which a read that runs again must honor.
+	inPipe, pipeKilled bool
 	// An upgrade moving the session (handoff.go): move is where it is;
 	// waiting while it waits for a command header, and poked when the
 	// wait was cut short by a past read deadline.
