@@ -141,7 +141,8 @@ func firstQueryID(rows []failover.Row) string {
 // runningForKill returns the backend connection running the session's
 // current statement and for how long it has, or nil, and marks the
 // statement killed: if its connection then fails, it is not a read to run
-// again (mayRetryRead).
+// again (mayRetryRead). A read on a pipelined connection has none of its
+// own: it is marked so that it is not run again either (interrupted).
 func (s *Session) runningForKill() (*backend.Conn, time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
