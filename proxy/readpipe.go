@@ -189,9 +189,7 @@ func (pc *pipeConn) send(r *pipeRead, payload []byte, seq byte) (head bool, err 
 // take reads the answer of r, the head, and hands the turn to the next
 // in line. A failed read fails the connection.
 func (pc *pipeConn) take(r *pipeRead) error {
-	var changed bool
-	var err error
-	pc.scratch, changed, err = pc.readAnswer(r, pc.scratch)
+	changed, err := pc.readAnswer(r)
 	if err != nil {
 		pc.fail(err)
 		return err
@@ -254,54 +252,57 @@ func (pc *pipeConn) fail(err error) {
 // readAnswer reads r's answer, frame by frame, into r.answer (up to
 // maxPipelinedAnswer; past that it is only scanned) and records what it
 // was. changed: the statement changed the connection's session state.
-func (pc *pipeConn) readAnswer(r *pipeRead, scratch []byte) (_ []byte, changed bool, err error) {
+func (pc *pipeConn) readAnswer(r *pipeRead) (changed bool, err error) {
 	var query wire.AnswerScan
 	var prepare wire.PrepareScan
 	r.answer = r.answer[:0]
 	keep := true
 	for {
-		size, seq, err := pc.conn.ReadHeader()
+		p, err := pc.frame(r, &keep)
 		if err != nil {
-			return scratch, false, err
-		}
-		var p wire.Packet
-		if keep && len(r.answer)+4+size <= maxPipelinedAnswer {
-			r.answer = append(r.answer, byte(size), byte(size>>8), byte(size>>16), seq)
-			start := len(r.answer)
-			r.answer = slices.Grow(r.answer, size)[:start+size]
-			if _, err := io.ReadFull(pc.conn.R, r.answer[start:]); err != nil {
-				return scratch, false, err
-			}
-			p = wire.Packet{Size: size, Head: r.answer[start:min(start+64, len(r.answer))]}
-		} else {
-			keep = false
-			if scratch, err = pc.conn.ReadBody(scratch, min(size, 64), 64); err != nil {
-				return scratch, false, err
-			}
-			p = wire.Packet{Size: size, Head: scratch}
-			if _, err := pc.conn.R.Discard(size - len(scratch)); err != nil {
-				return scratch, false, err
-			}
+			return false, err
 		}
 		if r.prepare {
 			if !prepare.Next(p) {
 				continue
 			}
 			if prepare.Malformed {
-				return scratch, false, wire.ErrMalformed
+				return false, wire.ErrMalformed
 			}
-			r.plain, r.stmtID, r.err = prepare.OK, prepare.StmtID, nil
-			return scratch, false, nil
+			r.plain, r.stmtID = prepare.OK, prepare.StmtID
+			return false, nil
 		}
 		if !query.Next(p) {
 			continue
 		}
 		if query.Malformed {
-			return scratch, false, wire.ErrMalformed
+			return false, wire.ErrMalformed
 		}
-		r.status, r.plain, r.err = query.Status, keep && query.Plain(), nil
-		return scratch, query.Changed, nil
+		r.status, r.plain = query.Status, keep && query.Plain()
+		return query.Changed, nil
 	}
+}
+
+// frame reads the answer's next frame: appended to r.answer while the
+// answer fits (keep), else only its leading bytes, for the scan.
+func (pc *pipeConn) frame(r *pipeRead, keep *bool) (wire.Packet, error) {
+	size, seq, err := pc.conn.ReadHeader()
+	if err != nil {
+		return wire.Packet{}, err
+	}
+	if *keep && len(r.answer)+4+size <= maxPipelinedAnswer {
+		r.answer = append(r.answer, byte(size), byte(size>>8), byte(size>>16), seq)
+		start := len(r.answer)
+		r.answer = slices.Grow(r.answer, size)[:start+size]
+		_, err := io.ReadFull(pc.conn.R, r.answer[start:])
+		return wire.Packet{Size: size, Head: r.answer[start:min(start+64, len(r.answer))]}, err
+	}
+	*keep = false
+	if pc.scratch, err = pc.conn.ReadBody(pc.scratch, min(size, 64), 64); err != nil {
+		return wire.Packet{}, err
+	}
+	_, err = pc.conn.R.Discard(size - len(pc.scratch))
+	return wire.Packet{Size: size, Head: pc.scratch}, err
 }
 
 // head is when the read at the head of the line became the head (the
