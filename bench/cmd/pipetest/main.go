@@ -28,6 +28,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/switchyard/switchyard/proxy/wire"
 )
 
 func main() {
@@ -124,9 +126,10 @@ func appendQuery(out []byte, q string) []byte {
 	return append(out, q...)
 }
 
-// readAnswer reads one text result set (or OK, or ERR).
+// readAnswer reads one answer; wire.AnswerScan, the proxy's own, says
+// where it ends.
 func (c *conn) readAnswer() error {
-	stage, columns := 0, 0
+	var scan wire.AnswerScan
 	for {
 		var h [4]byte
 		if _, err := io.ReadFull(c.r, h[:]); err != nil {
@@ -140,18 +143,10 @@ func (c *conn) readAnswer() error {
 		if _, err := io.ReadFull(c.r, p); err != nil {
 			return err
 		}
-		switch {
-		case stage == 0 && (p[0] == 0x00 || p[0] == 0xff):
-			return nil
-		case stage == 0:
-			columns, stage = int(p[0]), 1
-		case stage == 1:
-			if columns--; columns == 0 {
-				stage = 2
+		if scan.Next(wire.Packet{Size: n, Head: p[:min(n, 64)]}) {
+			if scan.Malformed {
+				return wire.ErrMalformed
 			}
-		case stage == 2:
-			stage = 3 // the EOF after the columns
-		case (p[0] == 0xfe && n < 9) || p[0] == 0xff:
 			return nil
 		}
 	}
