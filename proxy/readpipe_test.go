@@ -146,6 +146,20 @@ func wantMostPipelined(t *testing.T, s *testenv.Switchyard, before float64, read
 	t.Logf("%v of %d reads pipelined", answered, reads)
 }
 
+// textConn is one client connection to s, text protocol, and a context
+// bounding the test's statements to a minute.
+func textConn(t *testing.T, s *testenv.Switchyard) (context.Context, *sql.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	c, err := open(t, s.Addr, "interpolateParams=true").Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return ctx, c
+}
+
 // TestPipelinedReadKeepsDiagnostics: a pipelined read whose answer has
 // warnings or an error runs again on a connection of the client's own,
 // so that the client gets the same answer and SHOW WARNINGS sees them,
@@ -153,14 +167,7 @@ func wantMostPipelined(t *testing.T, s *testenv.Switchyard, before float64, read
 func TestPipelinedReadKeepsDiagnostics(t *testing.T) {
 	topo := testenv.Topology(t)
 	s := topo.Proxy(t, "")
-	db := open(t, s.Addr, "interpolateParams=true")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	ctx, c := textConn(t, s)
 	showWarnings := func() []string {
 		rows, err := c.QueryContext(ctx, "SHOW WARNINGS")
 		if err != nil {
@@ -195,7 +202,7 @@ func TestPipelinedReadKeepsDiagnostics(t *testing.T) {
 	untilPipelined(t, s, c, "SELECT EXP(?)", 1)
 	rerun = pipelined(t, s, "rerun")
 	var f float64
-	err = c.QueryRowContext(ctx, "SELECT EXP(?)", 1000).Scan(&f)
+	err := c.QueryRowContext(ctx, "SELECT EXP(?)", 1000).Scan(&f)
 	var me *mysql.MySQLError
 	if !errors.As(err, &me) || me.Number != 1690 || string(me.SQLState[:]) != "22003" {
 		t.Fatalf("SELECT EXP(1000): %v; want MariaDB's 1690 (22003) DOUBLE value is out of range", err)
@@ -216,14 +223,7 @@ func TestPipelinedReadKeepsDiagnostics(t *testing.T) {
 func TestPipelineStallRunsAgain(t *testing.T) {
 	topo := testenv.Topology(t)
 	s := topo.Proxy(t, "pool: {pipeline_quick: 20ms}\n")
-	db := open(t, s.Addr, "interpolateParams=true")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	ctx, c := textConn(t, s)
 	untilPipelined(t, s, c, "SELECT SLEEP(?)", 0)
 	failed := pipelined(t, s, "failed")
 	start := time.Now()
@@ -261,14 +261,7 @@ func TestPipelineStallRunsAgain(t *testing.T) {
 func TestPipelinedReadIsGuarded(t *testing.T) {
 	topo := testenv.Topology(t)
 	s := topo.Proxy(t, "")
-	db := open(t, s.Addr, "interpolateParams=true")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	ctx, c := textConn(t, s)
 	const q = "SELECT @@tx_read_only, ?"
 	untilPipelined(t, s, c, q, 1)
 	answered := pipelined(t, s, "answered")
