@@ -208,8 +208,7 @@ func discardAnswer(conn *backend.Conn, cmd byte) error {
 				return err
 			}
 		}
-		closeStmt := [5]byte{mysql.COM_STMT_CLOSE}
-		copy(closeStmt[1:], p.Head[1:5])
+		closeStmt := wire.StmtClose(binary.LittleEndian.Uint32(p.Head[1:5]))
 		if _, err := conn.Write(closeStmt[:], 0); err != nil {
 			return err
 		}

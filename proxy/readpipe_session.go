@@ -149,9 +149,7 @@ func (s *Session) pipeStmt(pc *pipeConn, cs *clientStmt) (uint32, bool) {
 	}
 	pc.mu.Unlock()
 	if ok {
-		var close [5]byte
-		close[0] = mysql.COM_STMT_CLOSE
-		binary.LittleEndian.PutUint32(close[1:], r.stmtID)
+		close := wire.StmtClose(r.stmtID)
 		_, _ = pc.send(nil, close[:], 0) // no answer: nothing to wait for
 		return id, true
 	}

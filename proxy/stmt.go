@@ -217,9 +217,7 @@ func (s *Session) ensurePrepared(conn *backend.Conn, cs *clientStmt) (*backend.S
 	}
 	if len(conn.Stmts) >= maxStmtsPerConn {
 		for _, bs := range conn.Stmts {
-			var close [5]byte
-			close[0] = mysql.COM_STMT_CLOSE
-			binary.LittleEndian.PutUint32(close[1:], bs.ID)
+			close := wire.StmtClose(bs.ID)
 			if _, err := conn.Write(close[:], 0); err != nil {
 				conn.Broken = true
 				return nil, err

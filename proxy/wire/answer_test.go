@@ -1,6 +1,10 @@
 package wire
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
 
 // TestAnswerScan feeds whole answers packet by packet: the scan must say
 // where each ends (no earlier: a pipelined reader would hand the rest of
@@ -80,5 +84,12 @@ func TestAnswerScanLongRow(t *testing.T) {
 	}
 	if a.Plain() {
 		t.Error("an answer with a row longer than a frame is not plain (it is left to a connection of the client's own)")
+	}
+}
+
+// TestStmtClose: the command byte is the protocol's, the id little-endian.
+func TestStmtClose(t *testing.T) {
+	if got, want := StmtClose(0x04030201), [5]byte{mysql.COM_STMT_CLOSE, 1, 2, 3, 4}; got != want {
+		t.Fatalf("StmtClose = %v, want %v", got, want)
 	}
 }

@@ -420,3 +420,12 @@ func ErrPacket(code uint16, state, message string) []byte {
 func OKPacket(status uint16) []byte {
 	return []byte{OKHeader, 0, 0, byte(status), byte(status >> 8), 0, 0}
 }
+
+// StmtClose builds the COM_STMT_CLOSE payload for statement id; the
+// server sends no answer to it.
+func StmtClose(id uint32) [5]byte {
+	return [5]byte{comStmtClose, byte(id), byte(id >> 8), byte(id >> 16), byte(id >> 24)}
+}
+
+// comStmtClose is COM_STMT_CLOSE's command byte.
+const comStmtClose = 0x19
