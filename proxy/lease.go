@@ -196,33 +196,45 @@ func (s *Session) borrow(ctx context.Context, server health.Server, epoch uint64
 // take takes a pooled connection to server, chosen in the topology of
 // epoch, as the session's current command, without syncing its state.
 func (s *Session) take(ctx context.Context, server health.Server, epoch uint64) (*backend.Conn, error) {
-	var accept func(*backend.Conn) bool
-	if s.state.db == "" {
-		// No statement takes a connection's default database away: a
-		// session without one never reuses a connection that has one.
-		accept = withoutDB
-	}
 	// A session holding a connection (a cursor, a transaction) borrows
 	// beside the backend's queue: queued behind others that may wait for
 	// the slot it holds, it could wait for itself.
-	conn, err := s.srv.pools.get(ctx, &s.poolCache, server, s.user, s.caps, s.extCaps, s.collation, accept, s.held != nil)
+	conn, err := s.pooled(ctx, server, epoch, s.held != nil)
 	if err != nil {
 		return nil, err
 	}
 	// The state sync is a round trip to the server: like a statement, it
 	// is the session's current command, which KILL, the query watcher and
 	// the down-server watcher can end.
-	conn.Epoch = epoch
-	conn.OnPrimary = server.Role != health.RoleReplica
-	if conn.State == nil {
-		conn.State = &appliedState{flavor: server.Flavor}
-	}
 	s.setCur(conn)
 	if topo := s.srv.topo.Snapshot(); topo.Epoch != epoch {
 		// A promotion came after the routing decision, and the watcher
 		// may have handled it already: if this is the former primary,
 		// end it now (the sync or the send then fails: nothing ran).
 		s.abortIfOnFormerPrimary(topo)
+	}
+	return conn, nil
+}
+
+// pooled borrows a connection to server, chosen in the topology of
+// epoch, for the session's user and dialect, and stamps it with the
+// epoch, the server's role and flavor; its state is not synced. beside:
+// past the backend's queue (backend.Pool.GetWhere).
+func (s *Session) pooled(ctx context.Context, server health.Server, epoch uint64, beside bool) (*backend.Conn, error) {
+	var accept func(*backend.Conn) bool
+	if s.state.db == "" {
+		// No statement takes a connection's default database away: a
+		// session without one never reuses a connection that has one.
+		accept = withoutDB
+	}
+	conn, err := s.srv.pools.get(ctx, &s.poolCache, server, s.user, s.caps, s.extCaps, s.collation, accept, beside)
+	if err != nil {
+		return nil, err
+	}
+	conn.Epoch = epoch
+	conn.OnPrimary = server.Role != health.RoleReplica
+	if conn.State == nil {
+		conn.State = &appliedState{flavor: server.Flavor}
 	}
 	return conn, nil
 }

@@ -274,19 +274,11 @@ func (s *Session) pipeConnTo(ctx context.Context, server health.Server, epoch ui
 // one, and it leaves the backend's gate, which counts commands running on
 // connections of their own.
 func (s *Session) openPipeConn(ctx context.Context, server health.Server, epoch uint64) (*backend.Conn, error) {
-	var accept func(*backend.Conn) bool
-	if s.state.db == "" {
-		accept = withoutDB
-	}
 	// Beside the backend's queue: the connection leaves the gate at once,
 	// and a read must not wait behind other commands for it.
-	conn, err := s.srv.pools.get(ctx, &s.poolCache, server, s.user, s.caps, s.extCaps, s.collation, accept, true)
+	conn, err := s.pooled(ctx, server, epoch, true)
 	if err != nil {
 		return nil, err
-	}
-	conn.Epoch, conn.OnPrimary = epoch, false
-	if conn.State == nil {
-		conn.State = &appliedState{flavor: server.Flavor}
 	}
 	_ = conn.Conn.SetDeadline(time.Now().Add(s.srv.settings().cfg.Limits.ConnectTimeout))
 	err = s.syncState(conn)
