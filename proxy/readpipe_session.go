@@ -242,14 +242,14 @@ func (s *Session) pipeConnTo(ctx context.Context, server health.Server, epoch ui
 	cur := s.srv.pools.cur.Load()
 	key := keyFor(server.Name, server.Address, s.user, s.caps, s.extCaps, s.collation, cur)
 	pool := s.poolCache.get(key)
-	var err error
 	if pool == nil {
-		pool, err = s.srv.pools.pool(key, s.user, cur)
+		var err error
+		if pool, err = s.srv.pools.pool(key, s.user, cur); err != nil {
+			return nil
+		}
+		s.poolCache.put(key, pool)
 	}
-	if err != nil {
-		return nil
-	}
-	g := s.srv.pipes.group(pipeKey{pool: key, db: s.state.db}, pool)
+	g := s.pipeGroup(key, pool)
 	if g == nil {
 		return nil
 	}
@@ -265,6 +265,19 @@ func (s *Session) pipeConnTo(ctx context.Context, server health.Server, epoch ui
 		return pc
 	}
 	return s.srv.pipes.start(g, slot, conn)
+}
+
+// pipeGroup returns the group of pipelined connections of pool for the
+// session's database: the one it used last, like poolCache, without
+// hashing the group's key for every read.
+func (s *Session) pipeGroup(key backend.Key, pool *backend.Pool) *pipeGroup {
+	c := &s.pipeCache
+	if c.g != nil && c.g.pool == pool && c.db == s.state.db {
+		return c.g
+	}
+	g := s.srv.pipes.group(pipeKey{pool: key, db: s.state.db}, pool)
+	c.g, c.db = g, s.state.db
+	return g
 }
 
 // openPipeConn borrows a connection for a pipeline for good and gives it

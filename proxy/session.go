@@ -105,7 +105,13 @@ type Session struct {
 	digestBuf []byte
 	poolCache poolCache // the pools this session borrowed from last
 	pipeRead  pipeRead  // this session's read on a pipelined connection (readpipe.go)
-	pipeExec  []byte    // scratch for an execute's packet on a pipelined connection
+	// pipeCache is the group of pipelined connections the session used
+	// last, and the database it was for (pipeGroup).
+	pipeCache struct {
+		g  *pipeGroup
+		db string
+	}
+	pipeExec []byte // scratch for an execute's packet on a pipelined connection
 	// replicaReads counts the session's reads on replicas, to sample their
 	// latency for the pipelines' slow bound (pipes.noteRead).
 	replicaReads uint32
