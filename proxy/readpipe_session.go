@@ -59,6 +59,22 @@ func (s *Session) pipelineCase(statement bool) pipelineCase {
 	return pipelineCase{statement: statement, holds: s.holds, pins: s.pins, held: s.held != nil, varsKey: s.state.varsKey}
 }
 
+// pipelineEligible tells whether the session's statement (statement:
+// pipelinable) may run on a pipelined connection once its shape is known
+// to be quick.
+func (s *Session) pipelineEligible(statement bool) bool {
+	return s.srv.pipes.enabled() && mayPipeline(s.pipelineCase(statement))
+}
+
+// learnShape tells the pipelines how long an eligible statement took on
+// a connection of its own (count just ran): only a read a replica answered
+// with no wait, and no error, says how quick its shape is.
+func (s *Session) learnShape(digest string) {
+	if s.routed == router.ReasonReplica && !s.resp.err {
+		s.srv.pipes.learn(digest, s.counted.Sub(s.arrived))
+	}
+}
+
 // pipelinedRead runs a read mayPipeline allowed on a pipelined connection
 // to the replica the router picks. It reports false, with nothing sent to
 // the client, when the read must run on a connection of its own instead:

@@ -217,8 +217,8 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 	}
 	text := string(sql)
 	st, t, e := s.plan(text)
-	pipelined := s.srv.pipes.enabled() && mayPipeline(s.pipelineCase(pipelinable(st, t, e)))
-	if pipelined && s.srv.pipes.isQuick(st.Digest) {
+	eligible := s.pipelineEligible(pipelinable(st, t, e))
+	if eligible && s.srv.pipes.isQuick(st.Digest) {
 		if answered, err := s.pipelinedRead(ctx, t, body, seq, st.Digest); answered {
 			s.count(st.Digest, text)
 			return err
@@ -241,8 +241,8 @@ func (s *Session) query(ctx context.Context, size int, seq byte) error {
 	s.keepGTIDTracking(conn, &e)
 	s.finish(conn, &e)
 	s.count(st.Digest, text)
-	if pipelined && s.routed == router.ReasonReplica && !s.resp.err {
-		s.srv.pipes.learn(st.Digest, s.counted.Sub(s.arrived))
+	if eligible {
+		s.learnShape(st.Digest)
 	}
 	return err
 }

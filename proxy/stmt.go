@@ -10,7 +10,6 @@ import (
 
 	"github.com/switchyard/switchyard/proxy/backend"
 	"github.com/switchyard/switchyard/proxy/wire"
-	"github.com/switchyard/switchyard/router"
 	"github.com/switchyard/switchyard/router/classify"
 )
 
@@ -275,8 +274,8 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 		bound = true
 		cs.types = append(cs.types[:0], body[boundAt+1:boundAt+1+2*cs.params]...)
 	}
-	pipelined := cs.pipelinable && s.srv.pipes.enabled() && mayPipeline(s.pipelineCase(true)) && boundAt < len(body)
-	if pipelined && s.srv.pipes.isQuick(cs.digest) {
+	eligible := s.pipelineEligible(cs.pipelinable) && boundAt < len(body)
+	if eligible && s.srv.pipes.isQuick(cs.digest) {
 		if answered, err := s.pipelinedExecute(ctx, cs, body, seq, boundAt); answered {
 			s.count(cs.digest, cs.sql)
 			return err
@@ -338,8 +337,8 @@ func (s *Session) stmtExecute(ctx context.Context, size int, seq byte) error {
 	s.keepGTIDTracking(conn, &cs.effect)
 	s.finish(conn, &cs.effect)
 	s.count(cs.digest, cs.sql)
-	if pipelined && s.routed == router.ReasonReplica && !s.resp.err {
-		s.srv.pipes.learn(cs.digest, s.counted.Sub(s.arrived))
+	if eligible {
+		s.learnShape(cs.digest)
 	}
 	return err
 }
