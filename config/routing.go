@@ -30,6 +30,11 @@ type Routing struct {
 	GTIDWait time.Duration `yaml:"gtid_wait"`
 	// NoReplica is what reads do when no replica qualifies: "primary" or "error".
 	NoReplica string `yaml:"no_replica"`
+	// ReadPrimaryBelow sends a read that must see a write no replica is
+	// known to have applied to the primary, instead of waiting on a
+	// replica, while fewer commands than this run on the primary. 0: such
+	// reads always wait on a replica (within GTIDWait).
+	ReadPrimaryBelow int `yaml:"read_primary_below"`
 }
 
 // Pool bounds the backend connections shared by client sessions.
@@ -65,6 +70,11 @@ func defaultRouting() Routing {
 		MaxReplicaLag:  time.Second,            // staler replicas serve no reads
 		GTIDWait:       100 * time.Millisecond, // then the read goes to the primary
 		NoReplica:      "primary",
+		// Half of the default max_active_per_backend: measured
+		// (docs/BENCHMARKS.md, "Read-your-writes"), a wait on a replica
+		// costs a read the replication delay, which a primary with room
+		// does not.
+		ReadPrimaryBelow: 16,
 	}
 }
 
@@ -106,6 +116,9 @@ func (c Config) validateRouting(p *problems) {
 	p.positive("routing.max_replica_lag", c.Routing.MaxReplicaLag, d.Routing.MaxReplicaLag)
 	if c.Routing.GTIDWait < 0 {
 		p.add("routing.gtid_wait", "must not be negative; 0 disables waiting on replicas")
+	}
+	if c.Routing.ReadPrimaryBelow < 0 {
+		p.add("routing.read_primary_below", "must not be negative; 0 makes reads always wait on a replica")
 	}
 	if c.Limits.MaxPacket < 1024 {
 		p.add("limits.max_packet", "is %d bytes; set at least 1KiB (default 1GiB)", c.Limits.MaxPacket)

@@ -25,10 +25,14 @@ var (
 	shared    *testenv.Switchyard
 )
 
-// sharedProxy is one switchyard for the tests that do not restart it.
+// sharedProxy is one switchyard for the tests that do not restart it. Its
+// reads that must see a write wait on a replica (read_primary_below: 0):
+// its tests assert that reads run on replicas, and with consistency global
+// a read right after any test's write would otherwise run on the idle
+// primary (TestReadYourWritesOnPrimaryWithRoom covers that path).
 func sharedProxy(t *testing.T) *testenv.Switchyard {
 	t.Helper()
-	proxyOnce.Do(func() { shared = testenv.Proxy(&noCleanup{T: t}, "") })
+	proxyOnce.Do(func() { shared = testenv.Proxy(&noCleanup{T: t}, "routing: {read_primary_below: 0}\n") })
 	if shared == nil {
 		t.Fatal("shared switchyard failed to start")
 	}

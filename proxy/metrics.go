@@ -81,7 +81,7 @@ type routeKey struct {
 
 var reasons = []router.Reason{
 	router.ReasonWrite, router.ReasonNoSplit, router.ReasonHintPrimary, router.ReasonConsistency,
-	router.ReasonReplica, router.ReasonReplicaWait, router.ReasonNoReplica, router.ReasonReadOnlyTx,
+	router.ReasonReplica, router.ReasonReplicaWait, router.ReasonNoReplica, router.ReasonPrimaryRoom, router.ReasonReadOnlyTx,
 	router.ReasonSessionState, router.ReasonTransaction, router.ReasonPinned, router.ReasonInTransaction,
 }
 

@@ -19,7 +19,7 @@ import (
 // -race.
 func BenchmarkReadAfterWrite(b *testing.B) {
 	topo := testenv.Topology(b)
-	yaml, addr, admin := testenv.ProxyConfig(b, topo.Addrs(), "routing: {consistency: global, max_replica_lag: 1h}\n")
+	yaml, addr, admin := testenv.ProxyConfig(b, topo.Addrs(), "routing: {consistency: global, max_replica_lag: 1h, read_primary_below: 0}\n")
 	s := testenv.StartSwitchyardBinary(b, testenv.BuildSwitchyardPlain(b), yaml, addr, admin, true) // as users run it: no -race
 	ctx := context.Background()
 	direct := topo.DB(b, topo.Primary, "root", "", "test")

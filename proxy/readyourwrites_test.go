@@ -21,7 +21,7 @@ import (
 // (Unknown database) or 1146 (Table doesn't exist).
 func TestReadAfterCreateDatabaseWaitsBeforeSync(t *testing.T) {
 	topo := testenv.Topology(t)
-	p := topo.Proxy(t, "routing: {gtid_wait: 20s, max_replica_lag: 1h}\n")
+	p := topo.Proxy(t, "routing: {gtid_wait: 20s, max_replica_lag: 1h, read_primary_below: 0}\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	admin := open(t, p.Addr, "")
@@ -96,7 +96,7 @@ func holdReplicas(ctx context.Context, t *testing.T, topo *testenv.Topo) (unlock
 // never synced again) and reads on: another session's read.
 func TestReadYourWritesAfterSettingSessionTracking(t *testing.T) {
 	topo := testenv.Topology(t)
-	p := topo.Proxy(t, "routing: {gtid_wait: 20s, max_replica_lag: 1h}\n")
+	p := topo.Proxy(t, "routing: {gtid_wait: 20s, max_replica_lag: 1h, read_primary_below: 0}\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for _, tc := range []struct {
@@ -153,7 +153,7 @@ func TestReadYourWritesAfterSettingSessionTracking(t *testing.T) {
 // applied it (held back by a global read lock) and misses the row.
 func TestReadYourWritesAfterReturning(t *testing.T) {
 	topo := testenv.Topology(t)
-	p := topo.Proxy(t, "routing: {gtid_wait: 20s, max_replica_lag: 1h}\n")
+	p := topo.Proxy(t, "routing: {gtid_wait: 20s, max_replica_lag: 1h, read_primary_below: 0}\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	table := fmt.Sprintf("ryw_returning_%d", time.Now().UnixNano())
@@ -233,7 +233,7 @@ func TestReadYourWritesWithoutWaitRoundTrip(t *testing.T) {
 	topo := testenv.Topology(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s := topo.Proxy(t, "routing: {consistency: global, gtid_wait: 20s, max_replica_lag: 1h}\n")
+	s := topo.Proxy(t, "routing: {consistency: global, gtid_wait: 20s, max_replica_lag: 1h, read_primary_below: 0}\n")
 	table, _ := rywTable(ctx, t, topo, 10)
 	for i, tc := range protocols {
 		writer, reader := open(t, s.Addr, tc.params), open(t, s.Addr, tc.params)
@@ -292,12 +292,9 @@ func TestReadYourWritesRedirectedAfterTimedOutWait(t *testing.T) {
 	topo := testenv.Topology(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s := topo.Proxy(t, "routing: {consistency: global, gtid_wait: 200ms, max_replica_lag: 1h}\n")
-	table, direct := rywTable(ctx, t, topo, 200)
-	var primaryID int
-	if err := direct.QueryRowContext(ctx, "SELECT @@server_id").Scan(&primaryID); err != nil {
-		t.Fatal(err)
-	}
+	s := topo.Proxy(t, "routing: {consistency: global, gtid_wait: 200ms, max_replica_lag: 1h, read_primary_below: 0}\n")
+	table, _ := rywTable(ctx, t, topo, 200)
+	primaryID, _ := serverIDs(t, topo)
 	rows := func(db *sql.DB) (n, fromPrimary int, err error) {
 		rs, err := db.QueryContext(ctx, "SELECT a, @@server_id FROM "+table+" WHERE a > ? ORDER BY a", 0)
 		if err != nil {
@@ -342,4 +339,92 @@ func TestReadYourWritesRedirectedAfterTimedOutWait(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReadYourWritesOnPrimaryWithRoom: with the default
+// routing.read_primary_below (16), a read on another connection after a
+// write that no replica has applied (held back by a global read lock) runs
+// on the primary at once while the primary has room: it sees the write
+// without waiting for the replicas. Once 16 commands run on the primary,
+// the same read waits on a replica instead, which answers once let go.
+func TestReadYourWritesOnPrimaryWithRoom(t *testing.T) {
+	topo := testenv.Topology(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := topo.Proxy(t, "routing: {consistency: global, gtid_wait: 20s, max_replica_lag: 1h}\n")
+	table, _ := rywTable(ctx, t, topo, 10)
+	primaryID, _ := serverIDs(t, topo)
+	writer, reader := open(t, s.Addr, "interpolateParams=true"), open(t, s.Addr, "interpolateParams=true")
+	read := func(ctx context.Context) (n, serverID int, err error) {
+		err = reader.QueryRowContext(ctx, "SELECT COUNT(*), @@server_id FROM "+table).Scan(&n, &serverID)
+		return n, serverID, err
+	}
+	routed := func() float64 {
+		m, err := testenv.ScrapeMetrics(ctx, s.AdminAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Value("switchyard_statements_total", "route", "primary_room")
+	}
+
+	t.Run("idle primary", func(t *testing.T) {
+		unlock := holdReplicas(ctx, t, topo)
+		defer unlock()
+		before, reads := routed(), scrapeReads(t, s)
+		mustExec(t, writer, "INSERT INTO "+table+" VALUES (11)")
+		quick, stop := context.WithTimeout(ctx, 5*time.Second) // a wait would last till unlock
+		defer stop()
+		n, id, err := read(quick)
+		if err != nil || n != 11 || id != primaryID {
+			t.Fatalf("read after the write: %d rows on server %d, %v; want 11 on the primary (%d) at once", n, id, err, primaryID)
+		}
+		if after := routed(); after != before+1 {
+			t.Errorf("statements routed primary_room: %v then %v; want one more", before, after)
+		}
+		if after := scrapeReads(t, s); after["pipelined"] != reads["pipelined"] || after["separate"] != reads["separate"] {
+			t.Errorf("consistent reads on replicas before %v, after %v: want none", reads, after)
+		}
+	})
+
+	t.Run("busy primary", func(t *testing.T) {
+		const running = 16
+		sleepers := open(t, s.Addr, "")
+		sleepers.SetMaxOpenConns(running)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		for range running {
+			wg.Go(func() { _, _ = sleepers.ExecContext(ctx, "/* switchyard: primary */ SELECT SLEEP(6)") })
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			m, err := testenv.ScrapeMetrics(ctx, s.AdminAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Value("switchyard_backend_active_connections") >= running {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%v commands running on the backends; want %d sleeping on the primary", m.Value("switchyard_backend_active_connections"), running)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		unlock := holdReplicas(ctx, t, topo)
+		before, reads := routed(), scrapeReads(t, s)
+		mustExec(t, writer, "INSERT INTO "+table+" VALUES (12)")
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			unlock()
+		}()
+		n, id, err := read(ctx)
+		if err != nil || n != 12 || id == primaryID {
+			t.Fatalf("read after the write: %d rows on server %d, %v; want 12 on a replica (the primary, %d, is busy)", n, id, err, primaryID)
+		}
+		if after := routed(); after != before {
+			t.Errorf("statements routed primary_room: %v then %v; want none more", before, after)
+		}
+		if after := scrapeReads(t, s); after["pipelined"] <= reads["pipelined"] {
+			t.Errorf("consistent reads before %v, after %v: want a pipelined wait", reads, after)
+		}
+	})
 }

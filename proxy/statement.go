@@ -295,7 +295,7 @@ func (s *Session) mayRunAgain(conn *backend.Conn) bool {
 		return false
 	}
 	switch s.routed {
-	case router.ReasonReplica, router.ReasonReplicaWait, router.ReasonNoReplica,
+	case router.ReasonReplica, router.ReasonReplicaWait, router.ReasonNoReplica, router.ReasonPrimaryRoom,
 		router.ReasonNoSplit, router.ReasonConsistency, router.ReasonHintPrimary:
 		return true
 	}

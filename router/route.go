@@ -27,6 +27,7 @@ const (
 	ReasonReplica       Reason = "replica"        // a read on a fresh replica
 	ReasonReplicaWait   Reason = "replica_wait"   // a read on a replica after it applies the needed GTID
 	ReasonNoReplica     Reason = "no_replica"     // no replica qualified: the read fell back to the primary
+	ReasonPrimaryRoom   Reason = "primary_room"   // no replica had applied what the read must see; the primary had room
 	ReasonReadOnlyTx    Reason = "read_only_tx"   // START TRANSACTION READ ONLY on a replica
 	ReasonSessionState  Reason = "session_state"  // SET, USE and the like
 	ReasonTransaction   Reason = "transaction"    // BEGIN, COMMIT…
@@ -64,6 +65,10 @@ type Policy struct {
 	MaxReplicaLag time.Duration
 	GTIDWait      time.Duration
 	FallbackError bool // no fresh replica: fail instead of using the primary
+	// ReadPrimaryBelow: a read no replica is known to have caught up for
+	// runs on the primary while fewer commands than this run there; 0:
+	// such a read always waits on a replica.
+	ReadPrimaryBelow int
 }
 
 // PolicyFrom builds the routing policy from config.
@@ -75,6 +80,8 @@ func PolicyFrom(cfg config.Config) Policy {
 		MaxReplicaLag: cfg.Routing.MaxReplicaLag,
 		GTIDWait:      cfg.Routing.GTIDWait,
 		FallbackError: cfg.Routing.NoReplica == "error",
+
+		ReadPrimaryBelow: cfg.Routing.ReadPrimaryBelow,
 	}
 }
 
@@ -156,10 +163,23 @@ func route(req Request, topo *health.Topology, pol Policy, load Load) (Decision,
 	if req.Class == ClassReadOnlyTx {
 		reason = ReasonReadOnlyTx
 	}
-	if !fresh {
+	switch {
+	case !fresh && !req.HintReplica && primaryHasRoom(primary, pol, load):
+		return Decision{Backend: *primary, Reason: ReasonPrimaryRoom}, nil
+	case !fresh:
 		return Decision{Backend: *best, Reason: ReasonReplicaWait, Wait: true}, nil
 	}
 	return Decision{Backend: *best, Reason: reason}, nil
+}
+
+// primaryHasRoom tells whether a read that a replica would first have to
+// catch up for (a wait: the replication delay added to the read's latency)
+// runs on the primary instead, which has every acknowledged write: while
+// fewer commands than pol.ReadPrimaryBelow run there, a lightly loaded
+// primary answers at once. A busier one keeps its capacity for the writes,
+// and the reads wait on the replicas. A client's replica hint still waits.
+func primaryHasRoom(primary *health.Server, pol Policy, load Load) bool {
+	return primary != nil && pol.ReadPrimaryBelow > 0 && load.InUse != nil && load.InUse(primary.Name) < pol.ReadPrimaryBelow
 }
 
 // primaryOf is Topology.Primary without copying servers: the single up

@@ -210,6 +210,48 @@ func TestRouteKnowsApplied(t *testing.T) {
 	}
 }
 
+// TestRouteReadOnPrimaryWithRoom: a read that a replica would first have
+// to catch up for runs on the primary while fewer commands than
+// ReadPrimaryBelow run there, and waits on a replica once the primary is
+// that busy, when the rule is off, or when the client asked for a replica.
+// A read a replica has applied already stays on the replica whatever the
+// primary's load.
+func TestRouteReadOnPrimaryWithRoom(t *testing.T) {
+	pol := Policy{Split: true, Region: "eu", Zone: "eu-1a", MaxReplicaLag: time.Second, GTIDWait: 50 * time.Millisecond, ReadPrimaryBelow: 16}
+	off := pol
+	off.ReadPrimaryBelow = 0
+	unseen := gtid.MustParse("0-1-101") // beyond every replica's probe
+	for _, tc := range []struct {
+		name      string
+		req       Request
+		pol       Policy
+		onPrimary int // commands running on db1
+		backend   string
+		reason    Reason
+	}{
+		{"idle primary answers at once", Request{Class: ClassRead, Need: unseen}, pol, 0, "db1", ReasonPrimaryRoom},
+		{"one below the bound", Request{Class: ClassRead, Need: unseen}, pol, 15, "db1", ReasonPrimaryRoom},
+		{"at the bound the replica waits", Request{Class: ClassRead, Need: unseen}, pol, 16, "db2", ReasonReplicaWait},
+		{"rule off: the replica waits", Request{Class: ClassRead, Need: unseen}, off, 0, "db2", ReasonReplicaWait},
+		{"a replica hint waits on the replica", Request{Class: ClassRead, Need: unseen, HintReplica: true}, pol, 0, "db2", ReasonReplicaWait},
+		{"a read-only transaction too", Request{Class: ClassReadOnlyTx, Need: unseen}, pol, 0, "db1", ReasonPrimaryRoom},
+		{"applied already: the replica", Request{Class: ClassRead, Need: gtid.MustParse("0-1-100")}, pol, 0, "db2", ReasonReplica},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			load := Load{InUse: func(name string) int {
+				if name == "db1" {
+					return tc.onPrimary
+				}
+				return 0
+			}}
+			d, err := Route(tc.req, topology(), tc.pol, load)
+			if err != nil || d.Backend.Name != tc.backend || d.Reason != tc.reason || d.Wait != (tc.reason == ReasonReplicaWait) {
+				t.Errorf("= %s %s wait %v (%v), want %s %s", d.Backend.Name, d.Reason, d.Wait, err, tc.backend, tc.reason)
+			}
+		})
+	}
+}
+
 // TestRouteStampsEpoch: a decision carries the epoch of the topology it
 // was made in, which the connection borrowed for it is stamped with.
 func TestRouteStampsEpoch(t *testing.T) {
